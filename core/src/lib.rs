@@ -1,0 +1,15 @@
+//! mesh-core: the language every part of mesh speaks.
+//!
+//! - [`config`]: the config API users write (Istio-compatible), and [`load`] to read it.
+//! - [`validate`]: checks beyond parsing, as Istio's webhook and `istioctl analyze` do.
+//! - [`model`]: the runtime model the proxy acts on, compiled from config once.
+//! - [`route`], [`balance`]: the pure decisions on the data path.
+//!
+//! No sockets, no files (but [`load`]), no clocks it does not receive.
+
+pub mod balance;
+pub mod config;
+pub mod load;
+pub mod model;
+pub mod route;
+pub mod validate;

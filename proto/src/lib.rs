@@ -1,0 +1,9 @@
+//! mesh's wire API. Generated from `proto/`; the proxy converts these messages into
+//! mesh-core's types once, at the edge, and never uses them on the data path.
+
+/// Certificate signing, proxy -> citadel.
+pub mod ca {
+    pub mod v1 {
+        tonic::include_proto!("mesh.ca.v1");
+    }
+}
