@@ -1,7 +1,8 @@
 //! mesh-core: the language every part of mesh speaks.
 //!
 //! - [`config`]: the config API users write (Istio-compatible), and [`load`] to read it.
-//! - [`validate`]: checks beyond parsing, as Istio's webhook and `istioctl analyze` do.
+//! - [`validate`]: checks beyond parsing, as Istio's webhook and `istioctl analyze` do,
+//!   reported as [`diagnostic::Diagnostic`]s that name file, object and field.
 //! - [`model`]: the runtime model the proxy acts on, compiled from config once.
 //! - [`route`], [`balance`]: the pure decisions on the data path.
 //!
@@ -9,6 +10,7 @@
 
 pub mod balance;
 pub mod config;
+pub mod diagnostic;
 pub mod load;
 pub mod model;
 pub mod route;

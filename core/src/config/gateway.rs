@@ -1,0 +1,110 @@
+//! Gateway: a load balancer at the edge of the mesh and the ports, hosts and TLS it serves.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::common::{Port, Unsupported};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema, kube::CustomResource))]
+#[cfg_attr(
+    feature = "crd",
+    kube(
+        group = "networking.mesh.io",
+        version = "v1",
+        kind = "Gateway",
+        namespaced,
+        schema = "derived"
+    )
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewaySpec {
+    #[serde(default)]
+    pub servers: Vec<Server>,
+    /// Labels of the gateway workloads (`istio: ingressgateway` selects mesh's too).
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Server {
+    pub port: Port,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    /// `host`, `*.example.com`, `*`, optionally prefixed `namespace/`.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTlsSettings>,
+    #[serde(default, skip_serializing)]
+    pub default_endpoint: Option<Unsupported>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerTlsSettings {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub https_redirect: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ServerTlsMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credential_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alt_names: Vec<String>,
+    #[serde(default, skip_serializing)]
+    pub verify_certificate_spki: Option<Unsupported>,
+    #[serde(default, skip_serializing)]
+    pub verify_certificate_hash: Option<Unsupported>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_protocol_version: Option<TlsProtocol>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_protocol_version: Option<TlsProtocol>,
+    #[serde(default, skip_serializing)]
+    pub cipher_suites: Option<Unsupported>,
+    #[serde(default, skip_serializing)]
+    pub ca_crl: Option<Unsupported>,
+    #[serde(default, skip_serializing)]
+    pub tls_certificates: Option<Unsupported>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServerTlsMode {
+    /// Route by SNI without terminating TLS.
+    Passthrough,
+    Simple,
+    Mutual,
+    AutoPassthrough,
+    IstioMutual,
+    OptionalMutual,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+pub enum TlsProtocol {
+    #[serde(rename = "TLS_AUTO")]
+    Auto,
+    #[serde(rename = "TLSV1_0")]
+    V1_0,
+    #[serde(rename = "TLSV1_1")]
+    V1_1,
+    #[serde(rename = "TLSV1_2")]
+    V1_2,
+    #[serde(rename = "TLSV1_3")]
+    V1_3,
+}
