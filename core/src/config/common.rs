@@ -143,3 +143,28 @@ impl schemars::JsonSchema for Unsupported {
         })
     }
 }
+
+/// Map keys that YAML users write as numbers (`9090:`) and JSON writes as strings
+/// (`"9090":`), both kept as strings, as Istio's `portLevelMtls` is.
+pub(crate) fn string_or_number_keys<'de, D, V>(
+    deserializer: D,
+) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    #[derive(Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+    #[serde(untagged)]
+    enum Key {
+        Number(i64),
+        Text(String),
+    }
+    let map = BTreeMap::<Key, V>::deserialize(deserializer)?;
+    Ok(map
+        .into_iter()
+        .map(|(key, value)| match key {
+            Key::Number(n) => (n.to_string(), value),
+            Key::Text(s) => (s, value),
+        })
+        .collect())
+}

@@ -51,8 +51,10 @@ pub struct Server {
 pub struct ServerTlsSettings {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub https_redirect: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mode: Option<ServerTlsMode>,
+    /// Istio's zero value is PASSTHROUGH, which is why `tls: {httpsRedirect: true}`
+    /// alone is valid on an HTTP server.
+    #[serde(default)]
+    pub mode: ServerTlsMode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_certificate: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,11 +83,12 @@ pub struct ServerTlsSettings {
     pub tls_certificates: Option<Unsupported>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServerTlsMode {
     /// Route by SNI without terminating TLS.
+    #[default]
     Passthrough,
     Simple,
     Mutual,

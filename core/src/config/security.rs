@@ -28,7 +28,11 @@ pub struct PeerAuthenticationSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MutualTls>,
     /// Port number (as a string key, as YAML and JSON both write it) -> mode.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "super::common::string_or_number_keys",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub port_level_mtls: BTreeMap<String, MutualTls>,
 }
 
@@ -219,7 +223,7 @@ pub struct JwtRule {
     pub issuer: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audiences: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "jwks_uri", skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
     /// Inline JSON Web Key Set; wins over `jwksUri`.
     #[serde(skip_serializing_if = "Option::is_none")]

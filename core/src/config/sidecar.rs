@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::common::{Port, Unsupported, WorkloadSelector};
+use super::destination_rule::ConnectionPoolSettings;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema, kube::CustomResource))]
 #[cfg_attr(
     feature = "crd",
@@ -26,11 +27,12 @@ pub struct SidecarSpec {
     pub egress: Vec<EgressListener>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound_traffic_policy: Option<OutboundTrafficPolicy>,
-    #[serde(default, skip_serializing)]
-    pub inbound_connection_pool: Option<Unsupported>,
+    /// Limits for connections to the app, for every inbound port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound_connection_pool: Option<ConnectionPoolSettings>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressListener {
@@ -44,11 +46,12 @@ pub struct IngressListener {
     pub default_endpoint: Option<String>,
     #[serde(default, skip_serializing)]
     pub tls: Option<Unsupported>,
-    #[serde(default, skip_serializing)]
-    pub connection_pool: Option<Unsupported>,
+    /// Overrides `inboundConnectionPool` for this port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_pool: Option<ConnectionPoolSettings>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EgressListener {
@@ -72,7 +75,7 @@ pub enum CaptureMode {
     None,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutboundTrafficPolicy {
@@ -86,7 +89,8 @@ pub struct OutboundTrafficPolicy {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OutboundMode {
-    RegistryOnly,
+    /// Istio's zero value: `outboundTrafficPolicy: {}` means REGISTRY_ONLY.
     #[default]
+    RegistryOnly,
     AllowAny,
 }

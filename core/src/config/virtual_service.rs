@@ -71,7 +71,7 @@ pub struct HttpRoute {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<HttpMirrorPolicy>,
     /// Legacy integer percentage for `mirror`; `mirrorPercentage` is preferred.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "mirror_percent", skip_serializing_if = "Option::is_none")]
     pub mirror_percent: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_percentage: Option<Percent>,

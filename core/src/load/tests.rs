@@ -285,3 +285,53 @@ fn a_missing_path_is_an_error() {
     let set = load_paths(&["/nonexistent/mesh/config"]);
     assert!(only_error(&set).message.contains("cannot read"));
 }
+
+#[test]
+fn istio_proto_field_name_aliases_and_integer_port_keys() {
+    let set = load(
+        "apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - mirror: {host: r}\n    mirror_percent: 7\n    route:\n    - destination: {host: r}\n---\napiVersion: security.istio.io/v1beta1\nkind: RequestAuthentication\nmetadata: {name: j}\nspec:\n  jwtRules:\n  - issuer: https://issuer.example.com\n    jwks_uri: https://issuer.example.com/jwks\n---\napiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {name: p}\nspec:\n  selector: {matchLabels: {app: r}}\n  portLevelMtls:\n    9090: {mode: DISABLE}\n",
+    );
+    assert!(set.diagnostics.is_empty(), "{:#?}", set.diagnostics);
+    let ConfigObject::VirtualService(vs) = &set.objects[0].object else {
+        panic!()
+    };
+    assert_eq!(vs.spec.http[0].mirror_percent, Some(7));
+    let ConfigObject::RequestAuthentication(ra) = &set.objects[1].object else {
+        panic!()
+    };
+    assert_eq!(
+        ra.spec.jwt_rules[0].jwks_uri.as_deref(),
+        Some("https://issuer.example.com/jwks")
+    );
+    let ConfigObject::PeerAuthentication(pa) = &set.objects[2].object else {
+        panic!()
+    };
+    assert_eq!(pa.spec.port_level_mtls["9090"].mode, MtlsMode::Disable);
+}
+
+#[test]
+fn istio_zero_value_defaults() {
+    use crate::config::{OutboundMode, ServerTlsMode};
+    let set = load(
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: s}\nspec:\n  outboundTrafficPolicy: {}\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['*']\n    tls: {httpsRedirect: true}\n",
+    );
+    assert!(set.diagnostics.is_empty(), "{:#?}", set.diagnostics);
+    let ConfigObject::Sidecar(sidecar) = &set.objects[0].object else {
+        panic!()
+    };
+    assert_eq!(
+        sidecar
+            .spec
+            .outbound_traffic_policy
+            .as_ref()
+            .map(|p| p.mode),
+        Some(OutboundMode::RegistryOnly)
+    );
+    let ConfigObject::Gateway(gateway) = &set.objects[1].object else {
+        panic!()
+    };
+    assert_eq!(
+        gateway.spec.servers[0].tls.as_ref().map(|t| t.mode),
+        Some(ServerTlsMode::Passthrough)
+    );
+}
