@@ -1,0 +1,34 @@
+//! The commands, one module each.
+
+pub mod analyze;
+
+/// Why a command could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("cannot write the report")]
+    Write(#[source] std::io::Error),
+    #[error("cannot encode the report as JSON")]
+    Json(#[source] serde_json::Error),
+}
+
+impl CommandError {
+    pub fn is_broken_pipe(&self) -> bool {
+        let kind = match self {
+            CommandError::Write(err) => Some(err.kind()),
+            CommandError::Json(err) => err.io_error_kind(),
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<std::io::Error> for CommandError {
+    fn from(err: std::io::Error) -> Self {
+        CommandError::Write(err)
+    }
+}
+
+impl From<serde_json::Error> for CommandError {
+    fn from(err: serde_json::Error) -> Self {
+        CommandError::Json(err)
+    }
+}
