@@ -1,1 +1,45 @@
-fn main() {}
+//! `cargo xtask <task>`: see `cargo xtask --help`.
+
+use anyhow::bail;
+use clap::{Parser, Subcommand};
+use xtask::codegen;
+
+#[derive(Parser)]
+#[command(about = "mesh's development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Regenerate the CRDs in charts/mesh/crds and docs/config.md from mesh-core's types.
+    Codegen {
+        /// Change nothing; fail if a generated file is not up to date.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = xtask::workspace_root();
+    match Cli::parse().task {
+        Task::Codegen { check } => {
+            let files = codegen::generate()?;
+            if check {
+                let stale = codegen::stale(&root, &files)?;
+                for problem in &stale {
+                    eprintln!("{problem}");
+                }
+                if !stale.is_empty() {
+                    bail!("generated files are out of date; run `cargo xtask codegen`");
+                }
+            } else {
+                for path in codegen::write(&root, &files)? {
+                    println!("wrote {}", path.display());
+                }
+            }
+        }
+    }
+    Ok(())
+}
