@@ -63,7 +63,8 @@ pub struct Percent {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortSelector {
-    /// Kept wider than u16 so an out-of-range port gets validation's message, with its path.
+    /// The port number, 1 to 65535.
+    // Kept wider than u16 so an out-of-range port gets validation's message, with its path.
     pub number: u32,
 }
 
@@ -72,12 +73,15 @@ pub struct PortSelector {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Port {
+    /// The port number, 1 to 65535.
     pub number: u32,
     /// HTTP, HTTPS, GRPC, HTTP2, MONGO, TCP or TLS; Istio accepts any case.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub protocol: String,
+    /// A name unique among the ports, e.g. `http-web`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// Deprecated: the port the workloads listen on, when different.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_port: Option<u32>,
 }

@@ -173,6 +173,10 @@ pub fn classify(api_version: &str, kind: &str) -> TypeMatch {
 /// A config object of any kind mesh understands.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "objects are loaded once and kept in a Vec; boxing would only add indirection"
+)]
 pub enum ConfigObject {
     VirtualService(Object<VirtualServiceSpec>),
     DestinationRule(Object<DestinationRuleSpec>),

@@ -25,6 +25,7 @@ pub struct PeerAuthenticationSpec {
     /// No selector: the whole namespace (the whole mesh in the root namespace).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
+    /// The mTLS mode for the selected workloads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MutualTls>,
     /// Port number (as a string key, as YAML and JSON both write it) -> mode.
@@ -40,6 +41,7 @@ pub struct PeerAuthenticationSpec {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MutualTls {
+    /// UNSET (inherit), DISABLE, PERMISSIVE (mTLS or plaintext) or STRICT.
     #[serde(default)]
     pub mode: MtlsMode,
 }
@@ -70,6 +72,7 @@ pub enum MtlsMode {
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthorizationPolicySpec {
+    /// Workloads this applies to; none: the whole namespace (mesh in the root).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     #[serde(default, skip_serializing)]
@@ -79,6 +82,7 @@ pub struct AuthorizationPolicySpec {
     /// Rules, ORed. No rules: ALLOW matches nothing (deny all), DENY matches nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<Rule>,
+    /// ALLOW (default), DENY or AUDIT. DENY is evaluated before ALLOW.
     #[serde(default)]
     pub action: AuthorizationAction,
     #[serde(default, skip_serializing)]
@@ -113,6 +117,7 @@ pub struct Rule {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleFrom {
+    /// The caller.
     pub source: Source,
 }
 
@@ -120,6 +125,7 @@ pub struct RuleFrom {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleTo {
+    /// The request.
     pub operation: Operation,
 }
 
@@ -185,9 +191,12 @@ pub struct Operation {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Condition {
+    /// Attribute name.
     pub key: String,
+    /// Accepted values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
+    /// Refused values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_values: Vec<String>,
 }
@@ -206,12 +215,14 @@ pub struct Condition {
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequestAuthenticationSpec {
+    /// Workloads this applies to; none: the whole namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     #[serde(default, skip_serializing)]
     pub target_ref: Option<Unsupported>,
     #[serde(default, skip_serializing)]
     pub target_refs: Option<Unsupported>,
+    /// Accepted JWT issuers; a request with an invalid token is refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jwt_rules: Vec<JwtRule>,
 }
@@ -220,26 +231,36 @@ pub struct RequestAuthenticationSpec {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JwtRule {
+    /// The `iss` claim.
     pub issuer: String,
+    /// Accepted `aud` values; empty: the service host names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audiences: Vec<String>,
+    /// URL of the issuer public keys.
     #[serde(alias = "jwks_uri", skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
     /// Inline JSON Web Key Set; wins over `jwksUri`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<String>,
+    /// Headers the token is read from (default `Authorization: Bearer`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from_headers: Vec<JwtHeader>,
+    /// Query parameters the token is read from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from_params: Vec<String>,
+    /// Cookies the token is read from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from_cookies: Vec<String>,
+    /// Header the verified payload is written to (base64).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_payload_to_header: Option<String>,
+    /// Keep the token in the forwarded request.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forward_original_token: bool,
+    /// Copy claims into request headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output_claim_to_headers: Vec<ClaimToHeader>,
+    /// Timeout for fetching the keys.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
 }
@@ -248,7 +269,9 @@ pub struct JwtRule {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JwtHeader {
+    /// Header name.
     pub name: String,
+    /// Prefix before the token, e.g. `Bearer `.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
 }
@@ -257,6 +280,8 @@ pub struct JwtHeader {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClaimToHeader {
+    /// Header to set.
     pub header: String,
+    /// Claim to copy.
     pub claim: String,
 }

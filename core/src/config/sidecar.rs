@@ -19,12 +19,16 @@ use super::destination_rule::ConnectionPoolSettings;
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SidecarSpec {
+    /// Workloads this applies to; none: the whole namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload_selector: Option<WorkloadSelector>,
+    /// Inbound listeners; by default one per port of the workload.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ingress: Vec<IngressListener>,
+    /// Which services the workload can reach, per port.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub egress: Vec<EgressListener>,
+    /// What happens to traffic for hosts not in the registry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound_traffic_policy: Option<OutboundTrafficPolicy>,
     /// Limits for connections to the app, for every inbound port.
@@ -36,9 +40,12 @@ pub struct SidecarSpec {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressListener {
+    /// Port the proxy listens on.
     pub port: Port,
+    /// Address to bind to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind: Option<String>,
+    /// How traffic reaches the listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture_mode: Option<CaptureMode>,
     /// `127.0.0.1:PORT`, `0.0.0.0:PORT` or `unix://...`: where the app listens.
@@ -55,10 +62,13 @@ pub struct IngressListener {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EgressListener {
+    /// Port to listen on; absent: all ports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<Port>,
+    /// Address to bind to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind: Option<String>,
+    /// How traffic reaches the listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture_mode: Option<CaptureMode>,
     /// `namespace/dnsName`: `./*` (own namespace), `istio-system/*`, `*/foo.example.com`.
@@ -79,6 +89,7 @@ pub enum CaptureMode {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutboundTrafficPolicy {
+    /// REGISTRY_ONLY refuses unknown hosts; ALLOW_ANY passes them through.
     #[serde(default)]
     pub mode: OutboundMode,
     #[serde(default, skip_serializing)]

@@ -28,10 +28,13 @@ pub struct VirtualServiceSpec {
     /// Empty means `mesh` only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
+    /// HTTP/1.1, HTTP/2 and gRPC routes, in order: the first that matches wins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<HttpRoute>,
+    /// Routes for TLS traffic that is not terminated (by SNI).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tls: Vec<TlsRoute>,
+    /// Routes for opaque TCP traffic.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp: Vec<TcpRoute>,
     /// Namespaces this object is visible to: `.` (own), `*` (all) or names.
@@ -43,28 +46,36 @@ pub struct VirtualServiceSpec {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRoute {
+    /// Shown in logs and metrics when this route is chosen.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Conditions, ORed; each one's fields are ANDed. Empty matches every request.
     #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
     pub matches: Vec<HttpMatchRequest>,
+    /// Weighted destinations the request is forwarded to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<HttpRouteDestination>,
+    /// Answer with a redirect instead of forwarding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect: Option<HttpRedirect>,
+    /// Answer with a fixed response instead of forwarding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direct_response: Option<HttpDirectResponse>,
     #[serde(default, skip_serializing)]
     pub delegate: Option<Unsupported>,
+    /// Rewrite the path or authority before forwarding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<HttpRewrite>,
     /// Whole-request timeout; `0s` disables it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// Retry policy for this route.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retries: Option<HttpRetry>,
+    /// Inject delays or aborts into a share of requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<HttpFaultInjection>,
+    /// Send a copy of each request here too; its response is ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror: Option<Destination>,
     /// Several mirrors, each with its own percentage (newer Istio).
@@ -73,10 +84,13 @@ pub struct HttpRoute {
     /// Legacy integer percentage for `mirror`; `mirrorPercentage` is preferred.
     #[serde(alias = "mirror_percent", skip_serializing_if = "Option::is_none")]
     pub mirror_percent: Option<u32>,
+    /// Share of requests mirrored (default 100).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_percentage: Option<Percent>,
+    /// Cross-origin resource sharing answered by the proxy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cors_policy: Option<CorsPolicy>,
+    /// Header changes on the request and the response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<Headers>,
 }
@@ -85,32 +99,43 @@ pub struct HttpRoute {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMatchRequest {
+    /// Appended to the route name in logs when this match is the one that matched.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// Matches the path (without the query).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uri: Option<StringMatch>,
+    /// Matches the scheme: `http` or `https`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheme: Option<StringMatch>,
+    /// Matches the HTTP method.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<StringMatch>,
+    /// Matches the Host/:authority header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority: Option<StringMatch>,
     /// Header name (lower-case) to match; `{}` means the header must be present.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, StringMatch>,
+    /// Matches the port the request was sent to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
+    /// The caller workload must carry all these labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_labels: BTreeMap<String, String>,
+    /// Only when the request comes through one of these gateways.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
+    /// Query parameters to match (`exact` or `regex`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query_params: BTreeMap<String, StringMatch>,
+    /// Compare `uri` exact and prefix matches ignoring case.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ignore_uri_case: bool,
     /// Headers that must NOT match.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub without_headers: BTreeMap<String, StringMatch>,
+    /// The caller workload must be in this namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_namespace: Option<String>,
     #[serde(default, skip_serializing)]
@@ -121,11 +146,13 @@ pub struct HttpMatchRequest {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRouteDestination {
+    /// Where to send the request.
     pub destination: Destination,
     /// Share of traffic. One destination gets everything whatever its weight; several
     /// with no weight at all split evenly; otherwise weights must sum to 100.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
+    /// Header changes for requests sent to this destination.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<Headers>,
 }
@@ -134,9 +161,13 @@ pub struct HttpRouteDestination {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Destination {
+    /// A service in the registry (Kubernetes Service or ServiceEntry host); short names
+    /// are resolved in the namespace of the rule.
     pub host: String,
+    /// A subset named in a DestinationRule for the host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subset: Option<String>,
+    /// The service port; needed when the service has more than one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<PortSelector>,
 }
@@ -145,8 +176,10 @@ pub struct Destination {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Headers {
+    /// Changes to the request before it is forwarded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<HeaderOperations>,
+    /// Changes to the response before it is returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<HeaderOperations>,
 }
@@ -155,14 +188,19 @@ pub struct Headers {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRedirect {
+    /// Replaces the path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// Replaces the authority (host).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// Replaces the port.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
+    /// Derive the port from the scheme or from the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub derive_port: Option<RedirectPortSelection>,
+    /// Replaces the scheme: `http` or `https`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
     /// Defaults to 301.
@@ -182,7 +220,9 @@ pub enum RedirectPortSelection {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpDirectResponse {
+    /// HTTP status to answer with.
     pub status: u32,
+    /// Response body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<HttpBody>,
 }
@@ -192,8 +232,10 @@ pub struct HttpDirectResponse {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpBody {
+    /// The body as text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub string: Option<String>,
+    /// The body as base64.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<String>,
 }
@@ -205,8 +247,10 @@ pub struct HttpRewrite {
     /// Replaces the part of the path the `prefix` or `exact` match matched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// Replaces the Host/:authority header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// Rewrites the path with a regex and a replacement (`\\1` groups).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uri_regex_rewrite: Option<RegexRewrite>,
 }
@@ -215,8 +259,10 @@ pub struct HttpRewrite {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegexRewrite {
+    /// RE2 regex matched against the path.
     #[serde(rename = "match")]
     pub pattern: String,
+    /// Replacement, with `\\1`-style group references.
     pub rewrite: String,
 }
 
@@ -227,6 +273,7 @@ pub struct HttpRetry {
     /// Retries allowed (not counting the first try). 0 disables retries.
     #[serde(default)]
     pub attempts: u32,
+    /// Timeout of each try, including the first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_try_timeout: Option<Duration>,
     /// Comma-separated conditions: `5xx`, `gateway-error`, `reset`, `connect-failure`,
@@ -236,6 +283,7 @@ pub struct HttpRetry {
     pub retry_on: Option<String>,
     #[serde(default, skip_serializing)]
     pub retry_remote_localities: Option<Unsupported>,
+    /// Prefer endpoints not tried yet for this request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_ignore_previous_hosts: Option<bool>,
     /// Base interval of the exponential back-off between retries (default 25ms).
@@ -247,8 +295,10 @@ pub struct HttpRetry {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpFaultInjection {
+    /// Delay requests before forwarding them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay: Option<FaultDelay>,
+    /// Answer with an error instead of forwarding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub abort: Option<FaultAbort>,
 }
@@ -257,10 +307,12 @@ pub struct HttpFaultInjection {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultDelay {
+    /// How long to delay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_delay: Option<Duration>,
     #[serde(default, skip_serializing)]
     pub exponential_delay: Option<Unsupported>,
+    /// Share of requests delayed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percentage: Option<Percent>,
     /// Legacy integer percentage; `percentage` is preferred.
@@ -272,6 +324,7 @@ pub struct FaultDelay {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultAbort {
+    /// HTTP status to answer with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u32>,
     /// gRPC status name, e.g. `UNAVAILABLE`.
@@ -279,6 +332,7 @@ pub struct FaultAbort {
     pub grpc_status: Option<String>,
     #[serde(default, skip_serializing)]
     pub http2_error: Option<Unsupported>,
+    /// Share of requests aborted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percentage: Option<Percent>,
 }
@@ -287,7 +341,9 @@ pub struct FaultAbort {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMirrorPolicy {
+    /// Where the copies go.
     pub destination: Destination,
+    /// Share of requests mirrored (default 100).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percentage: Option<Percent>,
 }
@@ -296,21 +352,28 @@ pub struct HttpMirrorPolicy {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CorsPolicy {
+    /// Origins allowed, as string matches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_origins: Vec<StringMatch>,
     /// Deprecated exact origins; `allowOrigins` is preferred.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_origin: Vec<String>,
+    /// Methods allowed (Access-Control-Allow-Methods).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_methods: Vec<String>,
+    /// Request headers allowed (Access-Control-Allow-Headers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_headers: Vec<String>,
+    /// Response headers exposed (Access-Control-Expose-Headers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expose_headers: Vec<String>,
+    /// How long a preflight answer may be cached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age: Option<Duration>,
+    /// Access-Control-Allow-Credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_credentials: Option<bool>,
+    /// What to do with preflights from origins that do not match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unmatched_preflights: Option<UnmatchedPreflights>,
 }
@@ -328,8 +391,10 @@ pub enum UnmatchedPreflights {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsRoute {
+    /// Conditions, ORed; `sniHosts` is required.
     #[serde(default, rename = "match")]
     pub matches: Vec<TlsMatchAttributes>,
+    /// Weighted destinations the connection is forwarded to.
     #[serde(default)]
     pub route: Vec<RouteDestination>,
 }
@@ -338,16 +403,22 @@ pub struct TlsRoute {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsMatchAttributes {
+    /// SNI names to match; wildcards allowed.
     #[serde(default)]
     pub sni_hosts: Vec<String>,
+    /// Destination IPs or CIDRs to match.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destination_subnets: Vec<String>,
+    /// The port the connection was sent to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
+    /// The caller workload must carry all these labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_labels: BTreeMap<String, String>,
+    /// Only through one of these gateways.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
+    /// The caller workload must be in this namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_namespace: Option<String>,
 }
@@ -356,8 +427,10 @@ pub struct TlsMatchAttributes {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpRoute {
+    /// Conditions, ORed; empty matches every connection.
     #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
     pub matches: Vec<L4MatchAttributes>,
+    /// Weighted destinations the connection is forwarded to.
     #[serde(default)]
     pub route: Vec<RouteDestination>,
 }
@@ -366,16 +439,21 @@ pub struct TcpRoute {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct L4MatchAttributes {
+    /// Destination IPs or CIDRs to match.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destination_subnets: Vec<String>,
+    /// The port the connection was sent to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
     #[serde(default, skip_serializing)]
     pub source_subnet: Option<Unsupported>,
+    /// The caller workload must carry all these labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_labels: BTreeMap<String, String>,
+    /// Only through one of these gateways.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
+    /// The caller workload must be in this namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_namespace: Option<String>,
 }
@@ -385,7 +463,9 @@ pub struct L4MatchAttributes {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouteDestination {
+    /// Where to send the connection.
     pub destination: Destination,
+    /// Share of connections; same rules as HTTP route weights.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
 }
