@@ -54,6 +54,7 @@ fn check_server(server: &Server, at: &FieldPath, report: &mut Report) {
         );
     }
     check_server_port(server, &at.field("port"), report);
+    check_bind(server.bind.as_deref(), &at.field("bind"), report);
     let Some(protocol) = protocol(&server.port.protocol) else {
         return;
     };
@@ -99,10 +100,13 @@ fn check_server_port(server: &Server, at: &FieldPath, report: &mut Report) {
             "targetPort has no effect on Gateways; remove it",
         );
     }
-    match (server.bind.as_deref(), unix) {
-        (_, Some(path)) => report.check(&at.field("bind"), check_unix_path(path)),
-        (Some(bind), None) if !is_ip(bind) => report.error(
-            &at.field("bind"),
+}
+
+fn check_bind(bind: Option<&str>, at: &FieldPath, report: &mut Report) {
+    match bind.map(|b| (b, b.strip_prefix("unix://"))) {
+        Some((_, Some(path))) => report.check(at, check_unix_path(path)),
+        Some((bind, None)) if !is_ip(bind) => report.error(
+            at,
             format!("bind {bind:?} must be an IP address or unix:///path"),
         ),
         _ => {}

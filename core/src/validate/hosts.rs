@@ -17,7 +17,12 @@ pub(super) fn check_wildcard_domain(host: &str) -> Result<(), String> {
         Some((first, rest)) => (first, Some(rest)),
         None => (host, None),
     };
-    let first_ok = first == "*" || is_host_label(first.strip_prefix('*').unwrap_or(first));
+    // Istio accepts `*`, `*label` and `*-label` as a first label.
+    let bare = first
+        .strip_prefix("*-")
+        .or_else(|| first.strip_prefix('*'))
+        .unwrap_or(first);
+    let first_ok = first == "*" || is_host_label(bare);
     if !first_ok {
         return Err(bad_label(host, first));
     }
