@@ -1,1 +1,32 @@
-//! (in progress)
+//! The runtime model the proxy acts on: routes, matches, destinations and endpoints.
+//!
+//! These types are what the config API (Istio's VirtualService and DestinationRule) compiles
+//! into, once, when config arrives: regexes are compiled, header names parsed, defaults
+//! applied. The data path then works only with these types, so every decision in
+//! [`crate::route`] and [`crate::balance`] is a plain function of them and of a
+//! [`RequestInfo`].
+//!
+//! Fields are public and the types are plain data so that the conversion from config (and
+//! tests) can build them directly; constructors exist where a value needs checking
+//! ([`StringMatch::regex`]) or indexing ([`RouteConfig::new`]).
+
+mod endpoint;
+mod labels;
+mod query;
+mod request;
+mod request_match;
+mod route;
+mod route_table;
+mod string_match;
+
+pub use endpoint::{Endpoint, Subset};
+pub use labels::{Labels, selects};
+pub(crate) use request::split_port;
+pub use request::{Downstream, MESH_GATEWAY, RequestInfo};
+pub use request_match::{RequestMatch, ValueMatch};
+pub use route::{
+    Destination, DirectResponse, HttpRoute, Redirect, RedirectPort, RouteAction,
+    WeightedDestination,
+};
+pub use route_table::{RouteConfig, RouteTable};
+pub use string_match::StringMatch;
