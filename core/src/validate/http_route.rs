@@ -232,12 +232,16 @@ fn check_mirrors(route: &HttpRoute, at: &FieldPath, report: &mut Report) {
     if let Some(percent) = route.mirror_percent {
         let here = at.field("mirrorPercent");
         report.check(&here, check_percent(percent));
-        report.warning(
-            &here,
-            "mirrorPercent is deprecated; use mirrorPercentage: {value: ...}",
-        );
         if route.mirror_percentage.is_some() {
-            report.error(&here, "set only one of mirrorPercent and mirrorPercentage");
+            report.error(
+                &here,
+                "set only one of mirrorPercent and mirrorPercentage (mirrorPercent is deprecated)",
+            );
+        } else {
+            report.warning(
+                &here,
+                "mirrorPercent is deprecated; use mirrorPercentage: {value: ...}",
+            );
         }
     }
     if let Some(percentage) = &route.mirror_percentage {

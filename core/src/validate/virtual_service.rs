@@ -5,7 +5,7 @@ use crate::config::{
     VirtualServiceSpec,
 };
 
-use super::hosts::{check_wildcard_domain, covers};
+use super::hosts::{check_domain, check_wildcard_domain, covers};
 use super::meta::{ExportNone, check_export_to};
 use super::names::{check_labels, is_dns_label, is_istio_label};
 use super::net::{check_ip_or_cidr, check_port, is_ip};
@@ -98,33 +98,39 @@ fn check_duplicate_hosts(hosts: &[String], at: &FieldPath, report: &mut Report) 
 /// Gateway references: `mesh`, `name` (this namespace) or `namespace/name`.
 pub(super) fn check_gateway_names(gateways: &[String], at: &FieldPath, report: &mut Report) {
     for (i, gateway) in gateways.iter().enumerate() {
-        let here = at.index(i);
-        if gateway == MESH_GATEWAY {
-            continue;
+        match check_gateway_ref(gateway) {
+            Ok(None) => {}
+            Ok(Some(warning)) => report.warning(&at.index(i), warning),
+            Err(error) => report.error(&at.index(i), error),
         }
-        match gateway.split_once('/') {
-            Some((namespace, name)) if !is_dns_label(namespace) || !is_dns_label(name) => {
-                report.error(
-                    &here,
-                    format!("gateway {gateway:?} is invalid; write namespace/name, both lower-case DNS labels"),
-                );
-            }
-            Some(_) => {}
-            None if gateway.contains('.') => {
-                let mut parts = gateway.split('.');
-                let name = parts.next().unwrap_or_default();
-                let namespace = parts.next().unwrap_or_default();
-                report.warning(
-                    &here,
-                    format!("gateway {gateway:?} uses the legacy FQDN form; write it as {namespace}/{name}"),
-                );
-            }
-            None if !is_dns_label(gateway) => report.error(
-                &here,
-                format!("gateway {gateway:?} is invalid; write name, namespace/name or mesh"),
-            ),
-            None => {}
+    }
+}
+
+/// One gateway reference: `mesh`, `name`, `namespace/name`, or the legacy
+/// `name.namespace.svc.cluster.local`, which is accepted with a warning (`Ok(Some(..))`).
+pub(super) fn check_gateway_ref(gateway: &str) -> Result<Option<String>, String> {
+    if gateway == MESH_GATEWAY {
+        return Ok(None);
+    }
+    match gateway.split_once('/') {
+        Some((namespace, name)) if !is_dns_label(namespace) || !is_dns_label(name) => Err(format!(
+            "gateway {gateway:?} is invalid; write namespace/name, both lower-case DNS labels"
+        )),
+        Some(_) => Ok(None),
+        None if gateway.contains('.') => {
+            check_domain(gateway)
+                .map_err(|why| format!("gateway {gateway:?} is invalid: {why}"))?;
+            let mut parts = gateway.split('.');
+            let name = parts.next().unwrap_or_default();
+            let namespace = parts.next().unwrap_or_default();
+            Ok(Some(format!(
+                "gateway {gateway:?} uses the legacy FQDN form; write it as {namespace}/{name}"
+            )))
         }
+        None if !is_dns_label(gateway) => Err(format!(
+            "gateway {gateway:?} is invalid; write name, namespace/name or mesh"
+        )),
+        None => Ok(None),
     }
 }
 
@@ -142,14 +148,7 @@ fn check_unreachable(spec: &VirtualServiceSpec, at: &FieldPath, report: &mut Rep
 
 /// A route's destination: one named service (no wildcard), a valid subset and port.
 pub(super) fn check_destination(destination: &Destination, at: &FieldPath, report: &mut Report) {
-    let host = &destination.host;
-    let result = if host.starts_with('*') {
-        Err(format!(
-            "destination host {host:?} is a wildcard; a destination must name one service, such as reviews or api.example.com"
-        ))
-    } else {
-        check_wildcard_domain(host)
-    };
+    let result = check_destination_host(&destination.host);
     report.check(&at.field("host"), result);
     if let Some(subset) = &destination.subset
         && !is_istio_label(subset)
@@ -161,6 +160,17 @@ pub(super) fn check_destination(destination: &Destination, at: &FieldPath, repor
     }
     if let Some(port) = &destination.port {
         report.check(&at.field("port").field("number"), check_port(port.number));
+    }
+}
+
+/// A destination host: one named service, so no wildcard.
+pub(super) fn check_destination_host(host: &str) -> Result<(), String> {
+    if host.starts_with('*') {
+        Err(format!(
+            "destination host {host:?} is a wildcard; a destination must name one service, such as reviews or api.example.com"
+        ))
+    } else {
+        check_wildcard_domain(host)
     }
 }
 

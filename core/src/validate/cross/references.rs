@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use crate::diagnostic::Diagnostic;
 
 use super::super::hosts::{covers, resolve};
-use super::super::virtual_service::{MESH_GATEWAY, destinations, gateway_refs};
+use super::super::names::is_istio_label;
+use super::super::virtual_service::{
+    MESH_GATEWAY, check_destination_host, check_gateway_ref, destinations, gateway_refs,
+};
 use super::{Entry, Index};
 use crate::config::VirtualServiceSpec;
 
@@ -21,7 +24,7 @@ fn check_destinations(index: &Index, vs: &Entry<VirtualServiceSpec>, found: &mut
     let mut warned = BTreeSet::new();
     for (at, destination) in destinations(&vs.object.spec) {
         let host = &destination.host;
-        if host.is_empty() || host.starts_with('*') {
+        if check_destination_host(host).is_err() {
             continue; // the object's own checks report it
         }
         let fqdn = resolve(host, namespace);
@@ -34,7 +37,7 @@ fn check_destinations(index: &Index, vs: &Entry<VirtualServiceSpec>, found: &mut
                 ),
             ));
         }
-        let Some(subset) = &destination.subset else {
+        let Some(subset) = destination.subset.as_ref().filter(|s| is_istio_label(s)) else {
             continue;
         };
         let defined = subsets_for(index, &fqdn);
@@ -87,7 +90,7 @@ pub(super) fn gateway_key(reference: &str, namespace: &str) -> String {
 fn check_gateways(index: &Index, vs: &Entry<VirtualServiceSpec>, found: &mut Vec<Diagnostic>) {
     let namespace = &vs.object.metadata.namespace;
     for (at, reference) in gateway_refs(&vs.object.spec) {
-        if reference == MESH_GATEWAY {
+        if reference == MESH_GATEWAY || check_gateway_ref(reference).is_err() {
             continue;
         }
         let key = gateway_key(reference, namespace);

@@ -101,6 +101,27 @@ fn direct_responses() {
 }
 
 #[test]
+fn large_direct_response_bodies() {
+    let body = |kb: usize| {
+        route(&format!(
+            "directResponse: {{status: 200, body: {{string: {}}}}}",
+            "x".repeat(kb * 1024)
+        ))
+    };
+    assert_clean(&body(100));
+    assert_warning(
+        &body(101),
+        "spec.http[0].directResponse.body",
+        "larger than 100KB",
+    );
+    assert_error(
+        &body(1025),
+        "spec.http[0].directResponse.body",
+        "must be smaller than 1MB",
+    );
+}
+
+#[test]
 fn rewrites() {
     assert_error(
         &route(&format!("{TO_R}\nrewrite: {{}}")),
