@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use crate::config::{HttpMatchRequest, StringMatch};
 
+use super::l4_route::check_source_namespace;
 use super::names::check_labels;
 use super::net::check_port;
 use super::string_match::{Presence, check_header_name, check_string_match};
-use super::virtual_service::{check_gateway_names, check_source_namespace};
+use super::virtual_service::check_gateway_names;
 use super::{FieldPath, Report};
 
 pub(super) fn check(m: &HttpMatchRequest, at: &FieldPath, report: &mut Report) {

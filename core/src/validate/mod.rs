@@ -15,6 +15,7 @@ mod hosts;
 mod http_match;
 mod http_policy;
 mod http_route;
+mod l4_route;
 mod meta;
 mod names;
 mod net;
