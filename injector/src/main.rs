@@ -6,7 +6,10 @@
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "injector: the sidecar-injecting admission webhook (issue 6).")]
+#[command(
+    version,
+    about = "injector: the sidecar-injecting admission webhook (issue 6)."
+)]
 struct Args {}
 
 fn main() -> anyhow::Result<()> {

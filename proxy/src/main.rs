@@ -6,7 +6,10 @@
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "mesh-proxy: the sidecar and gateway data plane (issue 3).")]
+#[command(
+    version,
+    about = "mesh-proxy: the sidecar and gateway data plane (issue 3)."
+)]
 struct Args {}
 
 fn main() -> anyhow::Result<()> {

@@ -85,7 +85,7 @@ pub enum Resolution {
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadEntrySpec {
-    /// IP address or DNS name; may be empty only inside a ServiceEntry with DNS resolution.
+    /// IP address, DNS name or `unix://` socket path of the workload.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub address: String,
     /// Service port name -> the port this workload listens on.
