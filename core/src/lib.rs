@@ -4,14 +4,17 @@
 //! - [`validate`]: checks beyond parsing, as Istio's webhook and `istioctl analyze` do,
 //!   reported as [`diagnostic::Diagnostic`]s that name file, object and field.
 //! - [`model`]: the runtime model the proxy acts on, compiled from config once.
+//! - [`snapshot`]: the proxy's config as pilot pushes it; [`compile`] turns it into the model.
 //! - [`route`], [`balance`]: the pure decisions on the data path.
 //!
 //! No sockets, no files (but [`load`]), no clocks it does not receive.
 
 pub mod balance;
+pub mod compile;
 pub mod config;
 pub mod diagnostic;
 pub mod load;
 pub mod model;
 pub mod route;
+pub mod snapshot;
 pub mod validate;

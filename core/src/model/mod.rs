@@ -10,8 +10,10 @@
 //! tests) can build them directly; constructors exist where a value needs checking
 //! ([`StringMatch::regex`]) or indexing ([`RouteConfig::new`]).
 
+mod cluster;
 mod endpoint;
 mod labels;
+mod policy;
 mod query;
 mod request;
 mod request_match;
@@ -19,8 +21,14 @@ mod route;
 mod route_table;
 mod string_match;
 
+pub use cluster::{
+    Cluster, ClusterSubset, DEFAULT_CONNECT_TIMEOUT, Listener, ListenerKind, ProxyConfig,
+};
 pub use endpoint::{Endpoint, Subset};
 pub use labels::{Labels, selects};
+pub use policy::{
+    Abort, Fault, Fraction, GrpcCode, HeaderOps, Mirror, RetryOn, RetryPolicy, Rewrite, RoutePolicy,
+};
 pub(crate) use request::split_port;
 pub use request::{Downstream, MESH_GATEWAY, RequestInfo};
 pub use request_match::{RequestMatch, ValueMatch};

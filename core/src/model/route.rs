@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use super::RequestMatch;
+use super::{RequestMatch, RoutePolicy};
 
 /// One HTTP route of a virtual host, in the order it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub struct HttpRoute {
     /// Alternatives (OR). An empty list matches every request.
     pub matches: Vec<RequestMatch>,
     pub action: RouteAction,
+    /// Timeouts, retries, faults, rewrites, header changes and mirrors.
+    pub policy: RoutePolicy,
 }
 
 /// What a matched route does.

@@ -48,6 +48,7 @@ fn route(name: &str, matches: Vec<RequestMatch>) -> HttpRoute {
             destination: Destination::new(format!("{name}.default.svc.cluster.local")),
             weight: 100,
         }]),
+        policy: Default::default(),
     }
 }
 

@@ -1,0 +1,157 @@
+//! A snapshot's cluster (service port, endpoints, DestinationRule) -> [`model::Cluster`].
+
+use std::str::FromStr;
+
+use http::HeaderName;
+
+use super::Errors;
+use crate::balance::{ConsistentHash, HashCookie, HashPolicy, LbPolicy, Maglev};
+use crate::config::{self, LoadBalancerSettings, SimpleLb, TrafficPolicy};
+use crate::model::{self, ClusterSubset, DEFAULT_CONNECT_TIMEOUT, Endpoint, Subset};
+use crate::snapshot::ClusterSpec;
+
+pub(crate) fn cluster(
+    spec: &ClusterSpec,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<model::Cluster> {
+    let before = errors.0.len();
+    let policy = effective_policy(spec.traffic_policy.as_ref(), spec.port);
+    let lb = lb_policy(
+        policy.load_balancer.as_ref(),
+        &format!("{path}.trafficPolicy.loadBalancer"),
+        errors,
+    );
+    let subsets = spec
+        .subsets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let subset_policy = s
+                .traffic_policy
+                .as_ref()
+                .map(|p| effective_policy(Some(p), spec.port));
+            let lb = match subset_policy
+                .as_ref()
+                .and_then(|p| p.load_balancer.as_ref())
+            {
+                Some(settings) => lb_policy(
+                    Some(settings),
+                    &format!("{path}.subsets[{i}].trafficPolicy.loadBalancer"),
+                    errors,
+                ),
+                None => lb.clone(),
+            };
+            ClusterSubset {
+                subset: Subset {
+                    name: s.name.clone(),
+                    labels: s.labels.clone(),
+                },
+                lb,
+            }
+        })
+        .collect();
+    let connect_timeout = policy
+        .connection_pool
+        .as_ref()
+        .and_then(|p| p.tcp.as_ref())
+        .and_then(|t| t.connect_timeout)
+        .and_then(|t| t.to_std())
+        .filter(|t| !t.is_zero())
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let endpoints = spec
+        .endpoints
+        .iter()
+        .map(|e| Endpoint {
+            address: e.address,
+            labels: e.labels.clone(),
+            weight: e.weight.unwrap_or(1),
+        })
+        .collect();
+    (errors.0.len() == before).then(|| model::Cluster {
+        host: spec.host.clone(),
+        port: spec.port,
+        endpoints,
+        lb,
+        connect_timeout,
+        subsets,
+    })
+}
+
+/// The rule's policy with the matching `portLevelSettings` entry laid over it, section by
+/// section, as Istio merges them.
+fn effective_policy(policy: Option<&TrafficPolicy>, port: u16) -> TrafficPolicy {
+    let mut merged = policy.cloned().unwrap_or_default();
+    let port_level = policy
+        .into_iter()
+        .flat_map(|p| &p.port_level_settings)
+        .find(|s| s.port.number == u32::from(port));
+    if let Some(settings) = port_level {
+        let settings = settings.clone();
+        merged.load_balancer = settings.load_balancer.or(merged.load_balancer);
+        merged.connection_pool = settings.connection_pool.or(merged.connection_pool);
+        merged.outlier_detection = settings.outlier_detection.or(merged.outlier_detection);
+        merged.tls = settings.tls.or(merged.tls);
+    }
+    merged
+}
+
+fn lb_policy(settings: Option<&LoadBalancerSettings>, path: &str, errors: &mut Errors) -> LbPolicy {
+    let Some(settings) = settings else {
+        return LbPolicy::default();
+    };
+    match (&settings.simple, &settings.consistent_hash) {
+        (Some(simple), None) => match simple {
+            SimpleLb::RoundRobin => LbPolicy::RoundRobin,
+            SimpleLb::Random => LbPolicy::Random,
+            // PASSTHROUGH needs the original destination; until then, balance as Istio's default.
+            SimpleLb::LeastRequest
+            | SimpleLb::LeastConn
+            | SimpleLb::Unspecified
+            | SimpleLb::Passthrough => LbPolicy::LeastRequest,
+        },
+        (None, Some(hash)) => consistent_hash(hash, &format!("{path}.consistentHash"), errors)
+            .map(LbPolicy::ConsistentHash)
+            .unwrap_or_default(),
+        (None, None) => LbPolicy::default(),
+        (Some(_), Some(_)) => {
+            errors.push(path, "set one of simple or consistentHash, not both");
+            LbPolicy::default()
+        }
+    }
+}
+
+fn consistent_hash(
+    hash: &config::ConsistentHashLb,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<ConsistentHash> {
+    let key = match (
+        &hash.http_header_name,
+        &hash.http_cookie,
+        hash.use_source_ip.unwrap_or(false),
+        &hash.http_query_parameter_name,
+    ) {
+        (Some(header), None, false, None) => HashPolicy::Header(errors.check(
+            &format!("{path}.httpHeaderName"),
+            HeaderName::from_str(&header.to_ascii_lowercase()),
+        )?),
+        (None, Some(cookie), false, None) => HashPolicy::Cookie(HashCookie {
+            name: cookie.name.clone(),
+            path: cookie.path.clone(),
+            ttl: cookie.ttl.and_then(|t| t.to_std()).filter(|t| !t.is_zero()),
+        }),
+        (None, None, true, None) => HashPolicy::SourceIp,
+        (None, None, false, Some(param)) => HashPolicy::QueryParameter(param.clone()),
+        _ => {
+            errors.push(path, "set exactly one of httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName");
+            return None;
+        }
+    };
+    let table_size = match (&hash.maglev, &hash.ring_hash) {
+        (Some(maglev), _) => maglev.table_size.and_then(|s| usize::try_from(s).ok()),
+        _ => None,
+    }
+    .unwrap_or(Maglev::DEFAULT_TABLE_SIZE);
+    Some(ConsistentHash { key, table_size })
+}

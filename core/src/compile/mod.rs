@@ -1,0 +1,234 @@
+//! Compiles a [`Snapshot`] into the runtime model ([`ProxyConfig`]), once, when it arrives:
+//! regexes compiled, header names parsed, Istio's defaults applied, references checked.
+//! A snapshot with any error is refused whole, with every error named by its path, so the
+//! proxy can NACK it and keep serving the last good one.
+
+mod cluster;
+mod route;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::config::RouteDestination;
+use crate::model::{Listener, ListenerKind, ProxyConfig, RouteConfig, RouteTable};
+use crate::snapshot::{ListenerProtocol, Snapshot};
+
+use cluster::cluster;
+use route::http_route;
+pub use route::retry_on;
+
+/// One reason a snapshot cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct CompileError {
+    /// Where in the snapshot, e.g. `routeConfigs[0].virtualHosts[1].routes[2].match[0].uri`.
+    pub path: String,
+    pub message: String,
+}
+
+/// Every error of one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileErrors(pub Vec<CompileError>);
+
+impl fmt::Display for CompileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let messages: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&messages.join("; "))
+    }
+}
+
+impl std::error::Error for CompileErrors {}
+
+/// Collects errors while compiling goes on, so one pass reports them all.
+#[derive(Default)]
+pub(crate) struct Errors(Vec<CompileError>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(CompileError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The value, or `None` after recording the error at `path`.
+    pub(crate) fn check<T, E: fmt::Display>(
+        &mut self,
+        path: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        result.map_err(|err| self.push(path, err.to_string())).ok()
+    }
+}
+
+pub fn compile(snapshot: &Snapshot) -> Result<ProxyConfig, CompileErrors> {
+    let mut errors = Errors::default();
+    let mut config = ProxyConfig {
+        version: snapshot.version.clone(),
+        ..ProxyConfig::default()
+    };
+    for (i, spec) in snapshot.clusters.iter().enumerate() {
+        let path = format!("clusters[{i}]");
+        if let Some(cluster) = cluster(spec, &path, &mut errors) {
+            let key = (cluster.host.clone(), cluster.port);
+            if config.clusters.insert(key, cluster).is_some() {
+                errors.push(
+                    path,
+                    format!("a second cluster for {}:{}", spec.host, spec.port),
+                );
+            }
+        }
+    }
+    for (i, spec) in snapshot.route_configs.iter().enumerate() {
+        let path = format!("routeConfigs[{i}]");
+        let tables = spec
+            .virtual_hosts
+            .iter()
+            .enumerate()
+            .map(|(j, host)| {
+                let host_path = format!("{path}.virtualHosts[{j}]");
+                let routes = host
+                    .routes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, r)| {
+                        http_route(r, &format!("{host_path}.routes[{k}]"), &mut errors)
+                    })
+                    .collect();
+                RouteTable {
+                    name: host.name.clone(),
+                    domains: host.domains.clone(),
+                    routes,
+                }
+            })
+            .collect();
+        if config
+            .route_configs
+            .insert(spec.name.clone(), RouteConfig::new(tables))
+            .is_some()
+        {
+            errors.push(path, format!("a second route config named {:?}", spec.name));
+        }
+    }
+    for (i, spec) in snapshot.listeners.iter().enumerate() {
+        let path = format!("listeners[{i}]");
+        let kind = match spec.protocol {
+            ListenerProtocol::Http => match &spec.route_config {
+                Some(name) if config.route_configs.contains_key(name) => ListenerKind::Http {
+                    route_config: name.clone(),
+                },
+                Some(name) => {
+                    errors.push(
+                        format!("{path}.routeConfig"),
+                        format!("no route config named {name:?}"),
+                    );
+                    continue;
+                }
+                None => {
+                    errors.push(
+                        format!("{path}.routeConfig"),
+                        "an HTTP listener needs a routeConfig",
+                    );
+                    continue;
+                }
+            },
+            ListenerProtocol::Tcp => ListenerKind::Tcp {
+                routes: route::weighted(
+                    &spec
+                        .tcp_route
+                        .iter()
+                        .map(tcp_destination)
+                        .collect::<Vec<_>>(),
+                ),
+            },
+        };
+        config.listeners.push(Listener {
+            name: spec.name.clone(),
+            address: spec.address,
+            kind,
+        });
+    }
+    check_destinations(&config, &mut errors);
+    if errors.0.is_empty() {
+        Ok(config)
+    } else {
+        Err(CompileErrors(errors.0))
+    }
+}
+
+fn tcp_destination(route: &RouteDestination) -> (crate::model::Destination, Option<u32>) {
+    (route::destination(&route.destination), route.weight)
+}
+
+/// Every destination must resolve to a cluster: a typo must not become a silent 503.
+fn check_destinations(config: &ProxyConfig, errors: &mut Errors) {
+    let mut unresolved = BTreeMap::new();
+    let routes = config.route_configs.iter().flat_map(|(name, rc)| {
+        rc.tables().iter().flat_map(move |t| {
+            t.routes
+                .iter()
+                .map(move |r| (format!("route config {name:?}, route {:?}", r.name), r))
+        })
+    });
+    for (place, route) in routes {
+        if let crate::model::RouteAction::Route(destinations) = &route.action {
+            for d in destinations {
+                if resolve(config, &d.destination).is_err() {
+                    unresolved.insert(place.clone(), d.destination.clone());
+                }
+            }
+        }
+    }
+    for listener in &config.listeners {
+        if let ListenerKind::Tcp { routes } = &listener.kind {
+            for d in routes {
+                if resolve(config, &d.destination).is_err() {
+                    unresolved.insert(
+                        format!("listener {:?}", listener.name),
+                        d.destination.clone(),
+                    );
+                }
+            }
+        }
+    }
+    for (place, destination) in unresolved {
+        if let Err(message) = resolve(config, &destination) {
+            errors.push(place, message);
+        }
+    }
+}
+
+/// The cluster a destination goes to: its port's, or the host's only one.
+pub fn resolve<'c>(
+    config: &'c ProxyConfig,
+    destination: &'c crate::model::Destination,
+) -> Result<&'c crate::model::Cluster, String> {
+    let host = &destination.host;
+    let cluster = match destination.port {
+        Some(port) => config
+            .cluster(host, port)
+            .ok_or_else(|| format!("no cluster for {host}:{port}"))?,
+        None => {
+            let clusters: Vec<_> = config.clusters_of(host).collect();
+            match clusters.as_slice() {
+                [only] => *only,
+                [] => return Err(format!("no cluster for host {host}")),
+                many => {
+                    let ports: Vec<String> = many.iter().map(|c| c.port.to_string()).collect();
+                    return Err(format!(
+                        "{host} has ports {}: the destination must name one",
+                        ports.join(", ")
+                    ));
+                }
+            }
+        }
+    };
+    if let Some(subset) = &destination.subset
+        && cluster.subset(subset).is_none()
+    {
+        return Err(format!("{host} has no subset {subset:?}"));
+    }
+    Ok(cluster)
+}

@@ -1,0 +1,83 @@
+//! Clusters and listeners: where the proxy sends traffic and where it accepts it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Endpoint, RouteConfig, Subset, WeightedDestination};
+use crate::balance::LbPolicy;
+
+/// One port of one service: its endpoints and how they are balanced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub host: String,
+    pub port: u16,
+    pub endpoints: Vec<Endpoint>,
+    pub lb: LbPolicy,
+    pub connect_timeout: Duration,
+    pub subsets: Vec<ClusterSubset>,
+}
+
+/// A DestinationRule subset, with the balancing it overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSubset {
+    pub subset: Subset,
+    pub lb: LbPolicy,
+}
+
+impl Cluster {
+    /// Envoy's and Istio's cluster name, as admin endpoints and metrics show it.
+    pub fn name(&self, subset: Option<&str>) -> String {
+        format!(
+            "outbound|{}|{}|{}",
+            self.port,
+            subset.unwrap_or_default(),
+            self.host
+        )
+    }
+
+    pub fn subset(&self, name: &str) -> Option<&ClusterSubset> {
+        self.subsets.iter().find(|s| s.subset.name == name)
+    }
+}
+
+/// Istio's default TCP connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub name: String,
+    pub address: SocketAddr,
+    pub kind: ListenerKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ListenerKind {
+    /// HTTP/1.1 and HTTP/2, routed by the named route config.
+    Http { route_config: String },
+    /// Opaque TCP, forwarded by weight.
+    Tcp { routes: Vec<WeightedDestination> },
+}
+
+/// A compiled snapshot: everything the data path reads, validated once.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyConfig {
+    pub version: String,
+    pub listeners: Vec<Listener>,
+    pub route_configs: BTreeMap<String, RouteConfig>,
+    /// By (host, port).
+    pub clusters: BTreeMap<(String, u16), Cluster>,
+}
+
+impl ProxyConfig {
+    pub fn cluster(&self, host: &str, port: u16) -> Option<&Cluster> {
+        self.clusters.get(&(host.to_owned(), port))
+    }
+
+    /// The clusters of a host, whatever their port.
+    pub fn clusters_of<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a Cluster> + 'a {
+        self.clusters
+            .range((host.to_owned(), 0)..=(host.to_owned(), u16::MAX))
+            .map(|(_, cluster)| cluster)
+    }
+}

@@ -1,0 +1,116 @@
+//! The proxy's config: the resources pilot pushes, or a file in standalone mode
+//! (`mesh-proxy --snapshot FILE`). Routes and traffic policies are Istio's own types, already
+//! resolved to one proxy's view; [`crate::compile`] turns a snapshot into the runtime model.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{HttpRoute, RouteDestination, Subset, TrafficPolicy};
+
+/// Everything one proxy runs on. Replaced as a whole: a new snapshot never mixes with the old.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Snapshot {
+    /// Identifies the content; shown on `/config_dump` and in ACKs.
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub listeners: Vec<ListenerSpec>,
+    #[serde(default)]
+    pub route_configs: Vec<RouteConfigSpec>,
+    #[serde(default)]
+    pub clusters: Vec<ClusterSpec>,
+}
+
+/// A socket the proxy accepts on and what it does with what arrives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListenerSpec {
+    pub name: String,
+    pub address: SocketAddr,
+    #[serde(default)]
+    pub protocol: ListenerProtocol,
+    /// HTTP: the route config whose virtual hosts serve this listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_config: Option<String>,
+    /// TCP: where connections go, by weight.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tcp_route: Vec<RouteDestination>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ListenerProtocol {
+    /// HTTP/1.1 and HTTP/2 (prior knowledge) on the same socket.
+    #[default]
+    Http,
+    Tcp,
+}
+
+/// Named virtual hosts, as Envoy's RouteConfiguration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteConfigSpec {
+    pub name: String,
+    #[serde(default)]
+    pub virtual_hosts: Vec<VirtualHostSpec>,
+}
+
+/// The routes of the hosts in `domains`: a VirtualService's `http` section, with every
+/// destination host written as the cluster host it resolves to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VirtualHostSpec {
+    pub name: String,
+    /// `reviews`, `reviews:9080`, `*.example.com`, `*`.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub routes: Vec<HttpRoute>,
+}
+
+/// One port of one service and its endpoints, with the DestinationRule that applies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// The service host routes name, e.g. `reviews.default.svc.cluster.local`.
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub endpoints: Vec<EndpointSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_policy: Option<TrafficPolicy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subsets: Vec<Subset>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointSpec {
+    pub address: SocketAddr,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SnapshotParseError {
+    /// Where in the document, e.g. `clusters[0].endpoints[1].address`.
+    pub path: String,
+    pub message: String,
+}
+
+impl Snapshot {
+    /// Parses YAML or JSON, naming the field of any error.
+    pub fn from_yaml(text: &str) -> Result<Self, SnapshotParseError> {
+        let deserializer = serde_yaml::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| SnapshotParseError {
+            path: err.path().to_string(),
+            message: err.into_inner().to_string(),
+        })
+    }
+}
