@@ -1,18 +1,14 @@
-//! mesh-proxy: the sidecar and gateway data plane (issue 3).
-//!
-//! Only the command line exists so far: the binary is part of the workspace so that
-//! every crate builds and links from the first commit.
-
 use clap::Parser;
-
-#[derive(Parser, Debug)]
-#[command(
-    version,
-    about = "mesh-proxy: the sidecar and gateway data plane (issue 3)."
-)]
-struct Args {}
+use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    anyhow::bail!("not implemented yet: {}", env!("CARGO_PKG_NAME"))
+    let config = mesh_proxy::config::Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(mesh_proxy::app::run(config))
 }

@@ -1,0 +1,158 @@
+//! Admin (loopback): the live config and the proxy's view of its clusters and listeners,
+//! plus `/quitquitquit`. Health (`/healthz/ready`) is served on its own port.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::listeners::Listeners;
+use crate::state::State;
+
+pub struct Admin {
+    pub config: Config,
+    pub state: Arc<State>,
+    pub listeners: Arc<Listeners>,
+    /// Notified by `/quitquitquit`.
+    pub quit: Arc<Notify>,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+/// Serves admin requests on `listener` forever.
+pub async fn serve_admin(listener: TcpListener, admin: Arc<Admin>) {
+    serve(listener, move |req| {
+        let admin = admin.clone();
+        async move { admin.handle(req) }
+    })
+    .await;
+}
+
+/// Serves `/healthz/ready`: 200 once a snapshot is applied, 503 before and while draining.
+pub async fn serve_health(listener: TcpListener, state: Arc<State>, drain: crate::drain::Drain) {
+    serve(listener, move |req: Request<Incoming>| {
+        let ready = state.current().is_some() && !drain.is_draining();
+        async move {
+            match (req.uri().path(), ready) {
+                ("/healthz/ready", true) => text(StatusCode::OK, "ready\n"),
+                ("/healthz/ready", false) => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+                _ => text(StatusCode::NOT_FOUND, "not found\n"),
+            }
+        }
+    })
+    .await;
+}
+
+async fn serve<F, Fut>(listener: TcpListener, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let reply = handler(req);
+                async move { Ok::<_, Infallible>(reply.await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+impl Admin {
+    fn handle(&self, req: Request<Incoming>) -> Reply {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/config_dump") => self.json(self.config_dump()),
+            (&Method::GET, "/routes") => self.json(self.routes()),
+            (&Method::GET, "/clusters") => self.json(self.clusters()),
+            (&Method::GET, "/listeners") => self.json(json!(self.listeners.bound())),
+            (&Method::POST, "/quitquitquit") => {
+                self.quit.notify_one();
+                text(StatusCode::OK, "OK\n")
+            }
+            _ => text(
+                StatusCode::NOT_FOUND,
+                "admin: /config_dump /routes /clusters /listeners, POST /quitquitquit\n",
+            ),
+        }
+    }
+
+    fn json(&self, value: Value) -> Reply {
+        let body = serde_json::to_vec_pretty(&value).unwrap_or_default();
+        let mut reply = Response::new(Full::new(Bytes::from(body)));
+        reply.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        reply
+    }
+
+    fn config_dump(&self) -> Value {
+        let runtime = self.state.current();
+        json!({
+            "proxy": self.config,
+            "status": self.state.status_snapshot(),
+            "version": runtime.as_ref().map(|r| r.config.version.clone()),
+            "snapshot": runtime.as_ref().map(|r| &r.snapshot),
+        })
+    }
+
+    fn routes(&self) -> Value {
+        let runtime = self.state.current();
+        json!(runtime.as_ref().map(|r| &r.snapshot.route_configs))
+    }
+
+    fn clusters(&self) -> Value {
+        let Some(runtime) = self.state.current() else {
+            return json!([]);
+        };
+        let clusters: Vec<Value> = runtime
+            .config
+            .clusters
+            .values()
+            .map(|cluster| {
+                let endpoints: Vec<Value> = cluster
+                    .endpoints
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "address": e.address,
+                            "labels": e.labels,
+                            "weight": e.weight,
+                            "activeRequests": self.state.loads.in_flight(e.address),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "name": cluster.name(None),
+                    "lb": format!("{:?}", cluster.lb),
+                    "connectTimeout": format!("{:?}", cluster.connect_timeout),
+                    "subsets": cluster.subsets.iter().map(|s| &s.subset.name).collect::<Vec<_>>(),
+                    "endpoints": endpoints,
+                })
+            })
+            .collect();
+        json!(clusters)
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *reply.status_mut() = status;
+    reply
+}

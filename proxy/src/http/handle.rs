@@ -1,0 +1,234 @@
+//! One request: find its route, apply faults, answer locally or forward upstream.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use mesh_core::balance::pick_weighted;
+use mesh_core::compile::resolve;
+use mesh_core::model::{
+    Abort, DirectResponse, Downstream, Fault, HttpRoute, RequestInfo, RouteAction, StringMatch,
+};
+use mesh_core::route::redirect_location;
+use rand::RngExt;
+
+use super::body::{Body, Flag, boxed, local_reply};
+use super::forward::{Target, forward};
+use super::upstream::Upstreams;
+use crate::state::{Runtime, State};
+
+/// What every request on one accepted connection shares.
+pub struct Connection {
+    pub state: Arc<State>,
+    pub upstreams: Arc<Upstreams>,
+    pub route_config: String,
+    pub local_port: u16,
+    pub peer: SocketAddr,
+}
+
+pub async fn handle(
+    conn: Arc<Connection>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let Some(runtime) = conn.state.current() else {
+        return Ok(local_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no config yet",
+            Some(Flag::NoCluster),
+        ));
+    };
+    Ok(route_request(&conn, &runtime, req).await)
+}
+
+/// The outcome of matching, decided without awaiting anything.
+enum Decision<'r> {
+    Reply(Response<Body>),
+    Forward {
+        route: &'r HttpRoute,
+        match_index: usize,
+        target: Target<'r>,
+    },
+}
+
+async fn route_request(
+    conn: &Connection,
+    runtime: &Runtime,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let downstream = Downstream {
+        source_ip: Some(conn.peer.ip()),
+        ..Downstream::sidecar(conn.local_port)
+    };
+    let (decision, fault) = {
+        let info = RequestInfo::new(&parts, &downstream);
+        decide(conn, runtime, &info)
+    };
+    if let Some(fault) = fault
+        && let Some(reply) = inject(&fault).await
+    {
+        return reply;
+    }
+    match decision {
+        Decision::Reply(reply) => reply,
+        Decision::Forward {
+            route,
+            match_index,
+            target,
+        } => {
+            let mut parts = parts;
+            rewrite(route, match_index, &mut parts);
+            route.policy.request_headers.apply(&mut parts.headers);
+            let mut response = forward(conn, route, target, parts, body, &downstream).await;
+            route.policy.response_headers.apply(response.headers_mut());
+            response
+        }
+    }
+}
+
+fn decide<'r>(
+    conn: &Connection,
+    runtime: &'r Runtime,
+    info: &RequestInfo,
+) -> (Decision<'r>, Option<Fault>) {
+    let no_route = || {
+        Decision::Reply(local_reply(
+            StatusCode::NOT_FOUND,
+            "no route",
+            Some(Flag::NoRoute),
+        ))
+    };
+    let Some(route_config) = runtime.config.route_configs.get(&conn.route_config) else {
+        return (no_route(), None);
+    };
+    let Some(table) = route_config.table_for(info.authority) else {
+        tracing::debug!(authority = info.authority, "no virtual host");
+        return (no_route(), None);
+    };
+    let Some((route, match_index)) = table.select(info) else {
+        tracing::debug!(authority = info.authority, path = info.path, table = %table.name, "no route matched");
+        return (no_route(), None);
+    };
+    let fault = route.policy.fault.clone();
+    let decision = match &route.action {
+        RouteAction::Redirect(redirect) => {
+            let location = redirect_location(redirect, info);
+            let mut reply = local_reply(redirect.status, "", None);
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                reply.headers_mut().insert(header::LOCATION, value);
+            }
+            Decision::Reply(reply)
+        }
+        RouteAction::DirectResponse(direct) => Decision::Reply(direct_reply(direct)),
+        RouteAction::Route(destinations) => match pick_target(runtime, destinations) {
+            Some(target) => Decision::Forward {
+                route,
+                match_index,
+                target,
+            },
+            None => Decision::Reply(local_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no cluster",
+                Some(Flag::NoCluster),
+            )),
+        },
+    };
+    (decision, fault)
+}
+
+/// The weighted destination's cluster; `None` when it has none (compile prevents that).
+fn pick_target<'r>(
+    runtime: &'r Runtime,
+    destinations: &'r [mesh_core::model::WeightedDestination],
+) -> Option<Target<'r>> {
+    let index = pick_weighted(destinations, &mut rand::rng())?;
+    let destination = &destinations[index].destination;
+    let cluster = resolve(&runtime.config, destination).ok()?;
+    let balancer = runtime.balancer(cluster, destination.subset.as_deref())?;
+    Some(Target { cluster, balancer })
+}
+
+fn direct_reply(direct: &DirectResponse) -> Response<Body> {
+    let body = direct.body.clone().unwrap_or_default();
+    let mut reply = Response::new(boxed(http_body_util::Full::new(bytes::Bytes::from(body))));
+    *reply.status_mut() = direct.status;
+    reply
+}
+
+/// Delays, then aborts, each for its share of requests.
+async fn inject(fault: &Fault) -> Option<Response<Body>> {
+    let roll = |rng: &mut rand::rngs::ThreadRng| rng.random_range(0..1_000_000u32);
+    let (delay_roll, abort_roll) = {
+        let mut rng = rand::rng();
+        (roll(&mut rng), roll(&mut rng))
+    };
+    if let Some((delay, share)) = fault.delay
+        && share.includes(delay_roll)
+    {
+        tokio::time::sleep(delay).await;
+    }
+    let (abort, share) = fault.abort?;
+    if !share.includes(abort_roll) {
+        return None;
+    }
+    Some(match abort {
+        Abort::Http(status) => local_reply(status, "fault filter abort", Some(Flag::FaultAbort)),
+        Abort::Grpc(code) => {
+            let mut reply = local_reply(StatusCode::OK, "", Some(Flag::FaultAbort));
+            let headers = reply.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc"),
+            );
+            headers.insert("grpc-status", HeaderValue::from(code.code()));
+            headers.insert(
+                "grpc-message",
+                HeaderValue::from_static("fault filter abort"),
+            );
+            reply
+        }
+    })
+}
+
+/// Istio `rewrite`: the matched prefix (or the whole path) of the URI, and the authority.
+fn rewrite(route: &HttpRoute, match_index: usize, parts: &mut http::request::Parts) {
+    let Some(rewrite) = &route.policy.rewrite else {
+        return;
+    };
+    let path = parts.uri.path().to_owned();
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let new_path = if let Some((regex, with)) = &rewrite.uri_regex {
+        Some(regex.replace_all(&path, with.as_str()).into_owned())
+    } else if let Some(uri) = &rewrite.uri {
+        let matched_prefix = route
+            .matches
+            .get(match_index)
+            .and_then(|m| m.uri.as_ref())
+            .and_then(|u| match u {
+                StringMatch::Prefix(prefix) => Some(prefix.len()),
+                _ => None,
+            });
+        Some(match matched_prefix {
+            Some(len) if path.len() >= len => format!("{uri}{}", &path[len..]),
+            _ => uri.clone(),
+        })
+    } else {
+        None
+    };
+    if let Some(new_path) = new_path
+        && let Ok(uri) = format!("{new_path}{query}").parse()
+    {
+        parts.uri = uri;
+    }
+    if let Some(authority) = &rewrite.authority
+        && let Ok(value) = HeaderValue::from_str(authority)
+    {
+        parts.headers.insert(header::HOST, value);
+    }
+}

@@ -1,0 +1,77 @@
+//! The HTTP listener: HTTP/1.1 and HTTP/2 (prior knowledge) on one socket, each request
+//! routed by [`handle`].
+
+mod body;
+mod forward;
+mod handle;
+mod upstream;
+
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+pub use body::{Flag, RESPONSE_FLAGS};
+pub use handle::Connection;
+pub use upstream::Upstreams;
+
+use crate::drain::Drain;
+use crate::state::State;
+
+/// Accepts until `stop` fires or draining starts; each connection is served on its own task.
+pub async fn serve(
+    listener: TcpListener,
+    route_config: String,
+    state: Arc<State>,
+    upstreams: Arc<Upstreams>,
+    drain: Drain,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let local_port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => return,
+            _ = drain.started() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Usually EMFILE: back off briefly instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = Arc::new(Connection {
+            state: state.clone(),
+            upstreams: upstreams.clone(),
+            route_config: route_config.clone(),
+            local_port,
+            peer,
+        });
+        let guard = drain.connection();
+        let drain = drain.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let service = service_fn(move |req| handle::handle(connection.clone(), req));
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, %error, "connection ended with an error");
+                    }
+                }
+                _ = drain.started() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,15 @@
+//! mesh-proxy: the sidecar and gateway data plane.
+//!
+//! Config in ([`snapshot_file`], later pilot's stream) -> [`state`] (the compiled snapshot,
+//! swapped atomically) -> [`listeners`] -> [`http`] (route, fault, balance, forward with
+//! timeouts and retries over pooled connections) -> upstream. [`admin`] shows it all;
+//! [`drain`] ends it gracefully.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod drain;
+pub mod http;
+pub mod listeners;
+pub mod snapshot_file;
+pub mod state;

@@ -1,0 +1,132 @@
+//! Keeps the open sockets in step with the snapshot: a listener added is bound, one removed
+//! stops accepting (its open connections finish), one unchanged keeps its socket.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use mesh_core::model::ListenerKind;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::drain::Drain;
+use crate::http::{self, Upstreams};
+use crate::state::State;
+
+/// A listener as `/listeners` shows it: with the address actually bound (port 0 resolved).
+#[derive(Debug, Clone, Serialize)]
+pub struct BoundListener {
+    pub name: String,
+    pub configured: SocketAddr,
+    pub bound: SocketAddr,
+    pub protocol: &'static str,
+}
+
+struct Running {
+    /// What the listener was started for; a change restarts it.
+    signature: String,
+    stop: watch::Sender<bool>,
+    info: BoundListener,
+}
+
+pub struct Listeners {
+    state: Arc<State>,
+    upstreams: Arc<Upstreams>,
+    drain: Drain,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+impl Listeners {
+    pub fn new(state: Arc<State>, drain: Drain) -> Self {
+        Self {
+            state,
+            upstreams: Arc::default(),
+            drain,
+            running: Mutex::default(),
+        }
+    }
+
+    pub fn bound(&self) -> Vec<BoundListener> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<_> = running.values().map(|r| r.info.clone()).collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// Binds what the current snapshot lists and stops what it no longer does. A socket that
+    /// cannot be bound is logged and skipped; the others still serve.
+    pub async fn reconcile(&self) {
+        let Some(runtime) = self.state.current() else {
+            return;
+        };
+        let mut wanted = HashMap::new();
+        for listener in &runtime.config.listeners {
+            wanted.insert(listener.name.clone(), listener.clone());
+        }
+        let to_start: Vec<_> = {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.retain(|name, r| {
+                let keep = wanted
+                    .get(name)
+                    .is_some_and(|l| signature(l) == r.signature);
+                if !keep {
+                    tracing::info!(listener = %name, "listener stopped");
+                    r.stop.send_replace(true);
+                }
+                keep
+            });
+            wanted
+                .into_values()
+                .filter(|l| !running.contains_key(&l.name))
+                .collect()
+        };
+        for listener in to_start {
+            self.start(listener).await;
+        }
+    }
+
+    async fn start(&self, listener: mesh_core::model::Listener) {
+        let ListenerKind::Http { route_config } = &listener.kind else {
+            tracing::warn!(listener = %listener.name, "TCP listeners are not served yet; skipped");
+            return;
+        };
+        let socket = match TcpListener::bind(listener.address).await {
+            Ok(socket) => socket,
+            Err(error) => {
+                tracing::error!(listener = %listener.name, address = %listener.address, %error, "cannot bind listener");
+                return;
+            }
+        };
+        let bound = socket.local_addr().unwrap_or(listener.address);
+        tracing::info!(listener = %listener.name, %bound, "listener started");
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(http::serve(
+            socket,
+            route_config.clone(),
+            self.state.clone(),
+            self.upstreams.clone(),
+            self.drain.clone(),
+            stopped,
+        ));
+        let info = BoundListener {
+            name: listener.name.clone(),
+            configured: listener.address,
+            bound,
+            protocol: "HTTP",
+        };
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.insert(
+            listener.name.clone(),
+            Running {
+                signature: signature(&listener),
+                stop,
+                info,
+            },
+        );
+    }
+}
+
+fn signature(listener: &mesh_core::model::Listener) -> String {
+    format!("{}|{:?}", listener.address, listener.kind)
+}

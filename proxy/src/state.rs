@@ -1,0 +1,181 @@
+//! The config the data path reads, and how a new one replaces it.
+//!
+//! A [`Runtime`] is a compiled snapshot plus what is built from it (balancers). It is
+//! swapped in whole through an `ArcSwap`: a request holds the `Arc` it started with, so it
+//! finishes on that config while new requests see the new one, and a reload drops nothing.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwapOption;
+use mesh_core::balance::Balancer;
+use mesh_core::model::{Cluster, ProxyConfig};
+use mesh_core::snapshot::Snapshot;
+use serde::Serialize;
+
+/// Balancer key: (host, port, subset).
+type BalancerKey = (String, u16, Option<String>);
+
+/// One applied snapshot, ready for the data path.
+pub struct Runtime {
+    pub snapshot: Snapshot,
+    pub config: ProxyConfig,
+    balancers: HashMap<BalancerKey, ClusterBalancer>,
+}
+
+/// A balancer and the in-flight counters of its endpoints, in the same order.
+pub struct ClusterBalancer {
+    pub balancer: Balancer,
+    pub loads: Vec<Arc<AtomicU32>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cluster {cluster}: {source}")]
+pub struct RuntimeError {
+    cluster: String,
+    source: mesh_core::balance::BalanceError,
+}
+
+impl Runtime {
+    pub fn new(
+        snapshot: Snapshot,
+        config: ProxyConfig,
+        loads: &EndpointLoads,
+    ) -> Result<Self, RuntimeError> {
+        let mut balancers = HashMap::new();
+        for cluster in config.clusters.values() {
+            let whole = std::iter::once((None, &cluster.lb, cluster.endpoints.clone()));
+            let subsets = cluster.subsets.iter().map(|s| {
+                let endpoints = cluster
+                    .endpoints
+                    .iter()
+                    .filter(|e| s.subset.contains(e))
+                    .cloned()
+                    .collect();
+                (Some(s.subset.name.clone()), &s.lb, endpoints)
+            });
+            for (subset, lb, endpoints) in whole.chain(subsets) {
+                let counters = endpoints.iter().map(|e| loads.counter(e.address)).collect();
+                let balancer = Balancer::new(lb, endpoints).map_err(|source| RuntimeError {
+                    cluster: cluster.name(subset.as_deref()),
+                    source,
+                })?;
+                balancers.insert(
+                    (cluster.host.clone(), cluster.port, subset),
+                    ClusterBalancer {
+                        balancer,
+                        loads: counters,
+                    },
+                );
+            }
+        }
+        Ok(Self {
+            snapshot,
+            config,
+            balancers,
+        })
+    }
+
+    pub fn balancer(&self, cluster: &Cluster, subset: Option<&str>) -> Option<&ClusterBalancer> {
+        self.balancers.get(&(
+            cluster.host.clone(),
+            cluster.port,
+            subset.map(str::to_owned),
+        ))
+    }
+}
+
+/// Requests in flight per endpoint address, kept across snapshots so least-request
+/// balancing does not forget load on every reload.
+#[derive(Default)]
+pub struct EndpointLoads(Mutex<HashMap<SocketAddr, Arc<AtomicU32>>>);
+
+impl EndpointLoads {
+    fn counter(&self, address: SocketAddr) -> Arc<AtomicU32> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.entry(address).or_default().clone()
+    }
+
+    pub fn in_flight(&self, address: SocketAddr) -> u32 {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(&address).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// Counts a request in flight on an endpoint for as long as it lives.
+pub struct InFlight(Arc<AtomicU32>);
+
+impl InFlight {
+    pub fn start(counter: &Arc<AtomicU32>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What happened to the snapshots offered so far, for `/config_dump` and logs.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct SnapshotStatus {
+    pub applied_version: Option<String>,
+    pub applied_at: Option<u64>,
+    pub applied_count: u64,
+    pub rejected_count: u64,
+    /// The last snapshot refused, and why; the proxy kept serving the one before it.
+    pub last_rejection: Option<String>,
+}
+
+/// The proxy's shared state.
+#[derive(Default)]
+pub struct State {
+    current: ArcSwapOption<Runtime>,
+    pub loads: EndpointLoads,
+    status: Mutex<SnapshotStatus>,
+}
+
+impl State {
+    pub fn current(&self) -> Option<Arc<Runtime>> {
+        self.current.load_full()
+    }
+
+    pub fn apply(&self, runtime: Runtime) {
+        let version = runtime.config.version.clone();
+        self.current.store(Some(Arc::new(runtime)));
+        let mut status = self.status();
+        status.applied_version = Some(version);
+        status.applied_at = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs());
+        status.applied_count += 1;
+    }
+
+    pub fn reject(&self, reason: String) {
+        let mut status = self.status();
+        status.rejected_count += 1;
+        status.last_rejection = Some(reason);
+    }
+
+    pub fn status_snapshot(&self) -> SnapshotStatus {
+        self.status().clone()
+    }
+
+    fn status(&self) -> std::sync::MutexGuard<'_, SnapshotStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
