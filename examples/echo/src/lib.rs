@@ -1,1 +1,39 @@
-//! The sample app (in progress).
+//! `mesh-echo`, the mesh's sample app: an HTTP echo server whose answers can be steered, so
+//! it can stand in for any upstream in the proxy's integration tests, the local-mode demo and
+//! the benchmarks.
+//!
+//! In HTTP mode it serves HTTP/1.1 and HTTP/2 prior knowledge (h2c) on one port, answers
+//! with a JSON [`EchoReply`] of what it saw (plus `x-echo-name` and `x-echo-version`), and
+//! echoes bytes on HTTP/1.1 upgrades. Answers can be steered per request with `x-echo-*`
+//! headers ([`knobs`]) or server-wide with [`Behaviour`], which can change while it runs.
+//! `/healthz` answers `ok`, `/status/<code>` answers that code. In TCP mode it echoes bytes,
+//! optionally after a greeting banner.
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! let server = mesh_echo::start(mesh_echo::EchoConfig::default()).await?;
+//! let url = server.url("/hello"); // send requests here
+//! # let _ = url;
+//! assert_eq!(server.stats().requests(), 0);
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod body;
+pub mod cli;
+mod config;
+mod http;
+pub mod knobs;
+pub mod plan;
+mod reply;
+mod server;
+mod shutdown;
+mod stats;
+mod tcp;
+mod upgrade;
+
+pub use config::{Behaviour, EchoConfig, Protocol, system_hostname};
+pub use reply::EchoReply;
+pub use server::{EchoServer, start};
+pub use stats::{MAX_PATHS, OTHER_PATHS, Stats};
