@@ -1,0 +1,294 @@
+//! Routing, splitting, faults and balancing through the real proxy binary.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use http::StatusCode;
+use support::*;
+
+/// A snapshot for `reviews` with subsets v1 and v2 at the given echo servers, `routes`
+/// (YAML list items, indented for `routes:`) and the cluster's `trafficPolicy` (YAML).
+fn snapshot(
+    version: &str,
+    v1: &[&mesh_echo::EchoServer],
+    v2: &[&mesh_echo::EchoServer],
+    routes: &str,
+    policy: &str,
+) -> String {
+    let endpoints: String = v1
+        .iter()
+        .map(|e| (e, "v1"))
+        .chain(v2.iter().map(|e| (e, "v2")))
+        .map(|(e, v)| {
+            format!(
+                "  - {{address: \"{}\", labels: {{version: {v}}}}}\n",
+                e.addr()
+            )
+        })
+        .collect();
+    format!(
+        r#"version: "{version}"
+listeners:
+- name: outbound
+  address: 127.0.0.1:0
+  routeConfig: outbound
+routeConfigs:
+- name: outbound
+  virtualHosts:
+  - name: reviews
+    domains: [reviews, "reviews:9080"]
+    routes:
+{routes}
+clusters:
+- host: reviews.default.svc.cluster.local
+  port: 9080
+  endpoints:
+{endpoints}  trafficPolicy: {policy}
+  subsets:
+  - {{name: v1, labels: {{version: v1}}}}
+  - {{name: v2, labels: {{version: v2}}}}
+"#
+    )
+}
+
+const REVIEWS: &str = "reviews.default.svc.cluster.local";
+
+fn split(v1: u32, v2: u32) -> String {
+    format!(
+        "    - name: split\n      route:\n      - destination: {{host: {REVIEWS}, subset: v1}}\n        weight: {v1}\n      - destination: {{host: {REVIEWS}, subset: v2}}\n        weight: {v2}\n"
+    )
+}
+
+async fn count_versions(
+    addr: std::net::SocketAddr,
+    requests: usize,
+    headers: &[(&str, &str)],
+) -> HashMap<String, usize> {
+    let client = client();
+    let mut counts = HashMap::new();
+    let mut with_host = vec![("host", "reviews:9080")];
+    with_host.extend_from_slice(headers);
+    for _ in 0..requests {
+        let (status, headers, _) = send(&client, addr, "GET", "/", &with_host).await;
+        assert_eq!(status, StatusCode::OK);
+        *counts.entry(version(&headers)).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_90_10_split_lands_within_3_points_over_2000_requests() {
+    let (v1, v2) = (echo("v1").await, echo("v2").await);
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[&v2], &split(90, 10), "{}"));
+    let addr = proxy.listener("outbound").await;
+    let counts = count_versions(addr, 2000, &[]).await;
+    let v2_share = counts.get("v2").copied().unwrap_or(0) as f64 / 20.0;
+    println!("90/10 split over 2000 requests: {counts:?} -> v2 {v2_share:.1}%");
+    assert!(
+        (v2_share - 10.0).abs() <= 3.0,
+        "v2 got {v2_share}% ({counts:?})"
+    );
+    assert_eq!(
+        v1.stats().requests() + v2.stats().requests(),
+        2000,
+        "every request reached an upstream once"
+    );
+}
+
+#[tokio::test]
+async fn header_match_routes_jason_to_v2_and_others_to_v1() {
+    let (v1, v2) = (echo("v1").await, echo("v2").await);
+    let routes = format!(
+        "    - name: jason\n      match: [{{headers: {{end-user: {{exact: jason}}}}}}]\n      route: [{{destination: {{host: {REVIEWS}, subset: v2}}}}]\n    - name: default\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[&v2], &routes, "{}"));
+    let addr = proxy.listener("outbound").await;
+    assert_eq!(
+        count_versions(addr, 20, &[("end-user", "jason")]).await,
+        HashMap::from([("v2".into(), 20)])
+    );
+    assert_eq!(
+        count_versions(addr, 20, &[("end-user", "mary")]).await,
+        HashMap::from([("v1".into(), 20)])
+    );
+    let (status, headers, _) = get(addr, "/", &[("host", "ratings")]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no virtual host for ratings");
+    assert_eq!(headers["x-mesh-response-flags"], "NR");
+}
+
+#[tokio::test]
+async fn abort_answers_the_status_and_the_upstream_never_sees_the_request() {
+    let v1 = echo("v1").await;
+    let routes = format!(
+        "    - name: broken\n      fault: {{abort: {{httpStatus: 503, percentage: {{value: 100}}}}}}\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[], &routes, "{}"));
+    let addr = proxy.listener("outbound").await;
+    for _ in 0..20 {
+        let (status, headers, _) = get(addr, "/", &[("host", "reviews")]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers["x-mesh-response-flags"], "FI");
+    }
+    assert_eq!(
+        v1.stats().requests(),
+        0,
+        "an aborted request must not reach the upstream"
+    );
+}
+
+#[tokio::test]
+async fn delay_holds_the_request_for_the_fixed_delay() {
+    let v1 = echo("v1").await;
+    let routes = format!(
+        "    - name: slow\n      fault: {{delay: {{fixedDelay: 300ms, percentage: {{value: 100}}}}}}\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[], &routes, "{}"));
+    let addr = proxy.listener("outbound").await;
+    let started = std::time::Instant::now();
+    let (status, _, _) = get(addr, "/", &[("host", "reviews")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn retries_turn_an_upstream_failing_half_the_time_into_full_success() {
+    let v1 = echo("v1").await;
+    let routes = format!(
+        "    - name: flaky\n      retries: {{attempts: 3, retryOn: 5xx}}\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[], &routes, "{}"));
+    let addr = proxy.listener("outbound").await;
+    let client = client();
+    let mut ok = 0;
+    for _ in 0..200 {
+        let (status, _, _) = send(
+            &client,
+            addr,
+            "GET",
+            "/",
+            &[("host", "reviews"), ("x-echo-fail-percent", "50")],
+        )
+        .await;
+        ok += usize::from(status == StatusCode::OK);
+    }
+    println!(
+        "with retries: {ok}/200 succeeded; upstream saw {} requests",
+        v1.stats().requests()
+    );
+    assert!(ok >= 198, "only {ok}/200 succeeded");
+    assert!(
+        v1.stats().requests() > 250,
+        "retries happened: {}",
+        v1.stats().requests()
+    );
+}
+
+#[tokio::test]
+async fn without_retries_the_failures_show() {
+    let v1 = echo("v1").await;
+    let routes = format!(
+        "    - name: flaky\n      retries: {{attempts: 0}}\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[], &routes, "{}"));
+    let addr = proxy.listener("outbound").await;
+    let client = client();
+    let mut failed = 0;
+    for _ in 0..100 {
+        let (status, _, _) = send(
+            &client,
+            addr,
+            "GET",
+            "/",
+            &[("host", "reviews"), ("x-echo-fail-percent", "50")],
+        )
+        .await;
+        failed += usize::from(status == StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(failed, 50, "the control: half fail when nothing retries");
+}
+
+#[tokio::test]
+async fn route_timeout_answers_504_with_the_flag() {
+    let v1 = echo("v1").await;
+    let routes = format!(
+        "    - name: bounded\n      timeout: 100ms\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[], &routes, "{}"));
+    let addr = proxy.listener("outbound").await;
+    let (status, headers, _) = get(addr, "/", &[("host", "reviews"), ("x-echo-delay", "2s")]).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(headers["x-mesh-response-flags"], "UT");
+}
+
+#[tokio::test]
+async fn a_header_keyed_consistent_hash_keeps_each_user_on_one_endpoint() {
+    let servers = [echo("a").await, echo("b").await, echo("c").await];
+    let refs: Vec<_> = servers.iter().collect();
+    let routes = format!(
+        "    - name: sticky\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let policy = "{loadBalancer: {consistentHash: {httpHeaderName: x-user}}}";
+    let proxy = Proxy::start(&snapshot("1", &refs, &[], &routes, policy));
+    let addr = proxy.listener("outbound").await;
+    let mut seen = std::collections::BTreeSet::new();
+    for user in 0..30 {
+        let user = format!("user-{user}");
+        let counts = count_versions(addr, 10, &[("x-user", &user)]).await;
+        assert_eq!(
+            counts.len(),
+            1,
+            "{user} moved between endpoints: {counts:?}"
+        );
+        seen.extend(counts.into_keys());
+    }
+    assert!(
+        seen.len() > 1,
+        "30 users all hashed to one endpoint: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn http2_clients_are_routed_too() {
+    let (v1, v2) = (echo("v1").await, echo("v2").await);
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[&v2], &split(0, 100), "{}"));
+    let addr = proxy.listener("outbound").await;
+    for _ in 0..10 {
+        let request = http::Request::get("http://reviews:9080/")
+            .body(http_body_util::Full::<bytes::Bytes>::default())
+            .unwrap();
+        // Connect to the proxy but keep :authority reviews:9080, as an h2 client of the mesh would.
+        let (status, headers, _) = send_h2(addr, request).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(version(&headers), "v2");
+    }
+}
+
+async fn send_h2(
+    addr: std::net::SocketAddr,
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let response = sender.send_request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}

@@ -1,0 +1,213 @@
+//! Runs the real `mesh-proxy` binary on loopback against in-process echo upstreams.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub struct Proxy {
+    child: Child,
+    dir: PathBuf,
+    pub admin: SocketAddr,
+    pub health: SocketAddr,
+}
+
+impl Proxy {
+    /// Starts the proxy on `snapshot` (YAML) and waits until it prints its ports.
+    pub fn start(snapshot: &str) -> Proxy {
+        let dir = std::env::temp_dir().join(format!(
+            "mesh-proxy-test-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("snapshot.yaml"), snapshot).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-proxy"))
+            .arg("--snapshot")
+            .arg(dir.join("snapshot.yaml"))
+            .args([
+                "--admin-addr",
+                "127.0.0.1:0",
+                "--health-addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--snapshot-poll", "20ms", "--log", "warn"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn mesh-proxy");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let field = |name: &str| -> SocketAddr {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+                .parse()
+                .unwrap()
+        };
+        Proxy {
+            admin: field("admin"),
+            health: field("health"),
+            child,
+            dir,
+        }
+    }
+
+    /// The bound address of listener `name` (snapshots use port 0).
+    pub async fn listener(&self, name: &str) -> SocketAddr {
+        let listeners = self.admin_json("/listeners").await;
+        let found = listeners
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap_or_else(|| panic!("no listener {name}: {listeners}"));
+        found["bound"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        let (status, _, body) = get(self.admin, path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "admin {path}");
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Replaces the snapshot file (atomically, as a ConfigMap update does).
+    pub fn write_snapshot(&self, snapshot: &str) {
+        let tmp = self.dir.join("snapshot.yaml.tmp");
+        std::fs::write(&tmp, snapshot).unwrap();
+        std::fs::rename(tmp, self.dir.join("snapshot.yaml")).unwrap();
+    }
+
+    /// Waits until the proxy reports `count` applied snapshots.
+    pub async fn wait_applied(&self, count: u64) {
+        self.wait_status(|s| s["applied_count"].as_u64() == Some(count))
+            .await;
+    }
+
+    pub async fn wait_status(
+        &self,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let dump = self.admin_json("/config_dump").await;
+            if done(&dump["status"]) {
+                return dump;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "status never matched: {}",
+                dump["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "proxy did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// One GET with extra headers, through a fresh client.
+pub async fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Bytes) {
+    send(&client(), addr, "GET", path, headers).await
+}
+
+pub async fn send(
+    client: &HttpClient,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Bytes) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = tokio::time::timeout(
+        DEADLINE,
+        client.request(request.body(Full::default()).unwrap()),
+    )
+    .await
+    .expect("request timed out")
+    .expect("request failed");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (parts.status, parts.headers, body)
+}
+
+/// An echo upstream answering with `version`.
+pub async fn echo(version: &str) -> mesh_echo::EchoServer {
+    mesh_echo::start(mesh_echo::EchoConfig {
+        version: version.to_owned(),
+        ..mesh_echo::EchoConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+pub fn version(headers: &HeaderMap) -> String {
+    headers
+        .get("x-echo-version")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
