@@ -10,7 +10,8 @@ fn every_example_snapshot_compiles() {
     for entry in std::fs::read_dir(dir).expect("examples/snapshot exists") {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("readable");
-        let snapshot = Snapshot::from_yaml(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let snapshot =
+            Snapshot::from_yaml(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         compile(&snapshot).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         checked += 1;
     }
