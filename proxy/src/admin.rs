@@ -52,6 +52,25 @@ pub async fn serve_health(listener: TcpListener, state: Arc<State>, drain: crate
     .await;
 }
 
+/// Serves `/stats/prometheus`.
+pub async fn serve_metrics(listener: TcpListener, metrics: Arc<crate::metrics::Metrics>) {
+    serve(listener, move |req: Request<Incoming>| {
+        let metrics = metrics.clone();
+        async move {
+            if req.uri().path() != "/stats/prometheus" {
+                return text(StatusCode::NOT_FOUND, "metrics: /stats/prometheus\n");
+            }
+            let mut reply = Response::new(Full::new(Bytes::from(metrics.render())));
+            reply.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            reply
+        }
+    })
+    .await;
+}
+
 async fn serve<F, Fut>(listener: TcpListener, handler: F)
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,

@@ -6,10 +6,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::admin::{Admin, serve_admin, serve_health};
+use crate::admin::{Admin, serve_admin, serve_health, serve_metrics};
 use crate::config::Config;
 use crate::drain::Drain;
 use crate::listeners::Listeners;
+use crate::metrics::{Identity, Metrics};
 use crate::snapshot_file;
 use crate::state::State;
 
@@ -21,8 +22,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     state.apply(runtime);
 
+    let metrics = Metrics::install(Identity {
+        workload: config.workload.clone(),
+        namespace: config.namespace.clone(),
+        app: config.app.clone(),
+        version: config.app_version.clone(),
+    })?;
     let drain = Drain::default();
-    let listeners = Arc::new(Listeners::new(state.clone(), drain.clone()));
+    let listeners = Arc::new(Listeners::new(
+        state.clone(),
+        metrics.clone(),
+        drain.clone(),
+    ));
     listeners.reconcile().await;
 
     let admin_socket = TcpListener::bind(config.admin_addr)
@@ -31,12 +42,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let health_socket = TcpListener::bind(config.health_addr)
         .await
         .with_context(|| format!("binding the health port {}", config.health_addr))?;
+    let metrics_socket = TcpListener::bind(config.metrics_addr)
+        .await
+        .with_context(|| format!("binding the metrics port {}", config.metrics_addr))?;
     // One line on stdout with the bound ports: tests and scripts that start the proxy with
     // port 0 read it.
     println!(
-        "mesh-proxy ready admin={} health={}",
+        "mesh-proxy ready admin={} health={} metrics={}",
         admin_socket.local_addr()?,
-        health_socket.local_addr()?
+        health_socket.local_addr()?,
+        metrics_socket.local_addr()?
     );
     let quit = Arc::new(Notify::new());
     let admin = Arc::new(Admin {
@@ -47,6 +62,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     tokio::spawn(serve_admin(admin_socket, admin));
     tokio::spawn(serve_health(health_socket, state.clone(), drain.clone()));
+    tokio::spawn(serve_metrics(metrics_socket, metrics));
 
     let (applied, mut applied_rx) = watch::channel(0u64);
     tokio::spawn(snapshot_file::watch_file(

@@ -32,6 +32,24 @@ pub struct Config {
     #[arg(long, env = "MESH_HEALTH_ADDR", default_value = "0.0.0.0:15021")]
     pub health_addr: SocketAddr,
 
+    /// Prometheus metrics, `/stats/prometheus`.
+    #[arg(long, env = "MESH_METRICS_ADDR", default_value = "0.0.0.0:15020")]
+    pub metrics_addr: SocketAddr,
+
+    /// This workload's name, namespace, app and version: the `source_*` labels of metrics.
+    #[arg(long, env = "MESH_WORKLOAD", default_value = "unknown")]
+    pub workload: String,
+    #[arg(long, env = "POD_NAMESPACE", default_value = "unknown")]
+    pub namespace: String,
+    #[arg(long, env = "MESH_APP", default_value = "unknown")]
+    pub app: String,
+    #[arg(
+        long = "app-version",
+        env = "MESH_APP_VERSION",
+        default_value = "unknown"
+    )]
+    pub app_version: String,
+
     /// On SIGTERM, how long in-flight requests may take before the proxy exits anyway.
     #[arg(long, env = "MESH_DRAIN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     #[serde(with = "duration_text")]

@@ -2,7 +2,8 @@
 //!
 //! Config in ([`snapshot_file`], later pilot's stream) -> [`state`] (the compiled snapshot,
 //! swapped atomically) -> [`listeners`] -> [`http`] (route, fault, balance, forward with
-//! timeouts and retries over pooled connections) -> upstream. [`admin`] shows it all;
+//! timeouts and retries over pooled connections) -> upstream. [`metrics`] and [`admin`]
+//! show it all;
 //! [`drain`] ends it gracefully.
 
 pub mod admin;
@@ -11,5 +12,6 @@ pub mod config;
 pub mod drain;
 pub mod http;
 pub mod listeners;
+pub mod metrics;
 pub mod snapshot_file;
 pub mod state;

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::drain::Drain;
 use crate::http::{self, Upstreams};
+use crate::metrics::Metrics;
 use crate::state::State;
 
 /// A listener as `/listeners` shows it: with the address actually bound (port 0 resolved).
@@ -32,15 +33,17 @@ struct Running {
 
 pub struct Listeners {
     state: Arc<State>,
+    metrics: Arc<Metrics>,
     upstreams: Arc<Upstreams>,
     drain: Drain,
     running: Mutex<HashMap<String, Running>>,
 }
 
 impl Listeners {
-    pub fn new(state: Arc<State>, drain: Drain) -> Self {
+    pub fn new(state: Arc<State>, metrics: Arc<Metrics>, drain: Drain) -> Self {
         Self {
             state,
+            metrics,
             upstreams: Arc::default(),
             drain,
             running: Mutex::default(),
@@ -105,6 +108,7 @@ impl Listeners {
             socket,
             route_config.clone(),
             self.state.clone(),
+            self.metrics.clone(),
             self.upstreams.clone(),
             self.drain.clone(),
             stopped,

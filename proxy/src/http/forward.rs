@@ -20,6 +20,7 @@ use crate::state::{ClusterBalancer, InFlight};
 /// Where a routed request goes: a cluster (or subset) and its balancer.
 pub struct Target<'r> {
     pub cluster: &'r Cluster,
+    pub subset: Option<&'r str>,
     pub balancer: &'r ClusterBalancer,
 }
 

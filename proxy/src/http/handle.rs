@@ -17,11 +17,13 @@ use rand::RngExt;
 use super::body::{Body, Flag, boxed, local_reply};
 use super::forward::{Target, forward};
 use super::upstream::Upstreams;
+use crate::metrics::{Metrics, RequestRecord};
 use crate::state::{Runtime, State};
 
 /// What every request on one accepted connection shares.
 pub struct Connection {
     pub state: Arc<State>,
+    pub metrics: Arc<Metrics>,
     pub upstreams: Arc<Upstreams>,
     pub route_config: String,
     pub local_port: u16,
@@ -32,14 +34,17 @@ pub async fn handle(
     conn: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let Some(runtime) = conn.state.current() else {
-        return Ok(local_reply(
+    let mut record = conn.metrics.request(req.headers());
+    let response = match conn.state.current() {
+        Some(runtime) => route_request(&conn, &runtime, req, &mut record).await,
+        None => local_reply(
             StatusCode::SERVICE_UNAVAILABLE,
             "no config yet",
             Some(Flag::NoCluster),
-        ));
+        ),
     };
-    Ok(route_request(&conn, &runtime, req).await)
+    record.finish(&response);
+    Ok(response)
 }
 
 /// The outcome of matching, decided without awaiting anything.
@@ -56,6 +61,7 @@ async fn route_request(
     conn: &Connection,
     runtime: &Runtime,
     req: Request<Incoming>,
+    record: &mut RequestRecord,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let downstream = Downstream {
@@ -66,6 +72,12 @@ async fn route_request(
         let info = RequestInfo::new(&parts, &downstream);
         decide(conn, runtime, &info)
     };
+    match &decision {
+        Decision::Forward { target, .. } => {
+            record.set_destination(&target.cluster.host, target.subset)
+        }
+        Decision::Reply(_) => {}
+    }
     if let Some(fault) = fault
         && let Some(reply) = inject(&fault).await
     {
@@ -146,8 +158,13 @@ fn pick_target<'r>(
     let index = pick_weighted(destinations, &mut rand::rng())?;
     let destination = &destinations[index].destination;
     let cluster = resolve(&runtime.config, destination).ok()?;
-    let balancer = runtime.balancer(cluster, destination.subset.as_deref())?;
-    Some(Target { cluster, balancer })
+    let subset = destination.subset.as_deref();
+    let balancer = runtime.balancer(cluster, subset)?;
+    Some(Target {
+        cluster,
+        subset,
+        balancer,
+    })
 }
 
 fn direct_reply(direct: &DirectResponse) -> Response<Body> {

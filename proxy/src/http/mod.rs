@@ -18,6 +18,7 @@ pub use handle::Connection;
 pub use upstream::Upstreams;
 
 use crate::drain::Drain;
+use crate::metrics::Metrics;
 use crate::state::State;
 
 /// Accepts until `stop` fires or draining starts; each connection is served on its own task.
@@ -25,6 +26,7 @@ pub async fn serve(
     listener: TcpListener,
     route_config: String,
     state: Arc<State>,
+    metrics: Arc<Metrics>,
     upstreams: Arc<Upstreams>,
     drain: Drain,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -48,6 +50,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let connection = Arc::new(Connection {
             state: state.clone(),
+            metrics: metrics.clone(),
             upstreams: upstreams.clone(),
             route_config: route_config.clone(),
             local_port,

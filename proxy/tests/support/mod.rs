@@ -22,6 +22,7 @@ pub struct Proxy {
     dir: PathBuf,
     pub admin: SocketAddr,
     pub health: SocketAddr,
+    pub metrics: SocketAddr,
 }
 
 impl Proxy {
@@ -43,6 +44,12 @@ impl Proxy {
                 "--health-addr",
                 "127.0.0.1:0",
             ])
+            .args([
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--workload",
+                "productpage-v1",
+            ])
             .args(["--snapshot-poll", "20ms", "--log", "warn"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -61,6 +68,7 @@ impl Proxy {
         Proxy {
             admin: field("admin"),
             health: field("health"),
+            metrics: field("metrics"),
             child,
             dir,
         }
@@ -203,6 +211,22 @@ pub async fn echo(version: &str) -> mesh_echo::EchoServer {
     })
     .await
     .unwrap()
+}
+
+/// The sum of the samples of `metric` whose labels include every `labels` pair.
+pub async fn metric_value(proxy: &Proxy, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let (status, _, body) = get(proxy.metrics, "/stats/prometheus", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{metric}{{")))
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 pub fn version(headers: &HeaderMap) -> String {

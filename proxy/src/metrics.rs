@@ -1,0 +1,172 @@
+//! Prometheus metrics with Istio's names and labels, so the dashboards and queries users
+//! have for Istio work unchanged. Served on their own port at `/stats/prometheus`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderMap, Response, StatusCode};
+use metrics::Label;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::Serialize;
+
+pub const REQUESTS_TOTAL: &str = "mesh_requests_total";
+pub const REQUEST_DURATION: &str = "mesh_request_duration_milliseconds";
+
+/// Istio's buckets for request durations, in milliseconds.
+const DURATION_BUCKETS: [f64; 16] = [
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0,
+];
+
+/// Who this proxy is, for the `source_*` labels of what it sends.
+#[derive(Debug, Clone, Serialize)]
+pub struct Identity {
+    pub workload: String,
+    pub namespace: String,
+    pub app: String,
+    pub version: String,
+}
+
+pub struct Metrics {
+    handle: PrometheusHandle,
+    identity: Identity,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("building the Prometheus recorder: {0}")]
+    Build(#[from] metrics_exporter_prometheus::BuildError),
+    #[error("a metrics recorder is already installed in this process")]
+    AlreadyInstalled,
+}
+
+impl Metrics {
+    /// Installs the process-wide recorder; call once.
+    pub fn install(identity: Identity) -> Result<Arc<Self>, MetricsError> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &DURATION_BUCKETS)?
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).map_err(|_| MetricsError::AlreadyInstalled)?;
+        metrics::describe_counter!(
+            REQUESTS_TOTAL,
+            "Requests, by source, destination, response code and flags."
+        );
+        metrics::describe_histogram!(
+            REQUEST_DURATION,
+            "Request duration until the response headers, in ms."
+        );
+        Ok(Arc::new(Self { handle, identity }))
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+
+    /// Starts measuring one request; it is recorded exactly once, when the record drops.
+    pub fn request(self: &Arc<Self>, headers: &HeaderMap) -> RequestRecord {
+        let grpc = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/grpc"));
+        RequestRecord {
+            metrics: self.clone(),
+            start: Instant::now(),
+            protocol: if grpc { "grpc" } else { "http" },
+            destination: None,
+            outcome: None,
+        }
+    }
+}
+
+/// One request's labels, filled in as they become known. Dropped without an outcome (the
+/// client went away), it records response code 0 and flag DC, as Envoy does.
+pub struct RequestRecord {
+    metrics: Arc<Metrics>,
+    start: Instant,
+    protocol: &'static str,
+    destination: Option<(String, Option<String>)>,
+    outcome: Option<(StatusCode, String, String)>,
+}
+
+impl RequestRecord {
+    pub fn set_destination(&mut self, host: &str, subset: Option<&str>) {
+        self.destination = Some((host.to_owned(), subset.map(str::to_owned)));
+    }
+
+    /// Takes the code, flags (from `x-mesh-response-flags`) and gRPC status of `response`.
+    pub fn finish<B>(mut self, response: &Response<B>) {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        self.outcome = Some((
+            response.status(),
+            header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into()),
+            header("grpc-status").unwrap_or_default(),
+        ));
+    }
+
+    fn labels(&self) -> Vec<Label> {
+        let id = &self.metrics.identity;
+        let (code, flags, grpc) = match &self.outcome {
+            Some((status, flags, grpc)) => {
+                (status.as_u16().to_string(), flags.clone(), grpc.clone())
+            }
+            None => ("0".into(), "DC".into(), String::new()),
+        };
+        let (service, version) = match &self.destination {
+            Some((host, subset)) => (
+                host.clone(),
+                subset.clone().unwrap_or_else(|| "unknown".into()),
+            ),
+            None => ("unknown".into(), "unknown".into()),
+        };
+        let mut parts = service.split('.');
+        let service_name = parts.next().unwrap_or("unknown").to_owned();
+        let service_namespace = parts
+            .next()
+            .filter(|_| service.ends_with(".svc.cluster.local"))
+            .unwrap_or("unknown")
+            .to_owned();
+        let unknown = || "unknown".to_owned();
+        [
+            ("reporter", "source".to_owned()),
+            ("source_workload", id.workload.clone()),
+            ("source_workload_namespace", id.namespace.clone()),
+            ("source_principal", unknown()),
+            ("source_app", id.app.clone()),
+            ("source_version", id.version.clone()),
+            ("destination_workload", unknown()),
+            ("destination_workload_namespace", service_namespace.clone()),
+            ("destination_principal", unknown()),
+            ("destination_app", service_name.clone()),
+            ("destination_version", version),
+            ("destination_service", service),
+            ("destination_service_name", service_name),
+            ("destination_service_namespace", service_namespace),
+            ("request_protocol", self.protocol.to_owned()),
+            ("response_code", code),
+            ("grpc_response_status", grpc),
+            ("response_flags", flags),
+            ("connection_security_policy", unknown()),
+        ]
+        .into_iter()
+        .map(|(k, v)| Label::new(k, v))
+        .collect()
+    }
+}
+
+impl Drop for RequestRecord {
+    fn drop(&mut self) {
+        let labels = self.labels();
+        let elapsed_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        metrics::counter!(REQUESTS_TOTAL, labels.clone()).increment(1);
+        metrics::histogram!(REQUEST_DURATION, labels).record(elapsed_ms);
+    }
+}
