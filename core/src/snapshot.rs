@@ -35,9 +35,21 @@ pub struct ListenerSpec {
     /// HTTP: the route config whose virtual hosts serve this listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route_config: Option<String>,
-    /// TCP: where connections go, by weight.
+    /// TCP, and AUTO for what is not HTTP: where connections go, by weight.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp_route: Vec<RouteDestination>,
+    /// What the port carries when it is known (a Service port's `appProtocol`, or Istio's
+    /// port-name prefix): an AUTO listener then skips sniffing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<AppProtocol>,
+    /// AUTO: ports whose protocol speaks first (the client waits for a greeting), in
+    /// addition to the defaults; connections to them are never sniffed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_first_ports: Vec<u16>,
+    /// AUTO: how long to wait for the client's first bytes before treating the connection
+    /// as opaque TCP (default 100ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detect_timeout: Option<crate::config::Duration>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +59,32 @@ pub enum ListenerProtocol {
     #[default]
     Http,
     Tcp,
+    /// Sniffed per connection: HTTP goes to `routeConfig`, anything else to `tcpRoute`.
+    Auto,
+}
+
+/// The protocols Istio recognises from `appProtocol` or a port name's prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppProtocol {
+    Http,
+    Http2,
+    Grpc,
+    GrpcWeb,
+    /// TLS to the workload: opaque to the proxy.
+    Https,
+    Tcp,
+    Tls,
+    Mongo,
+    Mysql,
+    Redis,
+}
+
+impl AppProtocol {
+    /// Whether the proxy routes it as HTTP; everything else is forwarded as opaque TCP.
+    pub fn is_http(self) -> bool {
+        matches!(self, Self::Http | Self::Http2 | Self::Grpc | Self::GrpcWeb)
+    }
 }
 
 /// Named virtual hosts, as Envoy's RouteConfiguration.

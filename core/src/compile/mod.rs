@@ -4,6 +4,7 @@
 //! proxy can NACK it and keep serving the last good one.
 
 mod cluster;
+mod listener;
 mod route;
 #[cfg(test)]
 mod tests;
@@ -11,11 +12,11 @@ mod tests;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::config::RouteDestination;
-use crate::model::{Listener, ListenerKind, ProxyConfig, RouteConfig, RouteTable};
-use crate::snapshot::{ListenerProtocol, Snapshot};
+use crate::model::{ListenerKind, ProxyConfig, RouteConfig, RouteTable};
+use crate::snapshot::Snapshot;
 
 use cluster::cluster;
+use listener::listener;
 use route::http_route;
 pub use route::retry_on;
 
@@ -113,42 +114,9 @@ pub fn compile(snapshot: &Snapshot) -> Result<ProxyConfig, CompileErrors> {
         }
     }
     for (i, spec) in snapshot.listeners.iter().enumerate() {
-        let path = format!("listeners[{i}]");
-        let kind = match spec.protocol {
-            ListenerProtocol::Http => match &spec.route_config {
-                Some(name) if config.route_configs.contains_key(name) => ListenerKind::Http {
-                    route_config: name.clone(),
-                },
-                Some(name) => {
-                    errors.push(
-                        format!("{path}.routeConfig"),
-                        format!("no route config named {name:?}"),
-                    );
-                    continue;
-                }
-                None => {
-                    errors.push(
-                        format!("{path}.routeConfig"),
-                        "an HTTP listener needs a routeConfig",
-                    );
-                    continue;
-                }
-            },
-            ListenerProtocol::Tcp => ListenerKind::Tcp {
-                routes: route::weighted(
-                    &spec
-                        .tcp_route
-                        .iter()
-                        .map(tcp_destination)
-                        .collect::<Vec<_>>(),
-                ),
-            },
-        };
-        config.listeners.push(Listener {
-            name: spec.name.clone(),
-            address: spec.address,
-            kind,
-        });
+        if let Some(listener) = listener(spec, &format!("listeners[{i}]"), &config, &mut errors) {
+            config.listeners.push(listener);
+        }
     }
     check_destinations(&config, &mut errors);
     if errors.0.is_empty() {
@@ -156,10 +124,6 @@ pub fn compile(snapshot: &Snapshot) -> Result<ProxyConfig, CompileErrors> {
     } else {
         Err(CompileErrors(errors.0))
     }
-}
-
-fn tcp_destination(route: &RouteDestination) -> (crate::model::Destination, Option<u32>) {
-    (route::destination(&route.destination), route.weight)
 }
 
 /// Every destination must resolve to a cluster: a typo must not become a silent 503.
@@ -182,7 +146,7 @@ fn check_destinations(config: &ProxyConfig, errors: &mut Errors) {
         }
     }
     for listener in &config.listeners {
-        if let ListenerKind::Tcp { routes } = &listener.kind {
+        if let ListenerKind::Tcp { routes } | ListenerKind::Auto { routes, .. } = &listener.kind {
             for d in routes {
                 if resolve(config, &d.destination).is_err() {
                     unresolved.insert(

@@ -57,7 +57,45 @@ pub enum ListenerKind {
     Http { route_config: String },
     /// Opaque TCP, forwarded by weight.
     Tcp { routes: Vec<WeightedDestination> },
+    /// Protocol detected per connection: HTTP is routed by the route config, anything else
+    /// is forwarded as TCP by weight.
+    Auto {
+        route_config: String,
+        routes: Vec<WeightedDestination>,
+        detect: Detect,
+    },
 }
+
+impl ListenerKind {
+    /// As snapshots spell the protocol.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Self::Http { .. } => "HTTP",
+            Self::Tcp { .. } => "TCP",
+            Self::Auto { .. } => "AUTO",
+        }
+    }
+}
+
+/// How an AUTO listener tells HTTP from the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detect {
+    /// How long to wait for the client's first bytes. A client that sends nothing is
+    /// waiting for a server-first protocol's greeting, so it must stay short.
+    pub timeout: Duration,
+    /// Ports never sniffed: their protocol speaks first, and waiting for the client would
+    /// delay every connection by `timeout`.
+    pub server_first_ports: Vec<u16>,
+}
+
+/// Long enough for a client's first segment on a busy host, short enough that a
+/// server-first protocol on an unlisted port only sees a small delay.
+pub const DEFAULT_DETECT_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// SMTP, MySQL, PostgreSQL, Redis and MongoDB: forwarded as TCP without sniffing. SMTP and
+/// MySQL greet first; the others are opaque by convention (Linkerd's list), and sniffing
+/// their binary first bytes could only go wrong.
+pub const DEFAULT_SERVER_FIRST_PORTS: [u16; 5] = [25, 3306, 5432, 6379, 27017];
 
 /// A compiled snapshot: everything the data path reads, validated once.
 #[derive(Debug, Clone, Default)]

@@ -22,7 +22,8 @@ mod route_table;
 mod string_match;
 
 pub use cluster::{
-    Cluster, ClusterSubset, DEFAULT_CONNECT_TIMEOUT, Listener, ListenerKind, ProxyConfig,
+    Cluster, ClusterSubset, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DETECT_TIMEOUT,
+    DEFAULT_SERVER_FIRST_PORTS, Detect, Listener, ListenerKind, ProxyConfig,
 };
 pub use endpoint::{Endpoint, Subset};
 pub use labels::{Labels, selects};
