@@ -140,20 +140,25 @@ impl Admin {
         let Some(runtime) = self.state.current() else {
             return json!([]);
         };
+        let now = tokio::time::Instant::now();
         let clusters: Vec<Value> = runtime
             .config
             .clusters
             .values()
             .map(|cluster| {
+                let health = runtime.health(cluster);
                 let endpoints: Vec<Value> = cluster
                     .endpoints
                     .iter()
                     .map(|e| {
+                        let view = health.map(|h| h.outliers.view(e.address, now));
                         json!({
                             "address": e.address,
                             "labels": e.labels,
                             "weight": e.weight,
                             "activeRequests": self.state.loads.in_flight(e.address),
+                            "health": if view.as_ref().is_some_and(|v| v.ejected) { "ejected" } else { "healthy" },
+                            "ejections": view.map_or(0, |v| v.ejections),
                         })
                     })
                     .collect();
@@ -163,6 +168,15 @@ impl Admin {
                     "connectTimeout": format!("{:?}", cluster.connect_timeout),
                     "subsets": cluster.subsets.iter().map(|s| &s.subset.name).collect::<Vec<_>>(),
                     "endpoints": endpoints,
+                    "circuitBreakers": {
+                        "maxConnections": cluster.limits.max_connections,
+                        "maxPendingRequests": cluster.limits.max_pending_requests,
+                        "maxRequests": cluster.limits.max_requests,
+                        "maxRetries": cluster.limits.max_retries,
+                        "activeRequests": health.map_or(0, |h| h.circuit.active()),
+                        "pendingRequests": health.map_or(0, |h| h.circuit.pending()),
+                    },
+                    "outlierDetection": cluster.outlier.as_ref().map(|o| format!("{o:?}")),
                 })
             })
             .collect();

@@ -2,16 +2,19 @@
 //!
 //! Config in ([`snapshot_file`], later pilot's stream) -> [`state`] (the compiled snapshot,
 //! swapped atomically) -> [`listeners`] -> [`http`] (route, fault, balance, forward with
-//! timeouts and retries over pooled connections) -> upstream. [`metrics`] and [`admin`]
-//! show it all;
-//! [`drain`] ends it gracefully.
+//! timeouts and retries over pooled connections) or [`tcp`] (opaque, split by weight), with
+//! [`detect`] choosing between them per connection on AUTO listeners -> upstream.
+//! [`metrics`] and [`admin`] show it all; [`drain`] ends it gracefully.
 
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod detect;
 pub mod drain;
 pub mod http;
 pub mod listeners;
 pub mod metrics;
+pub mod resilience;
 pub mod snapshot_file;
 pub mod state;
+pub mod tcp;

@@ -25,7 +25,7 @@ pub fn runtime_from(path: &Path, content: &[u8], state: &State) -> Result<Runtim
         .and_then(|text| Snapshot::from_yaml(text).map_err(|e| e.to_string()))
         .and_then(|snapshot| {
             let config = compile(&snapshot).map_err(|e| e.to_string())?;
-            Runtime::new(snapshot, config, &state.loads).map_err(|e| e.to_string())
+            Runtime::new(snapshot, config, state).map_err(|e| e.to_string())
         });
     compiled.map_err(|e| format!("{}: {e}", path.display()))
 }

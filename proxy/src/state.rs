@@ -16,6 +16,8 @@ use mesh_core::model::{Cluster, ProxyConfig};
 use mesh_core::snapshot::Snapshot;
 use serde::Serialize;
 
+use crate::resilience::{ClusterHealth, HealthRegistry};
+
 /// Balancer key: (host, port, subset).
 type BalancerKey = (String, u16, Option<String>);
 
@@ -24,6 +26,7 @@ pub struct Runtime {
     pub snapshot: Snapshot,
     pub config: ProxyConfig,
     balancers: HashMap<BalancerKey, ClusterBalancer>,
+    health: HashMap<(String, u16), Arc<ClusterHealth>>,
 }
 
 /// A balancer and the in-flight counters of its endpoints, in the same order.
@@ -43,10 +46,16 @@ impl Runtime {
     pub fn new(
         snapshot: Snapshot,
         config: ProxyConfig,
-        loads: &EndpointLoads,
+        state: &State,
     ) -> Result<Self, RuntimeError> {
+        let loads = &state.loads;
         let mut balancers = HashMap::new();
+        let mut health = HashMap::new();
         for cluster in config.clusters.values() {
+            health.insert(
+                (cluster.host.clone(), cluster.port),
+                state.health.cluster(&cluster.name(None)),
+            );
             let whole = std::iter::once((None, &cluster.lb, cluster.endpoints.clone()));
             let subsets = cluster.subsets.iter().map(|s| {
                 let endpoints = cluster
@@ -76,7 +85,13 @@ impl Runtime {
             snapshot,
             config,
             balancers,
+            health,
         })
+    }
+
+    /// The circuit breaker and outlier state of a cluster of this snapshot.
+    pub fn health(&self, cluster: &Cluster) -> Option<&Arc<ClusterHealth>> {
+        self.health.get(&(cluster.host.clone(), cluster.port))
     }
 
     pub fn balancer(&self, cluster: &Cluster, subset: Option<&str>) -> Option<&ClusterBalancer> {
@@ -143,6 +158,7 @@ pub struct SnapshotStatus {
 pub struct State {
     current: ArcSwapOption<Runtime>,
     pub loads: EndpointLoads,
+    pub health: HealthRegistry,
     status: Mutex<SnapshotStatus>,
 }
 

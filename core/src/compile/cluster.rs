@@ -7,7 +7,9 @@ use http::HeaderName;
 use super::Errors;
 use crate::balance::{ConsistentHash, HashCookie, HashPolicy, LbPolicy, Maglev};
 use crate::config::{self, LoadBalancerSettings, SimpleLb, TrafficPolicy};
-use crate::model::{self, ClusterSubset, DEFAULT_CONNECT_TIMEOUT, Endpoint, Subset};
+use crate::model::{
+    self, ClusterSubset, ConnectionLimits, DEFAULT_CONNECT_TIMEOUT, Endpoint, OutlierPolicy, Subset,
+};
 use crate::snapshot::ClusterSpec;
 
 pub(crate) fn cluster(
@@ -75,7 +77,68 @@ pub(crate) fn cluster(
         lb,
         connect_timeout,
         subsets,
+        limits: limits(policy.connection_pool.as_ref()),
+        outlier: policy.outlier_detection.as_ref().map(outlier),
     })
+}
+
+fn limits(pool: Option<&config::ConnectionPoolSettings>) -> ConnectionLimits {
+    let defaults = ConnectionLimits::default();
+    let tcp = pool.and_then(|p| p.tcp.as_ref());
+    let http = pool.and_then(|p| p.http.as_ref());
+    // Istio reads 0 as "unset".
+    let limit = |v: Option<u32>, default: u32| v.filter(|n| *n > 0).unwrap_or(default);
+    let duration =
+        |d: Option<config::Duration>| d.and_then(|d| d.to_std()).filter(|d| !d.is_zero());
+    ConnectionLimits {
+        max_connections: limit(
+            tcp.and_then(|t| t.max_connections),
+            defaults.max_connections,
+        ),
+        max_pending_requests: limit(
+            http.and_then(|h| h.http1_max_pending_requests),
+            defaults.max_pending_requests,
+        ),
+        max_requests: limit(
+            http.and_then(|h| h.http2_max_requests),
+            defaults.max_requests,
+        ),
+        max_retries: limit(http.and_then(|h| h.max_retries), defaults.max_retries),
+        idle_timeout: duration(http.and_then(|h| h.idle_timeout))
+            .or(duration(tcp.and_then(|t| t.idle_timeout))),
+    }
+}
+
+fn outlier(detection: &config::OutlierDetection) -> OutlierPolicy {
+    let defaults = OutlierPolicy::default();
+    let duration = |d: Option<config::Duration>, default| {
+        d.and_then(|d| d.to_std())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(default)
+    };
+    // The deprecated consecutiveErrors counts gateway errors, as Istio maps it.
+    let gateway = detection
+        .consecutive_gateway_errors
+        .or(detection.consecutive_errors);
+    OutlierPolicy {
+        consecutive_5xx: match detection.consecutive_5xx_errors {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if gateway.is_some() && detection.consecutive_errors.is_some() => None,
+            None => defaults.consecutive_5xx,
+        },
+        consecutive_gateway_errors: gateway.filter(|n| *n > 0),
+        interval: duration(detection.interval, defaults.interval),
+        base_ejection_time: duration(detection.base_ejection_time, defaults.base_ejection_time),
+        max_ejection_percent: detection
+            .max_ejection_percent
+            .unwrap_or(defaults.max_ejection_percent)
+            .min(100),
+        min_health_percent: detection
+            .min_health_percent
+            .unwrap_or(defaults.min_health_percent)
+            .min(100),
+    }
 }
 
 /// The rule's policy with the matching `portLevelSettings` entry laid over it, section by

@@ -255,3 +255,34 @@ fn base64_bodies() {
     assert_eq!(decode_for_test("aGVsbG8").expect("unpadded"), b"hello");
     assert!(decode_for_test("a$==").is_err());
 }
+
+#[test]
+fn connection_pool_and_outlier_detection_with_istio_defaults() {
+    let text = SNAPSHOT.replace(
+        "connectionPool: {tcp: {connectTimeout: 250ms}}",
+        "connectionPool: {tcp: {connectTimeout: 250ms, maxConnections: 0}, http: {http1MaxPendingRequests: 1, maxRetries: 3, idleTimeout: 30s}}\n    outlierDetection: {consecutiveGatewayErrors: 2, baseEjectionTime: 1m}",
+    );
+    let config = compile(&Snapshot::from_yaml(&text).expect("parses")).expect("compiles");
+    let reviews = config
+        .cluster("reviews.default.svc.cluster.local", 9080)
+        .expect("cluster");
+    assert_eq!(
+        reviews.limits.max_connections,
+        u32::MAX,
+        "0 means unset, as in Istio"
+    );
+    assert_eq!(reviews.limits.max_pending_requests, 1);
+    assert_eq!(reviews.limits.max_retries, 3);
+    assert_eq!(reviews.limits.idle_timeout, Some(Duration::from_secs(30)));
+    let outlier = reviews.outlier.as_ref().expect("outlier detection");
+    assert_eq!(outlier.consecutive_gateway_errors, Some(2));
+    assert_eq!(outlier.consecutive_5xx, Some(5), "Istio's default stays on");
+    assert_eq!(outlier.base_ejection_time, Duration::from_secs(60));
+    assert_eq!(outlier.interval, Duration::from_secs(10));
+    assert_eq!(outlier.max_ejection_percent, 10);
+    let mysql = config
+        .cluster("mysql.db.svc.cluster.local", 3306)
+        .expect("cluster");
+    assert_eq!(mysql.outlier, None, "off unless configured");
+    assert_eq!(mysql.limits, crate::model::ConnectionLimits::default());
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Endpoint, RouteConfig, Subset, WeightedDestination};
+use super::{ConnectionLimits, Endpoint, OutlierPolicy, RouteConfig, Subset, WeightedDestination};
 use crate::balance::LbPolicy;
 
 /// One port of one service: its endpoints and how they are balanced.
@@ -16,6 +16,10 @@ pub struct Cluster {
     pub lb: LbPolicy,
     pub connect_timeout: Duration,
     pub subsets: Vec<ClusterSubset>,
+    /// Circuit breakers (`connectionPool`), shared by all subsets.
+    pub limits: ConnectionLimits,
+    /// `None` unless the DestinationRule sets `outlierDetection`.
+    pub outlier: Option<OutlierPolicy>,
 }
 
 /// A DestinationRule subset, with the balancing it overrides.

@@ -13,6 +13,7 @@
 mod cluster;
 mod endpoint;
 mod labels;
+mod limits;
 mod policy;
 mod query;
 mod request;
@@ -27,6 +28,7 @@ pub use cluster::{
 };
 pub use endpoint::{Endpoint, Subset};
 pub use labels::{Labels, selects};
+pub use limits::{ConnectionLimits, OutlierPolicy};
 pub use policy::{
     Abort, Fault, Fraction, GrpcCode, HeaderOps, Mirror, RetryOn, RetryPolicy, Rewrite, RoutePolicy,
 };

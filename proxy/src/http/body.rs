@@ -33,6 +33,8 @@ pub enum Flag {
     FaultAbort,
     /// NC: no cluster / no config.
     NoCluster,
+    /// UO: upstream overflow, a circuit breaker refused the request.
+    Overflow,
 }
 
 impl Flag {
@@ -45,6 +47,7 @@ impl Flag {
             Flag::UpstreamReset => "UC",
             Flag::FaultAbort => "FI",
             Flag::NoCluster => "NC",
+            Flag::Overflow => "UO",
         }
     }
 }

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::body::{Body, Flag, boxed, local_reply};
 use super::handle::Connection;
+use crate::resilience::{Admission, ClusterHealth, Outcome as OutlierOutcome, Refused};
 use crate::state::{ClusterBalancer, InFlight};
 
 /// Where a routed request goes: a cluster (or subset) and its balancer.
@@ -22,6 +23,7 @@ pub struct Target<'r> {
     pub cluster: &'r Cluster,
     pub subset: Option<&'r str>,
     pub balancer: &'r ClusterBalancer,
+    pub health: &'r std::sync::Arc<ClusterHealth>,
 }
 
 /// Bodies up to this size are kept so that a retry can send them again; larger or
@@ -69,17 +71,28 @@ pub async fn forward(
     };
     let retry = policy.retry.as_ref().filter(|_| body.is_replayable());
     let tries = 1 + retry.map_or(0, |r| r.attempts);
-    let client = conn.upstreams.client(target.cluster.connect_timeout);
+    let limits = &target.cluster.limits;
     let mut body = Some(body);
     let mut tried: Vec<SocketAddr> = Vec::new();
-    let mut outcome = Outcome::Failed(Flag::NoHealthyUpstream);
+    let mut last = None;
+    let mut retry_permit = None;
     for attempt in 0..tries {
-        if attempt > 0
-            && let Some(retry) = retry
-            && !sleep_backoff(retry, attempt, deadline).await
-        {
-            return timeout_reply();
+        if attempt > 0 {
+            let Some(retry) = retry else { break };
+            retry_permit = target.health.circuit.retry(limits);
+            if retry_permit.is_none() {
+                tracing::debug!(cluster = %target.cluster.host, "maxRetries in flight: not retrying");
+                break;
+            }
+            if !sleep_backoff(retry, attempt, deadline).await {
+                return timeout_reply();
+            }
         }
+        let admission = match target.health.circuit.admit(limits, deadline).await {
+            Ok(admission) => admission,
+            Err(Refused::Overflow) => return overflow_reply(),
+            Err(Refused::Deadline) => return timeout_reply(),
+        };
         let Some((index, endpoint)) = pick(&target, &parts, downstream, &tried, retry) else {
             return local_reply(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -88,19 +101,17 @@ pub async fn forward(
             );
         };
         tried.push(endpoint);
-        let _in_flight = InFlight::start(&target.balancer.loads[index]);
-        let this_body = match body.take() {
-            Some(RequestBody::Replayable(bytes)) => {
-                body = Some(RequestBody::Replayable(bytes.clone()));
-                boxed(Full::new(bytes))
-            }
-            Some(RequestBody::Streaming(incoming)) => boxed(incoming),
-            None => boxed(Empty::<Bytes>::new()),
+        let guards = Guards {
+            _admission: admission,
+            _in_flight: InFlight::start(&target.balancer.loads[index]),
         };
-        let request = upstream_request(&parts, endpoint, this_body);
         let per_try = retry.and_then(|r| r.per_try_timeout);
-        outcome = match within(deadline, per_try, client.request(request)).await {
-            Timed::Done(Ok(response)) => Outcome::Response(response),
+        let request = upstream_request(&parts, endpoint, next_body(&mut body));
+        let client = conn
+            .upstreams
+            .client(target.cluster.connect_timeout, limits.idle_timeout);
+        let outcome = match within(deadline, per_try, client.request(request)).await {
+            Timed::Done(Ok(response)) => Outcome::Response(response, guards),
             Timed::Done(Err(error)) => {
                 tracing::debug!(%endpoint, %error, "upstream request failed");
                 Outcome::Failed(if error.is_connect() {
@@ -112,25 +123,87 @@ pub async fn forward(
             Timed::TryTimedOut => Outcome::Failed(Flag::UpstreamTimeout),
             Timed::DeadlineReached => return timeout_reply(),
         };
+        report_outlier(&target, endpoint, &outcome);
         let retriable = retry.is_some_and(|r| should_retry(r, &outcome));
-        if !retriable || attempt + 1 == tries {
+        last = Some(outcome);
+        if !retriable {
             break;
         }
-        tracing::debug!(%endpoint, attempt, "retrying");
+        tracing::debug!(%endpoint, attempt, "retriable outcome");
     }
-    match outcome {
-        Outcome::Response(response) => downstream_response(response),
-        Outcome::Failed(Flag::UpstreamTimeout) => timeout_reply(),
-        Outcome::Failed(flag) => local_reply(
+    drop(retry_permit);
+    match last {
+        Some(Outcome::Response(response, guards)) => downstream_response(response, guards),
+        Some(Outcome::Failed(Flag::UpstreamTimeout)) => timeout_reply(),
+        Some(Outcome::Failed(flag)) => local_reply(
             StatusCode::SERVICE_UNAVAILABLE,
             "upstream connect error or disconnect/reset before headers",
             Some(flag),
         ),
+        None => local_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no healthy upstream",
+            Some(Flag::NoHealthyUpstream),
+        ),
+    }
+}
+
+/// The body for the next try: the kept bytes again, or the stream the first time.
+fn next_body(body: &mut Option<RequestBody>) -> Body {
+    match body.take() {
+        Some(RequestBody::Replayable(bytes)) => {
+            *body = Some(RequestBody::Replayable(bytes.clone()));
+            boxed(Full::new(bytes))
+        }
+        Some(RequestBody::Streaming(incoming)) => boxed(incoming),
+        None => boxed(Empty::<Bytes>::new()),
+    }
+}
+
+/// What a request holds until its response body ends: an HTTP/1.1 connection is busy (and
+/// the endpoint loaded) until then.
+struct Guards {
+    _admission: Admission,
+    _in_flight: InFlight,
+}
+
+fn overflow_reply() -> Response<Body> {
+    metrics::counter!("mesh_upstream_overflow_total").increment(1);
+    local_reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "upstream connect error: overflow",
+        Some(Flag::Overflow),
+    )
+}
+
+fn report_outlier(target: &Target<'_>, endpoint: SocketAddr, outcome: &Outcome) {
+    let Some(policy) = &target.cluster.outlier else {
+        return;
+    };
+    let result = match outcome {
+        Outcome::Response(response, _) => OutlierOutcome::Response(response.status()),
+        Outcome::Failed(_) => OutlierOutcome::LocalFailure,
+    };
+    let members: Vec<SocketAddr> = target
+        .balancer
+        .balancer
+        .endpoints()
+        .iter()
+        .map(|e| e.address)
+        .collect();
+    if target
+        .health
+        .outliers
+        .report(policy, endpoint, result, &members, Instant::now())
+    {
+        tracing::warn!(cluster = %target.cluster.host, %endpoint, "endpoint ejected by outlier detection");
+        metrics::counter!("mesh_upstream_ejections_total", "destination_service" => target.cluster.host.clone())
+            .increment(1);
     }
 }
 
 enum Outcome {
-    Response(Response<Incoming>),
+    Response(Response<Incoming>, Guards),
     Failed(Flag),
 }
 
@@ -152,6 +225,16 @@ fn pick(
 ) -> Option<(usize, SocketAddr)> {
     let info = RequestInfo::new(parts, downstream);
     let balancer = &target.balancer;
+    let now = Instant::now();
+    let endpoints = balancer.balancer.endpoints();
+    let members: Vec<SocketAddr> = endpoints.iter().map(|e| e.address).collect();
+    let ejections = target
+        .cluster
+        .outlier
+        .as_ref()
+        .is_some_and(|policy| target.health.outliers.enforced(policy, &members, now));
+    let usable =
+        |address: &SocketAddr| !ejections || !target.health.outliers.is_ejected(*address, now);
     let load = |i: usize| {
         balancer
             .loads
@@ -163,11 +246,23 @@ fn pick(
     let mut choice = None;
     for _ in 0..3 {
         let index = balancer.balancer.pick(&info, load, &mut rng)?;
-        let address = balancer.balancer.endpoints()[index].address;
+        let address = endpoints[index].address;
+        if !usable(&address) {
+            continue;
+        }
         choice = Some((index, address));
         if !avoid_tried || !tried.contains(&address) {
-            break;
+            return choice;
         }
+    }
+    // The balancer kept landing on ejected endpoints (a hash key, or bad luck): take the
+    // next usable one after its choice, as a host-set rebuild would.
+    if choice.is_none() {
+        let start = balancer.balancer.pick(&info, load, &mut rng)?;
+        choice = (0..endpoints.len())
+            .map(|offset| (start + offset) % endpoints.len())
+            .find(|i| usable(&endpoints[*i].address))
+            .map(|i| (i, endpoints[i].address));
     }
     choice
 }
@@ -181,7 +276,7 @@ fn should_retry(retry: &RetryPolicy, outcome: &Outcome) -> bool {
         Outcome::Failed(Flag::UpstreamReset) => on.reset || on.server_error,
         Outcome::Failed(Flag::UpstreamTimeout) => on.server_error || on.gateway_error || on.reset,
         Outcome::Failed(_) => false,
-        Outcome::Response(response) => {
+        Outcome::Response(response, _) => {
             let status = response.status();
             (on.server_error && status.is_server_error())
                 || (on.gateway_error && matches!(status.as_u16(), 502..=504))
@@ -293,8 +388,40 @@ fn upstream_request(parts: &Parts, endpoint: SocketAddr, body: Body) -> Request<
     request
 }
 
-fn downstream_response(response: Response<Incoming>) -> Response<Body> {
+fn downstream_response(response: Response<Incoming>, guards: Guards) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Response::from_parts(parts, boxed(body))
+    Response::from_parts(
+        parts,
+        boxed(Guarded {
+            body,
+            _guards: guards,
+        }),
+    )
+}
+
+/// A response body that keeps its request's guards until it ends or is dropped.
+struct Guarded {
+    body: Incoming,
+    _guards: Guards,
+}
+
+impl hyper::body::Body for Guarded {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -160,10 +160,12 @@ fn pick_target<'r>(
     let cluster = resolve(&runtime.config, destination).ok()?;
     let subset = destination.subset.as_deref();
     let balancer = runtime.balancer(cluster, subset)?;
+    let health = runtime.health(cluster)?;
     Some(Target {
         cluster,
         subset,
         balancer,
+        health,
     })
 }
 

@@ -16,29 +16,37 @@ use super::body::Body;
 
 pub type HttpClient = Client<HttpConnector, Body>;
 
-/// One client per connect timeout (a cluster setting), created on first use.
+/// Istio's default idle timeout for upstream connections.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// One client per (connect timeout, idle timeout), cluster settings, created on first use.
 #[derive(Default)]
 pub struct Upstreams {
-    clients: Mutex<HashMap<Duration, HttpClient>>,
+    clients: Mutex<HashMap<(Duration, Option<Duration>), HttpClient>>,
 }
 
 impl Upstreams {
-    pub fn client(&self, connect_timeout: Duration) -> HttpClient {
+    pub fn client(&self, connect_timeout: Duration, idle_timeout: Option<Duration>) -> HttpClient {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients
-            .entry(connect_timeout)
-            .or_insert_with(|| new_client(connect_timeout))
+            .entry((connect_timeout, idle_timeout))
+            .or_insert_with(|| {
+                new_client(
+                    connect_timeout,
+                    idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+                )
+            })
             .clone()
     }
 }
 
-fn new_client(connect_timeout: Duration) -> HttpClient {
+fn new_client(connect_timeout: Duration, idle_timeout: Duration) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(connect_timeout));
     connector.set_nodelay(true);
     connector.enforce_http(true);
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(idle_timeout)
         .retry_canceled_requests(true)
         .build(connector)
 }
