@@ -5,15 +5,17 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use mesh_core::model::ListenerKind;
+use mesh_core::model::{ListenerKind, WeightedDestination};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::detect::{self, Auto, HttpBridge};
 use crate::drain::Drain;
 use crate::http::{self, Upstreams};
 use crate::metrics::Metrics;
 use crate::state::State;
+use crate::tcp::{self, Forwarder, SourceIdentity};
 
 /// A listener as `/listeners` shows it: with the address actually bound (port 0 resolved).
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +37,8 @@ pub struct Listeners {
     state: Arc<State>,
     metrics: Arc<Metrics>,
     upstreams: Arc<Upstreams>,
+    /// The `source_*` labels of TCP metrics.
+    tcp_identity: Arc<SourceIdentity>,
     drain: Drain,
     running: Mutex<HashMap<String, Running>>,
 }
@@ -45,6 +49,7 @@ impl Listeners {
             state,
             metrics,
             upstreams: Arc::default(),
+            tcp_identity: Arc::new(SourceIdentity::from_process()),
             drain,
             running: Mutex::default(),
         }
@@ -90,10 +95,6 @@ impl Listeners {
     }
 
     async fn start(&self, listener: mesh_core::model::Listener) {
-        let ListenerKind::Http { route_config } = &listener.kind else {
-            tracing::warn!(listener = %listener.name, "TCP listeners are not served yet; skipped");
-            return;
-        };
         let socket = match TcpListener::bind(listener.address).await {
             Ok(socket) => socket,
             Err(error) => {
@@ -102,22 +103,17 @@ impl Listeners {
             }
         };
         let bound = socket.local_addr().unwrap_or(listener.address);
-        tracing::info!(listener = %listener.name, %bound, "listener started");
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(http::serve(
-            socket,
-            route_config.clone(),
-            self.state.clone(),
-            self.metrics.clone(),
-            self.upstreams.clone(),
-            self.drain.clone(),
-            stopped,
-        ));
+        if let Err(error) = self.serve(socket, &listener.kind, stopped).await {
+            tracing::error!(listener = %listener.name, %error, "cannot start listener");
+            return;
+        }
+        tracing::info!(listener = %listener.name, %bound, protocol = listener.kind.protocol(), "listener started");
         let info = BoundListener {
             name: listener.name.clone(),
             configured: listener.address,
             bound,
-            protocol: "HTTP",
+            protocol: listener.kind.protocol(),
         };
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running.insert(
@@ -128,6 +124,62 @@ impl Listeners {
                 info,
             },
         );
+    }
+
+    /// Spawns the accept loop for a listener of `kind` on `socket`.
+    async fn serve(
+        &self,
+        socket: TcpListener,
+        kind: &ListenerKind,
+        stopped: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let drain = self.drain.clone();
+        match kind {
+            ListenerKind::Http { route_config } => {
+                tokio::spawn(http::serve(
+                    socket,
+                    route_config.clone(),
+                    self.state.clone(),
+                    self.metrics.clone(),
+                    self.upstreams.clone(),
+                    drain,
+                    stopped,
+                ));
+            }
+            ListenerKind::Tcp { routes } => {
+                tokio::spawn(tcp::serve(socket, self.forwarder(routes), drain, stopped));
+            }
+            ListenerKind::Auto {
+                route_config,
+                routes,
+                detect,
+            } => {
+                let http = HttpBridge::start(
+                    route_config.clone(),
+                    self.state.clone(),
+                    self.metrics.clone(),
+                    self.upstreams.clone(),
+                    drain.clone(),
+                    stopped.clone(),
+                )
+                .await?;
+                let auto = Arc::new(Auto {
+                    detect: detect.clone(),
+                    tcp: self.forwarder(routes),
+                    http,
+                });
+                tokio::spawn(detect::serve(socket, auto, drain, stopped));
+            }
+        }
+        Ok(())
+    }
+
+    fn forwarder(&self, routes: &[WeightedDestination]) -> Arc<Forwarder> {
+        Arc::new(Forwarder {
+            state: self.state.clone(),
+            routes: routes.into(),
+            identity: self.tcp_identity.clone(),
+        })
     }
 }
 

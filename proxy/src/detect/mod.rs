@@ -1,0 +1,89 @@
+//! AUTO listeners: one port for HTTP and everything else, told apart per connection.
+//!
+//! A connection to a server-first port is forwarded as TCP at once: its client waits for a
+//! greeting and would send nothing to sniff. Otherwise the first bytes are peeked (never
+//! consumed) for up to the listener's detect timeout ([`sniff`]): an HTTP/1.x request line
+//! or the HTTP/2 preface goes to the HTTP path, anything else, including silence until the
+//! deadline, to the TCP path ([`crate::tcp`]). TLS is recognised but forwarded as opaque
+//! TCP until routing by SNI exists.
+
+mod bridge;
+pub mod classify;
+pub mod sniff;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mesh_core::model::Detect;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub use bridge::HttpBridge;
+pub use classify::{Protocol, Verdict, classify};
+pub use sniff::{Sniffed, sniff};
+
+use crate::drain::Drain;
+use crate::tcp::Forwarder;
+
+/// What every connection of one AUTO listener shares.
+pub struct Auto {
+    pub detect: Detect,
+    pub tcp: Arc<Forwarder>,
+    pub http: HttpBridge,
+}
+
+/// Accepts until `stop` fires or draining starts; each connection is detected and served on
+/// its own task.
+pub async fn serve(
+    listener: TcpListener,
+    auto: Arc<Auto>,
+    drain: Drain,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => return,
+            _ = drain.started() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Usually EMFILE: back off briefly instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let guard = drain.connection();
+        let auto = auto.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            auto.serve_connection(stream, peer).await;
+        });
+    }
+}
+
+impl Auto {
+    async fn serve_connection(&self, stream: TcpStream, peer: SocketAddr) {
+        let port = stream.local_addr().map_or(0, |a| a.port());
+        let sniffed = if self.detect.server_first_ports.contains(&port) {
+            None
+        } else {
+            Some(sniff(&stream, self.detect.timeout).await)
+        };
+        tracing::debug!(%peer, port, ?sniffed, "protocol detected");
+        match sniffed.map(Sniffed::protocol) {
+            Some(protocol) if protocol.is_http() => self.serve_http(stream, peer).await,
+            Some(Protocol::Tls) => {
+                tracing::debug!(%peer, "TLS forwarded as opaque TCP: no routing by SNI yet");
+                self.tcp.forward(stream, peer).await;
+            }
+            _ => self.tcp.forward(stream, peer).await,
+        }
+    }
+
+    async fn serve_http(&self, stream: TcpStream, peer: SocketAddr) {
+        self.http.serve(stream, peer).await;
+    }
+}

@@ -1,0 +1,113 @@
+//! Opaque TCP: a connection is forwarded whole to one endpoint, bytes copied both ways.
+//!
+//! Per connection: pick a destination of the listener's `tcpRoute` by weight, resolve its
+//! cluster in the current snapshot, pick an endpoint with the cluster's balancer and connect
+//! ([`connect`], falling over to other endpoints), then copy until both sides have closed
+//! or the connection sat idle for the cluster's `idleTimeout` ([`idle`]). Each connection is
+//! counted in Istio's TCP metrics ([`record`]) and in the drain.
+
+mod connect;
+mod idle;
+mod record;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mesh_core::model::WeightedDestination;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use self::idle::Outcome;
+use crate::drain::Drain;
+use crate::http::Flag;
+use crate::state::State;
+
+pub use record::{
+    CONNECTIONS_CLOSED, CONNECTIONS_OPENED, RECEIVED_BYTES, SENT_BYTES, SourceIdentity,
+};
+
+/// What every TCP connection of one listener shares.
+pub struct Forwarder {
+    pub state: Arc<State>,
+    /// The listener's `tcpRoute`, as compiled with the snapshot that started it (a change
+    /// restarts the listener).
+    pub routes: Arc<[WeightedDestination]>,
+    pub identity: Arc<SourceIdentity>,
+}
+
+/// Accepts until `stop` fires or draining starts. Open connections are not cut on drain:
+/// they hold the drain open until they finish or the drain deadline ends the process.
+pub async fn serve(
+    listener: TcpListener,
+    forwarder: Arc<Forwarder>,
+    drain: Drain,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => return,
+            _ = drain.started() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Usually EMFILE: back off briefly instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let guard = drain.connection();
+        let forwarder = forwarder.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            forwarder.forward(stream, peer).await;
+        });
+    }
+}
+
+impl Forwarder {
+    /// Forwards one accepted connection until both directions have closed.
+    pub async fn forward(&self, downstream: TcpStream, peer: SocketAddr) {
+        let _ = downstream.set_nodelay(true);
+        let local_port = downstream.local_addr().map_or(0, |a| a.port());
+        let Some(runtime) = self.state.current() else {
+            self.identity.refused(None, Flag::NoCluster);
+            return;
+        };
+        let Some(target) = connect::target(&runtime, &self.routes) else {
+            self.identity.refused(None, Flag::NoCluster);
+            return;
+        };
+        let destination = (target.cluster.host.as_str(), target.subset);
+        let upstream = match connect::connect(&target, peer, local_port).await {
+            Ok(upstream) => upstream,
+            Err(flag) => {
+                tracing::debug!(%peer, cluster = %target.cluster.name(target.subset), flag = flag.code(), "TCP connection refused");
+                self.identity.refused(Some(destination), flag);
+                return;
+            }
+        };
+        let record = self.identity.opened(destination);
+        let idle_timeout = idle::idle_timeout(&runtime.snapshot, target.cluster, target.subset);
+        let endpoint = upstream.endpoint;
+        // The snapshot is not needed while bytes flow; a reload must not wait on this
+        // connection to free it.
+        drop(runtime);
+        tracing::debug!(%peer, %endpoint, "TCP connection forwarded");
+        let outcome = idle::copy(downstream, upstream.stream, &record, idle_timeout).await;
+        drop(upstream.in_flight);
+        match outcome {
+            Outcome::Closed { received, sent } => {
+                tracing::debug!(%peer, %endpoint, received, sent, "TCP connection closed");
+            }
+            Outcome::Failed(error) => {
+                tracing::debug!(%peer, %endpoint, %error, "TCP connection failed");
+            }
+            Outcome::Idle => {
+                tracing::debug!(%peer, %endpoint, ?idle_timeout, "TCP connection idle: closed");
+            }
+        }
+    }
+}
