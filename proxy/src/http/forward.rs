@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::body::{Body, Flag, boxed, local_reply};
 use super::handle::Connection;
+use super::upstream::Dial;
 use crate::resilience::{Admission, ClusterHealth, Outcome as OutlierOutcome, Refused};
 use crate::state::{ClusterBalancer, InFlight};
 
@@ -106,11 +107,15 @@ pub async fn forward(
             _in_flight: InFlight::start(&target.balancer.loads[index]),
         };
         let per_try = retry.and_then(|r| r.per_try_timeout);
-        let request = upstream_request(&parts, endpoint, next_body(&mut body));
-        let client = conn
-            .upstreams
-            .client(target.cluster.connect_timeout, limits.idle_timeout);
-        let outcome = match within(deadline, per_try, client.request(request)).await {
+        let dial = Dial {
+            endpoint,
+            connect_timeout: target.cluster.connect_timeout,
+            idle_timeout: limits.idle_timeout,
+            // The client's protocol: HTTP/2 (gRPC) upstream for HTTP/2 downstream.
+            http2: parts.version == Version::HTTP_2,
+        };
+        let request = upstream_request(&parts, dial, next_body(&mut body));
+        let outcome = match within(deadline, per_try, conn.upstreams.send(dial, request)).await {
             Timed::Done(Ok(response)) => Outcome::Response(response, guards),
             Timed::Done(Err(error)) => {
                 tracing::debug!(%endpoint, %error, "upstream request failed");
@@ -365,24 +370,39 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn upstream_request(parts: &Parts, endpoint: SocketAddr, body: Body) -> Request<Body> {
+fn upstream_request(parts: &Parts, dial: Dial, body: Body) -> Request<Body> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = Request::new(body);
-    *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = format!("http://{endpoint}{path}")
-        .parse()
-        .unwrap_or_default();
-    *request.version_mut() = Version::HTTP_11;
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
-    // HTTP/2 carries the host in :authority; an HTTP/1.1 upstream needs it in Host.
-    if !headers.contains_key(header::HOST)
-        && let Some(value) = parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    {
-        headers.insert(header::HOST, value);
+    let authority = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| dial.endpoint.to_string());
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    if dial.http2 {
+        // HTTP/2 carries the authority in :authority; the connection already goes to the endpoint.
+        *request.uri_mut() = format!("http://{authority}{path}")
+            .parse()
+            .unwrap_or_default();
+        *request.version_mut() = Version::HTTP_2;
+        headers.remove(header::HOST);
+    } else {
+        // The pooled HTTP/1.1 client dials the URI's authority: the endpoint; Host keeps the name.
+        *request.uri_mut() = format!("http://{}{path}", dial.endpoint)
+            .parse()
+            .unwrap_or_default();
+        *request.version_mut() = Version::HTTP_11;
+        if let Ok(value) = HeaderValue::from_str(&authority) {
+            headers.entry(header::HOST).or_insert(value);
+        }
     }
     *request.headers_mut() = headers;
     request

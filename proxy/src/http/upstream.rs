@@ -1,52 +1,135 @@
-//! Pooled connections to upstream endpoints.
+//! Connections to upstream endpoints.
 //!
-//! hyper-util's client keeps idle connections per endpoint and, when a pooled connection
-//! turns out to be closed before the request was written, retries it on a new one: the
-//! classic intermittent "503 on keep-alive" cannot happen here.
+//! HTTP/1.1: hyper-util's pooled client keeps idle connections per endpoint and, when a
+//! pooled connection turns out to be closed before the request was written, retries it on a
+//! new one, so the classic intermittent "503 on keep-alive" cannot happen here.
+//!
+//! HTTP/2 (gRPC, and every HTTP/2 client): one multiplexed connection per endpoint,
+//! carrying the request's own `:authority`, replaced when it closes.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http2;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
 
 use super::body::Body;
 
-pub type HttpClient = Client<HttpConnector, Body>;
+type HttpClient = Client<HttpConnector, Body>;
 
 /// Istio's default idle timeout for upstream connections.
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// One client per (connect timeout, idle timeout), cluster settings, created on first use.
-#[derive(Default)]
-pub struct Upstreams {
-    clients: Mutex<HashMap<(Duration, Option<Duration>), HttpClient>>,
+/// How to reach one endpoint: the cluster's settings that shape its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial {
+    pub endpoint: SocketAddr,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub http2: bool,
 }
 
-impl Upstreams {
-    pub fn client(&self, connect_timeout: Duration, idle_timeout: Option<Duration>) -> HttpClient {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry((connect_timeout, idle_timeout))
-            .or_insert_with(|| {
-                new_client(
-                    connect_timeout,
-                    idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
-                )
-            })
-            .clone()
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("connect timed out")]
+    ConnectTimeout,
+    #[error(transparent)]
+    Http1(#[from] hyper_util::client::legacy::Error),
+    #[error(transparent)]
+    Http2(#[from] hyper::Error),
+}
+
+impl UpstreamError {
+    /// Whether the request never reached the endpoint (Envoy's "connect failure").
+    pub fn is_connect(&self) -> bool {
+        match self {
+            UpstreamError::Connect(_) | UpstreamError::ConnectTimeout => true,
+            UpstreamError::Http1(e) => e.is_connect(),
+            UpstreamError::Http2(_) => false,
+        }
     }
 }
 
-fn new_client(connect_timeout: Duration, idle_timeout: Duration) -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(connect_timeout));
-    connector.set_nodelay(true);
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(idle_timeout)
-        .retry_canceled_requests(true)
-        .build(connector)
+#[derive(Default)]
+pub struct Upstreams {
+    /// One HTTP/1.1 client per (connect timeout, idle timeout), created on first use.
+    http1: Mutex<HashMap<(Duration, Option<Duration>), HttpClient>>,
+    http2: Mutex<HashMap<SocketAddr, http2::SendRequest<Body>>>,
+}
+
+impl Upstreams {
+    /// Sends `request` (its URI names the endpoint for HTTP/1.1, the authority for HTTP/2).
+    pub async fn send(
+        &self,
+        dial: Dial,
+        request: Request<Body>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        if dial.http2 {
+            let mut sender = self.http2_sender(dial).await?;
+            return Ok(sender.send_request(request).await?);
+        }
+        Ok(self.http1_client(dial).request(request).await?)
+    }
+
+    fn http1_client(&self, dial: Dial) -> HttpClient {
+        let mut clients = self.http1.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry((dial.connect_timeout, dial.idle_timeout))
+            .or_insert_with(|| {
+                let mut connector = HttpConnector::new();
+                connector.set_connect_timeout(Some(dial.connect_timeout));
+                connector.set_nodelay(true);
+                connector.enforce_http(true);
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(dial.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT))
+                    .retry_canceled_requests(true)
+                    .build(connector)
+            })
+            .clone()
+    }
+
+    async fn http2_sender(&self, dial: Dial) -> Result<http2::SendRequest<Body>, UpstreamError> {
+        let existing = {
+            let senders = self.http2.lock().unwrap_or_else(|p| p.into_inner());
+            senders
+                .get(&dial.endpoint)
+                .filter(|s| !s.is_closed())
+                .cloned()
+        };
+        if let Some(sender) = existing {
+            return Ok(sender);
+        }
+        // Two requests may race to dial; the later one's connection simply replaces the
+        // earlier in the map, and both work.
+        let stream = tokio::time::timeout(dial.connect_timeout, TcpStream::connect(dial.endpoint))
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout)?
+            .map_err(UpstreamError::Connect)?;
+        let _ = stream.set_nodelay(true);
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        if let Some(idle) = dial.idle_timeout {
+            builder
+                .keep_alive_interval(Some(idle))
+                .keep_alive_while_idle(false);
+        }
+        let (sender, connection) = builder.handshake(TokioIo::new(stream)).await?;
+        let endpoint = dial.endpoint;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%endpoint, %error, "upstream HTTP/2 connection ended");
+            }
+        });
+        let mut senders = self.http2.lock().unwrap_or_else(|p| p.into_inner());
+        senders.insert(dial.endpoint, sender.clone());
+        Ok(sender)
+    }
 }
