@@ -63,25 +63,26 @@ fn finished(result: std::io::Result<(u64, u64)>) -> Outcome {
 /// When bytes last moved, shared by both directions of one connection.
 struct Activity {
     start: Instant,
-    /// Milliseconds after `start`; an atomic so reads on either side can note it cheaply.
-    last_ms: AtomicU64,
+    /// Nanoseconds after `start` (enough for 584 years); an atomic so reads on either side
+    /// can note it cheaply.
+    last_nanos: AtomicU64,
 }
 
 impl Activity {
     fn new() -> Self {
         Self {
             start: Instant::now(),
-            last_ms: AtomicU64::new(0),
+            last_nanos: AtomicU64::new(0),
         }
     }
 
     fn touch(&self) {
-        let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(elapsed, Ordering::Relaxed);
+        let elapsed = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_nanos.store(elapsed, Ordering::Relaxed);
     }
 
     fn last(&self) -> Instant {
-        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+        self.start + Duration::from_nanos(self.last_nanos.load(Ordering::Relaxed))
     }
 
     /// Resolves once nothing has moved for `timeout`. Wakes once per timeout period at
