@@ -66,6 +66,8 @@ pub async fn serve(
 
 impl Auto {
     async fn serve_connection(&self, stream: TcpStream, peer: SocketAddr) {
+        // The port the client connected to; with iptables redirection this becomes the
+        // original destination's port.
         let port = stream.local_addr().map_or(0, |a| a.port());
         let sniffed = if self.detect.server_first_ports.contains(&port) {
             None

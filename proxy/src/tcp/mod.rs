@@ -92,8 +92,8 @@ impl Forwarder {
         let record = self.identity.opened(destination);
         let idle_timeout = idle::idle_timeout(&runtime.snapshot, target.cluster, target.subset);
         let endpoint = upstream.endpoint;
-        // The snapshot is not needed while bytes flow; a reload must not wait on this
-        // connection to free it.
+        // Not needed while bytes flow: a long-lived connection must not keep an old
+        // snapshot and its balancers alive.
         drop(runtime);
         tracing::debug!(%peer, %endpoint, "TCP connection forwarded");
         let outcome = idle::copy(downstream, upstream.stream, &record, idle_timeout).await;
