@@ -177,6 +177,26 @@ async fn an_80_20_split_holds_over_1000_connections() {
 }
 
 #[tokio::test]
+async fn a_source_ip_hash_keeps_a_client_on_one_endpoint() {
+    let servers = [
+        tcp_echo(Some("a")).await,
+        tcp_echo(Some("b")).await,
+        tcp_echo(Some("c")).await,
+    ];
+    let endpoints = servers.each_ref().map(|s| (s.addr(), "v1"));
+    let policy = "{loadBalancer: {consistentHash: {useSourceIp: true}}}";
+    let proxy = Proxy::start(&snapshot(&to_db(), &endpoints, policy));
+    let addr = proxy.listener("db").await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        let mut stream = connect(addr).await;
+        seen.insert(read_line(&mut stream).await);
+    }
+    // Without a key the balancer would pick at random and spread 30 connections over all 3.
+    assert_eq!(seen.len(), 1, "one source address moved: {seen:?}");
+}
+
+#[tokio::test]
 async fn a_refused_endpoint_falls_over_to_the_next_one() {
     let live = tcp_echo(Some("live")).await;
     let dead = refusing_port();
