@@ -45,6 +45,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics_socket = TcpListener::bind(config.metrics_addr)
         .await
         .with_context(|| format!("binding the metrics port {}", config.metrics_addr))?;
+    // Before announcing readiness: a SIGTERM that arrives right after must drain, not kill.
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     // One line on stdout with the bound ports: tests and scripts that start the proxy with
     // port 0 read it.
     println!(
@@ -79,7 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
-    wait_for_stop(&quit).await;
+    wait_for_stop(terminate, &quit).await;
     tracing::info!(timeout = ?config.drain_timeout, "draining");
     let left = drain.drain(config.drain_timeout).await;
     if left > 0 {
@@ -92,20 +95,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_stop(quit: &Notify) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
+async fn wait_for_stop(mut terminate: tokio::signal::unix::Signal, quit: &Notify) {
     tokio::select! {
-        _ = terminate => tracing::info!("SIGTERM"),
+        _ = terminate.recv() => tracing::info!("SIGTERM"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
         _ = quit.notified() => tracing::info!("/quitquitquit"),
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::detect::{self, Auto, HttpBridge};
+use crate::detect::{self, Auto, HttpSide};
 use crate::drain::Drain;
 use crate::http::{self, Upstreams};
 use crate::metrics::Metrics;
@@ -45,11 +45,12 @@ pub struct Listeners {
 
 impl Listeners {
     pub fn new(state: Arc<State>, metrics: Arc<Metrics>, drain: Drain) -> Self {
+        let tcp_identity = Arc::new(SourceIdentity::new(metrics.identity().clone()));
         Self {
             state,
             metrics,
             upstreams: Arc::default(),
-            tcp_identity: Arc::new(SourceIdentity::from_process()),
+            tcp_identity,
             drain,
             running: Mutex::default(),
         }
@@ -154,15 +155,13 @@ impl Listeners {
                 routes,
                 detect,
             } => {
-                let http = HttpBridge::start(
-                    route_config.clone(),
-                    self.state.clone(),
-                    self.metrics.clone(),
-                    self.upstreams.clone(),
-                    drain.clone(),
-                    stopped.clone(),
-                )
-                .await?;
+                let http = HttpSide {
+                    route_config: route_config.clone(),
+                    state: self.state.clone(),
+                    metrics: self.metrics.clone(),
+                    upstreams: self.upstreams.clone(),
+                    drain: drain.clone(),
+                };
                 let auto = Arc::new(Auto {
                     detect: detect.clone(),
                     tcp: self.forwarder(routes),

@@ -59,6 +59,11 @@ impl Metrics {
         Ok(Arc::new(Self { handle, identity }))
     }
 
+    /// Who this proxy is, for the labels of other subsystems' metrics (TCP).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         self.handle.run_upkeep();

@@ -7,7 +7,6 @@
 //! deadline, to the TCP path ([`crate::tcp`]). TLS is recognised but forwarded as opaque
 //! TCP until routing by SNI exists.
 
-mod bridge;
 pub mod classify;
 pub mod sniff;
 
@@ -18,18 +17,29 @@ use mesh_core::model::Detect;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub use bridge::HttpBridge;
 pub use classify::{Protocol, Verdict, classify};
 pub use sniff::{Sniffed, sniff};
 
 use crate::drain::Drain;
+use crate::http::{Connection, Upstreams};
+use crate::metrics::Metrics;
+use crate::state::State;
 use crate::tcp::Forwarder;
 
 /// What every connection of one AUTO listener shares.
 pub struct Auto {
     pub detect: Detect,
     pub tcp: Arc<Forwarder>,
-    pub http: HttpBridge,
+    pub http: HttpSide,
+}
+
+/// What the HTTP path needs to serve a detected connection.
+pub struct HttpSide {
+    pub route_config: String,
+    pub state: Arc<State>,
+    pub metrics: Arc<Metrics>,
+    pub upstreams: Arc<Upstreams>,
+    pub drain: Drain,
 }
 
 /// Accepts until `stop` fires or draining starts; each connection is detected and served on
@@ -76,7 +86,7 @@ impl Auto {
         };
         tracing::debug!(%peer, port, ?sniffed, "protocol detected");
         match sniffed.map(Sniffed::protocol) {
-            Some(protocol) if protocol.is_http() => self.serve_http(stream, peer).await,
+            Some(protocol) if protocol.is_http() => self.serve_http(stream, peer, port).await,
             Some(Protocol::Tls) => {
                 tracing::debug!(%peer, "TLS forwarded as opaque TCP: no routing by SNI yet");
                 self.tcp.forward(stream, peer).await;
@@ -85,7 +95,16 @@ impl Auto {
         }
     }
 
-    async fn serve_http(&self, stream: TcpStream, peer: SocketAddr) {
-        self.http.serve(stream, peer).await;
+    async fn serve_http(&self, stream: TcpStream, peer: SocketAddr, local_port: u16) {
+        let http = &self.http;
+        let connection = Arc::new(Connection {
+            state: http.state.clone(),
+            metrics: http.metrics.clone(),
+            upstreams: http.upstreams.clone(),
+            route_config: http.route_config.clone(),
+            local_port,
+            peer,
+        });
+        crate::http::serve_connection(stream, connection, http.drain.clone()).await;
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 pub use body::{Flag, RESPONSE_FLAGS};
 pub use handle::Connection;
@@ -60,21 +60,28 @@ pub async fn serve(
         let drain = drain.clone();
         tokio::spawn(async move {
             let _guard = guard;
-            let service = service_fn(move |req| handle::handle(connection.clone(), req));
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(%peer, %error, "connection ended with an error");
-                    }
-                }
-                _ = drain.started() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
+            serve_connection(stream, connection, drain).await;
         });
+    }
+}
+
+/// Serves one accepted connection (HTTP/1.1 or HTTP/2) until it closes, or gracefully
+/// closes it when draining starts. AUTO listeners call this after detection.
+pub async fn serve_connection(stream: TcpStream, connection: Arc<Connection>, drain: Drain) {
+    let peer = connection.peer;
+    let service = service_fn(move |req| handle::handle(connection.clone(), req));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        }
+        _ = drain.started() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! Istio's TCP metrics: connections opened and closed, bytes each way, labelled as Istio
 //! labels them so TCP dashboards work unchanged.
 
-use clap::Parser;
 use metrics::{Counter, Label};
 
 use crate::http::Flag;
@@ -30,29 +29,6 @@ impl SourceIdentity {
         metrics::describe_counter!(CONNECTIONS_OPENED, "TCP connections opened.");
         metrics::describe_counter!(CONNECTIONS_CLOSED, "TCP connections closed.");
         Self(identity)
-    }
-
-    /// The identity given on this process's command line and environment.
-    ///
-    /// A stopgap: [`crate::metrics::Metrics`] keeps the identity it was installed with to
-    /// itself, and the listeners are built without the config. Once `Metrics::identity()`
-    /// exists, the listeners take it from there.
-    pub fn from_process() -> Self {
-        let identity = match crate::config::Config::try_parse() {
-            Ok(config) => Identity {
-                workload: config.workload,
-                namespace: config.namespace,
-                app: config.app,
-                version: config.app_version,
-            },
-            Err(_) => Identity {
-                workload: "unknown".into(),
-                namespace: "unknown".into(),
-                app: "unknown".into(),
-                version: "unknown".into(),
-            },
-        };
-        Self::new(identity)
     }
 
     /// A connection forwarded to `destination`: counted opened now, closed when the record
