@@ -292,3 +292,51 @@ async fn send_h2(
         body.collect().await.unwrap().to_bytes(),
     )
 }
+
+#[tokio::test]
+async fn websocket_style_upgrades_are_spliced_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let v1 = echo("v1").await;
+    let routes = format!(
+        "    - name: ws\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[], &routes, "{}"));
+    let addr = proxy.listener("outbound").await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /chat HTTP/1.1\r\nHost: reviews\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(DEADLINE, stream.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            read,
+            1,
+            "connection closed before the response head: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    for message in [
+        &b"hello"[..],
+        &[0u8, 1, 2, 255][..],
+        &vec![b'x'; 100_000][..],
+    ] {
+        stream.write_all(message).await.unwrap();
+        let mut echoed = vec![0u8; message.len()];
+        tokio::time::timeout(DEADLINE, stream.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(echoed, message, "bytes came back through the tunnel");
+    }
+    assert_eq!(v1.stats().upgrades(), 1);
+}

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::body::{Body, Flag, boxed, local_reply};
 use super::handle::Connection;
+use super::upgrade;
 use super::upstream::Dial;
 use crate::resilience::{Admission, ClusterHealth, Outcome as OutlierOutcome, Refused};
 use crate::state::{ClusterBalancer, InFlight};
@@ -66,6 +67,13 @@ pub async fn forward(
 ) -> Response<Body> {
     let policy = &route.policy;
     let deadline = policy.timeout.map(|t| Instant::now() + t);
+    let mut parts = parts;
+    if parts.version == Version::HTTP_11
+        && let Some(protocol) = upgrade::requested(&parts.headers)
+        && let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+    {
+        return forward_upgrade(conn, target, parts, body, downstream, protocol, on_upgrade).await;
+    }
     let body = match prepare_body(body, policy.retry.is_some()).await {
         Ok(body) => body,
         Err(_) => return local_reply(StatusCode::BAD_REQUEST, "request body error", None),
@@ -150,6 +158,67 @@ pub async fn forward(
             "no healthy upstream",
             Some(Flag::NoHealthyUpstream),
         ),
+    }
+}
+
+/// An upgrade request: one try, no retries, and the tunnel keeps its slot.
+async fn forward_upgrade(
+    conn: &Connection,
+    target: Target<'_>,
+    parts: Parts,
+    body: Incoming,
+    downstream: &Downstream,
+    protocol: HeaderValue,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+) -> Response<Body> {
+    let limits = &target.cluster.limits;
+    let admission = match target.health.circuit.admit(limits, None).await {
+        Ok(admission) => admission,
+        Err(_) => return overflow_reply(),
+    };
+    let Some((index, endpoint)) = pick(&target, &parts, downstream, &[], None) else {
+        return local_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no healthy upstream",
+            Some(Flag::NoHealthyUpstream),
+        );
+    };
+    let guards = Guards {
+        _admission: admission,
+        _in_flight: InFlight::start(&target.balancer.loads[index]),
+    };
+    let dial = Dial {
+        endpoint,
+        connect_timeout: target.cluster.connect_timeout,
+        idle_timeout: limits.idle_timeout,
+        http2: false,
+    };
+    let mut request = upstream_request(&parts, dial, boxed(body));
+    upgrade::restore(request.headers_mut(), protocol.clone());
+    match conn.upstreams.send(dial, request).await {
+        Ok(mut response) => {
+            let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+            upgrade::splice(on_upgrade, &mut response, guards);
+            let (mut response_parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut response_parts.headers);
+            if switching {
+                upgrade::restore(&mut response_parts.headers, protocol);
+            }
+            Response::from_parts(response_parts, boxed(body))
+        }
+        Err(error) => {
+            tracing::debug!(%endpoint, %error, "upgrade request failed");
+            let flag = if error.is_connect() {
+                Flag::UpstreamConnectFailure
+            } else {
+                Flag::UpstreamReset
+            };
+            local_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream connect error or disconnect/reset before headers",
+                Some(flag),
+            )
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod body;
 mod forward;
 mod handle;
+mod upgrade;
 mod upstream;
 
 use std::sync::Arc;
