@@ -340,3 +340,63 @@ async fn websocket_style_upgrades_are_spliced_both_ways() {
     }
     assert_eq!(v1.stats().upgrades(), 1);
 }
+
+#[tokio::test]
+async fn mirroring_copies_the_configured_share_and_never_affects_the_answer() {
+    let (v1, v2) = (echo("v1").await, echo("v2").await);
+    let routes = |percent: u32| {
+        format!(
+            "    - name: mirrored\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n      mirror: {{host: {REVIEWS}, subset: v2}}\n      mirrorPercentage: {{value: {percent}}}\n"
+        )
+    };
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[&v2], &routes(100), "{}"));
+    let addr = proxy.listener("outbound").await;
+    let client = client();
+    for _ in 0..50 {
+        let (status, headers, _) = send(&client, addr, "POST", "/", &[("host", "reviews")]).await;
+        assert_eq!(
+            (status, version(&headers)),
+            (StatusCode::OK, "v1".to_owned()),
+            "answers come from the primary"
+        );
+    }
+    assert!(
+        v2.stats()
+            .wait_until(DEADLINE, |s| s.requests() == 50)
+            .await,
+        "100%: every request mirrored, got {}",
+        v2.stats().requests()
+    );
+
+    proxy.write_snapshot(&snapshot("2", &[&v1], &[&v2], &routes(50), "{}"));
+    proxy.wait_applied(2).await;
+    for _ in 0..400 {
+        send(&client, addr, "GET", "/", &[("host", "reviews")]).await;
+    }
+    assert!(
+        v2.stats()
+            .wait_until(DEADLINE, |s| s.requests() >= 50 + 160)
+            .await,
+        "50% of 400: got {}",
+        v2.stats().requests() - 50
+    );
+    let mirrored = v2.stats().requests() - 50;
+    println!("50% mirror over 400 requests: {mirrored} copies");
+    assert!(mirrored <= 240, "50% of 400 is about 200, got {mirrored}");
+
+    // A mirror that cannot be reached changes nothing for the caller.
+    let unreachable = snapshot("3", &[&v1], &[], &routes(100), "{}").replace(
+        "  trafficPolicy:",
+        "  - {address: \"127.0.0.1:1\", labels: {version: v2}}\n  trafficPolicy:",
+    );
+    proxy.write_snapshot(&unreachable);
+    proxy.wait_applied(3).await;
+    for _ in 0..20 {
+        assert_eq!(
+            send(&client, addr, "GET", "/", &[("host", "reviews")])
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+}

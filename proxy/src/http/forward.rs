@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::body::{Body, Flag, boxed, local_reply};
 use super::handle::Connection;
+use super::mirror::{self, Mirror};
 use super::upgrade;
 use super::upstream::Dial;
 use crate::resilience::{Admission, ClusterHealth, Outcome as OutlierOutcome, Refused};
@@ -61,6 +62,7 @@ pub async fn forward(
     conn: &Connection,
     route: &HttpRoute,
     target: Target<'_>,
+    mirrors: &[Mirror<'_>],
     parts: Parts,
     body: Incoming,
     downstream: &Downstream,
@@ -74,10 +76,13 @@ pub async fn forward(
     {
         return forward_upgrade(conn, target, parts, body, downstream, protocol, on_upgrade).await;
     }
-    let body = match prepare_body(body, policy.retry.is_some()).await {
+    let body = match prepare_body(body, policy.retry.is_some() || !mirrors.is_empty()).await {
         Ok(body) => body,
         Err(_) => return local_reply(StatusCode::BAD_REQUEST, "request body error", None),
     };
+    if let RequestBody::Replayable(bytes) = &body {
+        mirror::send_copies(&conn.upstreams, mirrors, &parts, bytes, downstream);
+    }
     let retry = policy.retry.as_ref().filter(|_| body.is_replayable());
     let tries = 1 + retry.map_or(0, |r| r.attempts);
     let limits = &target.cluster.limits;
@@ -102,7 +107,13 @@ pub async fn forward(
             Err(Refused::Overflow) => return overflow_reply(),
             Err(Refused::Deadline) => return timeout_reply(),
         };
-        let Some((index, endpoint)) = pick(&target, &parts, downstream, &tried, retry) else {
+        let Some((index, endpoint)) = pick_endpoint(
+            &target,
+            &parts,
+            downstream,
+            &tried,
+            retry.is_some_and(|r| r.prefer_other_endpoints),
+        ) else {
             return local_reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no healthy upstream",
@@ -176,7 +187,7 @@ async fn forward_upgrade(
         Ok(admission) => admission,
         Err(_) => return overflow_reply(),
     };
-    let Some((index, endpoint)) = pick(&target, &parts, downstream, &[], None) else {
+    let Some((index, endpoint)) = pick_endpoint(&target, &parts, downstream, &[], false) else {
         return local_reply(
             StatusCode::SERVICE_UNAVAILABLE,
             "no healthy upstream",
@@ -289,13 +300,13 @@ fn timeout_reply() -> Response<Body> {
     )
 }
 
-/// Picks an endpoint, preferring ones not tried yet for this request.
-fn pick(
+/// Picks an endpoint, stepping around ejected ones and, if asked, ones tried already.
+pub(super) fn pick_endpoint(
     target: &Target<'_>,
     parts: &Parts,
     downstream: &Downstream,
     tried: &[SocketAddr],
-    retry: Option<&RetryPolicy>,
+    avoid_tried: bool,
 ) -> Option<(usize, SocketAddr)> {
     let info = RequestInfo::new(parts, downstream);
     let balancer = &target.balancer;
@@ -316,7 +327,6 @@ fn pick(
             .map_or(0, |c| c.load(Ordering::Relaxed))
     };
     let mut rng = rand::rng();
-    let avoid_tried = retry.is_some_and(|r| r.prefer_other_endpoints);
     let mut choice = None;
     for _ in 0..3 {
         let index = balancer.balancer.pick(&info, load, &mut rng)?;
@@ -439,7 +449,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn upstream_request(parts: &Parts, dial: Dial, body: Body) -> Request<Body> {
+pub(super) fn upstream_request(parts: &Parts, dial: Dial, body: Body) -> Request<Body> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);

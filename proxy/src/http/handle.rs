@@ -9,13 +9,15 @@ use hyper::body::Incoming;
 use mesh_core::balance::pick_weighted;
 use mesh_core::compile::resolve;
 use mesh_core::model::{
-    Abort, DirectResponse, Downstream, Fault, HttpRoute, RequestInfo, RouteAction, StringMatch,
+    Abort, Destination, DirectResponse, Downstream, Fault, HttpRoute, RequestInfo, RouteAction,
+    StringMatch,
 };
 use mesh_core::route::redirect_location;
 use rand::RngExt;
 
 use super::body::{Body, Flag, boxed, local_reply};
 use super::forward::{Target, forward};
+use super::mirror::Mirror;
 use super::upstream::Upstreams;
 use crate::metrics::{Metrics, RequestRecord};
 use crate::state::{Runtime, State};
@@ -54,6 +56,7 @@ enum Decision<'r> {
         route: &'r HttpRoute,
         match_index: usize,
         target: Target<'r>,
+        mirrors: Vec<Mirror<'r>>,
     },
 }
 
@@ -89,11 +92,13 @@ async fn route_request(
             route,
             match_index,
             target,
+            mirrors,
         } => {
             let mut parts = parts;
             rewrite(route, match_index, &mut parts);
             route.policy.request_headers.apply(&mut parts.headers);
-            let mut response = forward(conn, route, target, parts, body, &downstream).await;
+            let mut response =
+                forward(conn, route, target, &mirrors, parts, body, &downstream).await;
             route.policy.response_headers.apply(response.headers_mut());
             response
         }
@@ -139,6 +144,17 @@ fn decide<'r>(
                 route,
                 match_index,
                 target,
+                mirrors: route
+                    .policy
+                    .mirrors
+                    .iter()
+                    .filter_map(|m| {
+                        Some(Mirror {
+                            target: resolve_target(runtime, &m.destination)?,
+                            fraction: m.fraction,
+                        })
+                    })
+                    .collect(),
             },
             None => Decision::Reply(local_reply(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -156,7 +172,10 @@ fn pick_target<'r>(
     destinations: &'r [mesh_core::model::WeightedDestination],
 ) -> Option<Target<'r>> {
     let index = pick_weighted(destinations, &mut rand::rng())?;
-    let destination = &destinations[index].destination;
+    resolve_target(runtime, &destinations[index].destination)
+}
+
+fn resolve_target<'r>(runtime: &'r Runtime, destination: &'r Destination) -> Option<Target<'r>> {
     let cluster = resolve(&runtime.config, destination).ok()?;
     let subset = destination.subset.as_deref();
     let balancer = runtime.balancer(cluster, subset)?;

@@ -4,6 +4,7 @@
 mod body;
 mod forward;
 mod handle;
+mod mirror;
 mod upgrade;
 mod upstream;
 
