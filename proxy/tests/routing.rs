@@ -400,3 +400,52 @@ async fn mirroring_copies_the_configured_share_and_never_affects_the_answer() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hash_cookie_is_issued_when_absent_and_keeps_the_client_on_one_endpoint() {
+    let servers = [echo("a").await, echo("b").await, echo("c").await];
+    let refs: Vec<_> = servers.iter().collect();
+    let routes =
+        format!("    - name: sticky\n      route: [{{destination: {{host: {REVIEWS}}}}}]\n");
+    let policy =
+        "{loadBalancer: {consistentHash: {httpCookie: {name: session, path: /, ttl: 3600s}}}}";
+    let proxy = Proxy::start(&snapshot("1", &refs, &[], &routes, policy));
+    let addr = proxy.listener("outbound").await;
+    let client = client();
+    let mut endpoints_seen = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        let (status, headers, _) = send(&client, addr, "GET", "/", &[("host", "reviews")]).await;
+        assert_eq!(status, StatusCode::OK);
+        let set_cookie = headers["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            set_cookie.starts_with("session=") && set_cookie.contains("Max-Age=3600"),
+            "{set_cookie}"
+        );
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let first = version(&headers);
+        for _ in 0..5 {
+            let (_, headers, _) = send(
+                &client,
+                addr,
+                "GET",
+                "/",
+                &[("host", "reviews"), ("cookie", &cookie)],
+            )
+            .await;
+            assert_eq!(
+                version(&headers),
+                first,
+                "the cookie {cookie} must keep the client on {first}"
+            );
+            assert!(
+                headers.get("set-cookie").is_none(),
+                "no new cookie once the client has one"
+            );
+        }
+        endpoints_seen.insert(first);
+    }
+    assert!(
+        endpoints_seen.len() > 1,
+        "12 clients all on one endpoint: {endpoints_seen:?}"
+    );
+}

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::body::{Body, Flag, boxed, local_reply};
 use super::handle::Connection;
 use super::mirror::{self, Mirror};
+use super::sticky;
 use super::upgrade;
 use super::upstream::Dial;
 use crate::resilience::{Admission, ClusterHealth, Outcome as OutlierOutcome, Refused};
@@ -76,6 +77,42 @@ pub async fn forward(
     {
         return forward_upgrade(conn, target, parts, body, downstream, protocol, on_upgrade).await;
     }
+    let set_cookie = sticky::issue_cookie(&target, &mut parts);
+    let outgoing = Outgoing {
+        parts,
+        body,
+        downstream,
+        deadline,
+    };
+    let mut response = forward_request(conn, policy, target, mirrors, outgoing).await;
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The request as it leaves for upstream, and its deadline.
+struct Outgoing<'a> {
+    parts: Parts,
+    body: Incoming,
+    downstream: &'a Downstream,
+    deadline: Option<Instant>,
+}
+
+/// Sends the request with its retries, once upgrades and cookies are dealt with.
+async fn forward_request(
+    conn: &Connection,
+    policy: &mesh_core::model::RoutePolicy,
+    target: Target<'_>,
+    mirrors: &[Mirror<'_>],
+    outgoing: Outgoing<'_>,
+) -> Response<Body> {
+    let Outgoing {
+        parts,
+        body,
+        downstream,
+        deadline,
+    } = outgoing;
     let body = match prepare_body(body, policy.retry.is_some() || !mirrors.is_empty()).await {
         Ok(body) => body,
         Err(_) => return local_reply(StatusCode::BAD_REQUEST, "request body error", None),

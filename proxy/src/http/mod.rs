@@ -5,6 +5,7 @@ mod body;
 mod forward;
 mod handle;
 mod mirror;
+mod sticky;
 mod upgrade;
 mod upstream;
 
