@@ -18,8 +18,12 @@ use crate::config::Config;
 use crate::listeners::Listeners;
 use crate::state::State;
 
+/// Applies a log filter (`info`, `mesh_proxy=debug,warn`...) to the running proxy.
+pub type LogControl = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
 pub struct Admin {
     pub config: Config,
+    pub log_control: LogControl,
     pub state: Arc<State>,
     pub listeners: Arc<Listeners>,
     /// Notified by `/quitquitquit`.
@@ -100,14 +104,43 @@ impl Admin {
             (&Method::GET, "/routes") => self.json(self.routes()),
             (&Method::GET, "/clusters") => self.json(self.clusters()),
             (&Method::GET, "/listeners") => self.json(json!(self.listeners.bound())),
+            (&Method::POST, "/logging") => {
+                self.set_log_level(req.uri().query().unwrap_or_default())
+            }
             (&Method::POST, "/quitquitquit") => {
                 self.quit.notify_one();
                 text(StatusCode::OK, "OK\n")
             }
             _ => text(
                 StatusCode::NOT_FOUND,
-                "admin: /config_dump /routes /clusters /listeners, POST /quitquitquit\n",
+                "admin: /config_dump /routes /clusters /listeners, POST /logging?level= /quitquitquit\n",
             ),
+        }
+    }
+
+    fn set_log_level(&self, query: &str) -> Reply {
+        let level = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("level="))
+            .unwrap_or_default();
+        if level.is_empty() {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "usage: POST /logging?level=debug\n",
+            );
+        }
+        match (self.log_control)(level) {
+            Ok(()) => {
+                tracing::info!(level, "log level changed");
+                Response::new(Full::new(Bytes::from(format!("log level: {level}\n"))))
+            }
+            Err(error) => {
+                let mut reply = Response::new(Full::new(Bytes::from(format!(
+                    "invalid level {level:?}: {error}\n"
+                ))));
+                *reply.status_mut() = StatusCode::BAD_REQUEST;
+                reply
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use crate::metrics::{Identity, Metrics};
 use crate::snapshot_file;
 use crate::state::State;
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, log_control: crate::admin::LogControl) -> anyhow::Result<()> {
     tracing::info!(config = %serde_json::to_string(&config).unwrap_or_default(), "starting");
     let state = Arc::new(State::default());
     let content = snapshot_file::read(&config.snapshot).map_err(anyhow::Error::msg)?;
@@ -22,12 +22,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     state.apply(runtime);
 
-    let metrics = Metrics::install(Identity {
-        workload: config.workload.clone(),
-        namespace: config.namespace.clone(),
-        app: config.app.clone(),
-        version: config.app_version.clone(),
-    })?;
+    let metrics = Metrics::install(
+        Identity {
+            workload: config.workload.clone(),
+            namespace: config.namespace.clone(),
+            app: config.app.clone(),
+            version: config.app_version.clone(),
+        },
+        config.access_log,
+    )?;
     let drain = Drain::default();
     let listeners = Arc::new(Listeners::new(
         state.clone(),
@@ -59,6 +62,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let quit = Arc::new(Notify::new());
     let admin = Arc::new(Admin {
         config: config.clone(),
+        log_control,
         state: state.clone(),
         listeners: listeners.clone(),
         quit: quit.clone(),

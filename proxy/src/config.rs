@@ -50,6 +50,10 @@ pub struct Config {
     )]
     pub app_version: String,
 
+    /// Write a JSON access log line per request to stdout.
+    #[arg(long, env = "MESH_ACCESS_LOG")]
+    pub access_log: bool,
+
     /// On SIGTERM, how long in-flight requests may take before the proxy exits anyway.
     #[arg(long, env = "MESH_DRAIN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     #[serde(with = "duration_text")]

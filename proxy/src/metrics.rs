@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderMap, Response, StatusCode};
+use http::{Response, StatusCode};
 use metrics::Label;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
@@ -30,6 +30,7 @@ pub struct Identity {
 pub struct Metrics {
     handle: PrometheusHandle,
     identity: Identity,
+    access_log: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +43,7 @@ pub enum MetricsError {
 
 impl Metrics {
     /// Installs the process-wide recorder; call once.
-    pub fn install(identity: Identity) -> Result<Arc<Self>, MetricsError> {
+    pub fn install(identity: Identity, access_log: bool) -> Result<Arc<Self>, MetricsError> {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &DURATION_BUCKETS)?
             .build_recorder();
@@ -56,7 +57,11 @@ impl Metrics {
             REQUEST_DURATION,
             "Request duration until the response headers, in ms."
         );
-        Ok(Arc::new(Self { handle, identity }))
+        Ok(Arc::new(Self {
+            handle,
+            identity,
+            access_log,
+        }))
     }
 
     /// Who this proxy is, for the labels of other subsystems' metrics (TCP).
@@ -71,7 +76,13 @@ impl Metrics {
     }
 
     /// Starts measuring one request; it is recorded exactly once, when the record drops.
-    pub fn request(self: &Arc<Self>, headers: &HeaderMap) -> RequestRecord {
+    /// With the access log on, the request's line is written then too.
+    pub fn request(
+        self: &Arc<Self>,
+        parts: &http::request::Parts,
+        peer: std::net::SocketAddr,
+    ) -> RequestRecord {
+        let headers = &parts.headers;
         let grpc = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -82,6 +93,9 @@ impl Metrics {
             protocol: if grpc { "grpc" } else { "http" },
             destination: None,
             outcome: None,
+            log: self
+                .access_log
+                .then(|| Box::new(crate::access_log::Entry::start(parts, Some(peer)))),
         }
     }
 }
@@ -94,10 +108,25 @@ pub struct RequestRecord {
     protocol: &'static str,
     destination: Option<(String, Option<String>)>,
     outcome: Option<(StatusCode, String, String)>,
+    /// Present when access logging is on; written when the record drops.
+    log: Option<Box<crate::access_log::Entry>>,
 }
 
+/// Set on a forwarded response by the HTTP path, for the access log.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamHost(pub std::net::SocketAddr);
+
 impl RequestRecord {
+    pub fn set_route(&mut self, name: &str) {
+        if let Some(log) = &mut self.log {
+            log.route_name = Some(name.to_owned());
+        }
+    }
+
     pub fn set_destination(&mut self, host: &str, subset: Option<&str>) {
+        if let Some(log) = &mut self.log {
+            log.upstream_cluster = Some(format!("outbound||{}|{host}", subset.unwrap_or_default()));
+        }
         self.destination = Some((host.to_owned(), subset.map(str::to_owned)));
     }
 
@@ -115,6 +144,15 @@ impl RequestRecord {
             header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into()),
             header("grpc-status").unwrap_or_default(),
         ));
+        if let Some(log) = &mut self.log {
+            log.response_code = response.status().as_u16();
+            log.response_flags = header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into());
+            log.bytes_sent = header("content-length").and_then(|v| v.parse().ok());
+            log.upstream_host = response
+                .extensions()
+                .get::<UpstreamHost>()
+                .map(|h| h.0.to_string());
+        }
     }
 
     fn labels(&self) -> Vec<Label> {
@@ -173,5 +211,9 @@ impl Drop for RequestRecord {
         let elapsed_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         metrics::counter!(REQUESTS_TOTAL, labels.clone()).increment(1);
         metrics::histogram!(REQUEST_DURATION, labels).record(elapsed_ms);
+        if let Some(log) = &mut self.log {
+            log.duration = elapsed_ms as u64;
+            log.write();
+        }
     }
 }

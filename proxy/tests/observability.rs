@@ -98,3 +98,72 @@ async fn requests_are_counted_with_istio_labels_and_response_flags() {
         metric_value(&proxy, "mesh_request_duration_milliseconds_count", &ok).await;
     assert_eq!(histogram_count, 7.0, "every request is timed too");
 }
+
+#[tokio::test]
+async fn the_access_log_writes_one_json_line_per_request() {
+    let upstream = echo("v1").await;
+    let proxy = Proxy::start_with(&snapshot(upstream.addr()), &["--access-log"]);
+    let addr = proxy.listener("outbound").await;
+    get(
+        addr,
+        "/books?page=2",
+        &[
+            ("host", "reviews"),
+            ("x-request-id", "req-1"),
+            ("user-agent", "test/1"),
+        ],
+    )
+    .await;
+    get(addr, "/broken", &[("host", "reviews")]).await;
+    let lines = proxy.stdout_lines(2).await;
+    let ok: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(ok["method"], "GET");
+    assert_eq!(ok["path"], "/books?page=2");
+    assert_eq!(ok["response_code"], 200);
+    assert_eq!(ok["response_flags"], "-");
+    assert_eq!(ok["request_id"], "req-1");
+    assert_eq!(ok["user_agent"], "test/1");
+    assert_eq!(ok["authority"], "reviews");
+    assert_eq!(ok["route_name"], "ok");
+    assert_eq!(ok["upstream_host"], upstream.addr().to_string());
+    assert!(ok["start_time"].as_str().unwrap().ends_with('Z'));
+    let aborted: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(
+        (
+            aborted["response_code"].as_u64(),
+            aborted["response_flags"].as_str()
+        ),
+        (Some(503), Some("FI"))
+    );
+    assert!(
+        aborted["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36),
+        "a request id is made up: {aborted}"
+    );
+}
+
+#[tokio::test]
+async fn the_log_level_changes_at_runtime() {
+    let upstream = echo("v1").await;
+    let proxy = Proxy::start(&snapshot(upstream.addr()));
+    let client = client();
+    let (status, _, body) = send(
+        &client,
+        proxy.admin,
+        "POST",
+        "/logging?level=mesh_proxy=debug",
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    let (status, _, _) = send(
+        &client,
+        proxy.admin,
+        "POST",
+        "/logging?level=[[nonsense",
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

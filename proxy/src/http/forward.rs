@@ -194,7 +194,9 @@ async fn forward_request(
     }
     drop(retry_permit);
     match last {
-        Some(Outcome::Response(response, guards)) => downstream_response(response, guards),
+        Some(Outcome::Response(response, guards)) => {
+            downstream_response(response, guards, tried.last().copied())
+        }
         Some(Outcome::Failed(Flag::UpstreamTimeout)) => timeout_reply(),
         Some(Outcome::Failed(flag)) => local_reply(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -524,9 +526,18 @@ pub(super) fn upstream_request(parts: &Parts, dial: Dial, body: Body) -> Request
     request
 }
 
-fn downstream_response(response: Response<Incoming>, guards: Guards) -> Response<Body> {
+fn downstream_response(
+    response: Response<Incoming>,
+    guards: Guards,
+    endpoint: Option<SocketAddr>,
+) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(endpoint) = endpoint {
+        parts
+            .extensions
+            .insert(crate::metrics::UpstreamHost(endpoint));
+    }
     Response::from_parts(
         parts,
         boxed(Guarded {

@@ -36,7 +36,10 @@ pub async fn handle(
     conn: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let mut record = conn.metrics.request(req.headers());
+    let (mut parts, body) = req.into_parts();
+    ensure_request_id(&mut parts.headers);
+    let mut record = conn.metrics.request(&parts, conn.peer);
+    let req = Request::from_parts(parts, body);
     let response = match conn.state.current() {
         Some(runtime) => route_request(&conn, &runtime, req, &mut record).await,
         None => local_reply(
@@ -47,6 +50,27 @@ pub async fn handle(
     };
     record.finish(&response);
     Ok(response)
+}
+
+/// Every request carries an `x-request-id` upstream, as Envoy ensures: logs and traces
+/// of one request can then be joined across hops.
+fn ensure_request_id(headers: &mut http::HeaderMap) {
+    if headers.contains_key("x-request-id") {
+        return;
+    }
+    let id: u128 = rand::rng().random();
+    let hex = format!("{id:032x}");
+    let uuid = format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    );
+    if let Ok(value) = HeaderValue::from_str(&uuid) {
+        headers.insert("x-request-id", value);
+    }
 }
 
 /// The outcome of matching, decided without awaiting anything.
@@ -75,11 +99,9 @@ async fn route_request(
         let info = RequestInfo::new(&parts, &downstream);
         decide(conn, runtime, &info)
     };
-    match &decision {
-        Decision::Forward { target, .. } => {
-            record.set_destination(&target.cluster.host, target.subset)
-        }
-        Decision::Reply(_) => {}
+    if let Decision::Forward { target, route, .. } = &decision {
+        record.set_route(&route.name);
+        record.set_destination(&target.cluster.host, target.subset);
     }
     if let Some(fault) = fault
         && let Some(reply) = inject(&fault).await

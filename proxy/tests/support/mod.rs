@@ -20,6 +20,8 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 pub struct Proxy {
     child: Child,
     dir: PathBuf,
+    /// Lines the proxy printed on stdout after its ready line (access logs).
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub admin: SocketAddr,
     pub health: SocketAddr,
     pub metrics: SocketAddr,
@@ -28,6 +30,11 @@ pub struct Proxy {
 impl Proxy {
     /// Starts the proxy on `snapshot` (YAML) and waits until it prints its ports.
     pub fn start(snapshot: &str) -> Proxy {
+        Self::start_with(snapshot, &[])
+    }
+
+    /// As [`Proxy::start`], with extra flags.
+    pub fn start_with(snapshot: &str, extra: &[&str]) -> Proxy {
         let dir = std::env::temp_dir().join(format!(
             "mesh-proxy-test-{}-{}",
             std::process::id(),
@@ -51,13 +58,21 @@ impl Proxy {
                 "productpage-v1",
             ])
             .args(["--snapshot-poll", "20ms", "--log", "warn"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn mesh-proxy");
-        let stdout = child.stdout.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        stdout.read_line(&mut line).unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         let field = |name: &str| -> SocketAddr {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(&format!("{name}=")))
@@ -66,6 +81,7 @@ impl Proxy {
                 .unwrap()
         };
         Proxy {
+            stdout: lines,
             admin: field("admin"),
             health: field("health"),
             metrics: field("metrics"),
@@ -119,6 +135,23 @@ impl Proxy {
                 start.elapsed() < DEADLINE,
                 "status never matched: {}",
                 dump["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until the proxy has printed `count` stdout lines (after the ready line).
+    pub async fn stdout_lines(&self, count: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let lines = self.stdout.lock().unwrap().clone();
+            if lines.len() >= count {
+                return lines;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "only {} stdout lines: {lines:?}",
+                lines.len()
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
