@@ -147,3 +147,48 @@ async fn h2load_over_http2_and_http1_loses_nothing() {
         "both endpoints served"
     );
 }
+
+#[tokio::test]
+async fn apps_can_use_the_proxy_through_http_proxy_and_connect() {
+    let upstream = echo("v1").await;
+    let proxy = Proxy::start(
+        &snapshot(&[upstream.addr()])
+            .replace("domains: [reviews]", "domains: [reviews, \"reviews:9080\"]"),
+    );
+    let proxy_url = format!("http://{}", proxy.listener("outbound").await);
+    let format = "%{http_code} %header{x-echo-version}".to_owned();
+    // HTTP_PROXY: curl sends the absolute form, GET http://reviews:9080/ HTTP/1.1.
+    let absolute = run(
+        "curl",
+        vec![
+            "-s".into(),
+            "-x".into(),
+            proxy_url.clone(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-w".into(),
+            format.clone(),
+            "http://reviews:9080/".into(),
+        ],
+    )
+    .await;
+    assert_eq!(absolute.trim(), "200 v1");
+    // CONNECT: curl opens a tunnel to reviews:9080 and speaks HTTP inside it.
+    let tunnelled = run(
+        "curl",
+        vec![
+            "-s".into(),
+            "-p".into(),
+            "-x".into(),
+            proxy_url,
+            "-o".into(),
+            "/dev/null".into(),
+            "-w".into(),
+            format,
+            "http://reviews:9080/".into(),
+        ],
+    )
+    .await;
+    assert_eq!(tunnelled.trim(), "200 v1");
+    assert_eq!(upstream.stats().requests(), 2);
+}

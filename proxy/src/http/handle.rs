@@ -116,6 +116,9 @@ async fn route_request(
             target,
             mirrors,
         } => {
+            if parts.method == http::Method::CONNECT {
+                return super::connect::tunnel(target, parts, &downstream).await;
+            }
             let mut parts = parts;
             rewrite(route, match_index, &mut parts);
             route.policy.request_headers.apply(&mut parts.headers);

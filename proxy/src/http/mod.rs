@@ -2,6 +2,7 @@
 //! routed by [`handle`].
 
 mod body;
+mod connect;
 mod forward;
 mod handle;
 mod mirror;
