@@ -59,6 +59,7 @@ proptest! {
             .map(|(i, &weight)| WeightedDestination {
                 destination: Destination::new(format!("svc-{i}")),
                 weight,
+                ..Default::default()
             })
             .collect();
         let mut rng = StdRng::seed_from_u64(seed);

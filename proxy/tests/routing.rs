@@ -449,3 +449,85 @@ async fn a_hash_cookie_is_issued_when_absent_and_keeps_the_client_on_one_endpoin
         "12 clients all on one endpoint: {endpoints_seen:?}"
     );
 }
+
+#[tokio::test]
+async fn cors_preflights_are_answered_and_allowed_origins_decorated() {
+    let v1 = echo("v1").await;
+    let routes = format!(
+        "    - name: api\n      corsPolicy:\n        allowOrigins: [{{exact: https://shop.example.com}}, {{regex: 'https://.*\\.test\\.example\\.com'}}]\n        allowMethods: [GET, POST]\n        allowHeaders: [x-token]\n        exposeHeaders: [x-echo-version]\n        maxAge: 24h\n        allowCredentials: true\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[], &routes, "{}"));
+    let addr = proxy.listener("outbound").await;
+    let client = client();
+    let preflight = [
+        ("host", "reviews"),
+        ("origin", "https://a.test.example.com"),
+        ("access-control-request-method", "POST"),
+    ];
+    let (status, headers, _) = send(&client, addr, "OPTIONS", "/cart", &preflight).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://a.test.example.com"
+    );
+    assert_eq!(headers["access-control-allow-methods"], "GET,POST");
+    assert_eq!(headers["access-control-allow-headers"], "x-token");
+    assert_eq!(headers["access-control-max-age"], "86400");
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    assert_eq!(
+        v1.stats().requests(),
+        0,
+        "the proxy answered the preflight itself"
+    );
+
+    let (status, headers, _) = send(
+        &client,
+        addr,
+        "GET",
+        "/cart",
+        &[("host", "reviews"), ("origin", "https://shop.example.com")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://shop.example.com"
+    );
+    assert_eq!(headers["access-control-expose-headers"], "x-echo-version");
+
+    let (_, headers, _) = send(
+        &client,
+        addr,
+        "GET",
+        "/cart",
+        &[("host", "reviews"), ("origin", "https://evil.example.org")],
+    )
+    .await;
+    assert!(
+        headers.get("access-control-allow-origin").is_none(),
+        "an origin not allowed gets no CORS headers"
+    );
+}
+
+#[tokio::test]
+async fn header_changes_per_route_and_per_destination() {
+    let (v1, v2) = (echo("v1").await, echo("v2").await);
+    let routes = format!(
+        "    - name: tagged\n      headers:\n        request: {{set: {{x-route: tagged}}, remove: [x-secret]}}\n        response: {{add: {{x-served-by: mesh}}}}\n      route:\n      - destination: {{host: {REVIEWS}, subset: v2}}\n        headers:\n          request: {{add: {{x-subset: v2}}}}\n          response: {{set: {{x-subset: v2}}, remove: [x-echo-name]}}\n"
+    );
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[&v2], &routes, "{}"));
+    let addr = proxy.listener("outbound").await;
+    let (status, headers, body) =
+        get(addr, "/", &[("host", "reviews"), ("x-secret", "s3cret")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let echoed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["headers"]["x-route"], "tagged");
+    assert_eq!(echoed["headers"]["x-subset"], "v2");
+    assert!(
+        echoed["headers"].get("x-secret").is_none(),
+        "removed before it left: {echoed}"
+    );
+    assert_eq!(headers["x-served-by"], "mesh");
+    assert_eq!(headers["x-subset"], "v2");
+    assert!(headers.get("x-echo-name").is_none());
+}

@@ -17,6 +17,7 @@ fn dest(host: &str, weight: u32) -> WeightedDestination {
     WeightedDestination {
         destination: Destination::new(host),
         weight,
+        ..Default::default()
     }
 }
 

@@ -8,7 +8,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use super::Errors;
 use crate::config;
 use crate::model::{
-    self, Abort, DirectResponse, Fault, Fraction, GrpcCode, HeaderOps, Mirror, Redirect,
+    self, Abort, Cors, DirectResponse, Fault, Fraction, GrpcCode, HeaderOps, Mirror, Redirect,
     RedirectPort, RequestMatch, RetryOn, RetryPolicy, Rewrite, RouteAction, RoutePolicy,
     StringMatch, ValueMatch, WeightedDestination,
 };
@@ -142,7 +142,22 @@ fn action(route: &config::HttpRoute, path: &str, errors: &mut Errors) -> Option<
                 .iter()
                 .map(|d| (destination(&d.destination), d.weight))
                 .collect();
-            Some(RouteAction::Route(weighted(&destinations)))
+            let mut weighted = weighted(&destinations);
+            for (i, (compiled, written)) in weighted.iter_mut().zip(&route.route).enumerate() {
+                let headers = written.headers.as_ref();
+                let at = format!("{path}.route[{i}].headers");
+                compiled.request_headers = header_ops(
+                    headers.and_then(|h| h.request.as_ref()),
+                    &format!("{at}.request"),
+                    errors,
+                );
+                compiled.response_headers = header_ops(
+                    headers.and_then(|h| h.response.as_ref()),
+                    &format!("{at}.response"),
+                    errors,
+                );
+            }
+            Some(RouteAction::Route(weighted))
         }
         _ => {
             errors.push(
@@ -177,6 +192,7 @@ pub(crate) fn weighted(
                 (_, true) => 1,
                 _ => weight.unwrap_or(0),
             },
+            ..WeightedDestination::default()
         })
         .collect()
 }
@@ -265,7 +281,35 @@ fn policy(route: &config::HttpRoute, path: &str, errors: &mut Errors) -> RoutePo
             errors,
         ),
         mirrors: mirrors(route),
+        cors: route
+            .cors_policy
+            .as_ref()
+            .and_then(|c| cors(c, &format!("{path}.corsPolicy"), errors)),
     }
+}
+
+fn cors(policy: &config::CorsPolicy, path: &str, errors: &mut Errors) -> Option<Cors> {
+    let mut allow_origins: Vec<StringMatch> = policy
+        .allow_origins
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| string_match(m, &format!("{path}.allowOrigins[{i}]"), errors))
+        .collect();
+    // The deprecated exact list; `*` there means any origin.
+    allow_origins.extend(policy.allow_origin.iter().map(|o| match o.as_str() {
+        "*" => StringMatch::prefix(""),
+        exact => StringMatch::exact(exact),
+    }));
+    Some(Cors {
+        allow_origins,
+        allow_methods: policy.allow_methods.join(","),
+        allow_headers: policy.allow_headers.join(","),
+        expose_headers: policy.expose_headers.join(","),
+        max_age: policy.max_age.and_then(|d| d.to_std()),
+        allow_credentials: policy.allow_credentials.unwrap_or(false),
+        forward_unmatched_preflights: policy.unmatched_preflights
+            != Some(config::UnmatchedPreflights::Ignore),
+    })
 }
 
 /// `None` for zero or negative, which Istio reads as "disabled".

@@ -30,7 +30,8 @@ pub use endpoint::{Endpoint, Subset};
 pub use labels::{Labels, selects};
 pub use limits::{ConnectionLimits, OutlierPolicy};
 pub use policy::{
-    Abort, Fault, Fraction, GrpcCode, HeaderOps, Mirror, RetryOn, RetryPolicy, Rewrite, RoutePolicy,
+    Abort, Cors, Fault, Fraction, GrpcCode, HeaderOps, Mirror, RetryOn, RetryPolicy, Rewrite,
+    RoutePolicy,
 };
 pub(crate) use request::split_port;
 pub use request::{Downstream, MESH_GATEWAY, RequestInfo};

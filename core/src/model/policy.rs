@@ -45,6 +45,7 @@ pub struct RoutePolicy {
     pub request_headers: HeaderOps,
     pub response_headers: HeaderOps,
     pub mirrors: Vec<Mirror>,
+    pub cors: Option<Cors>,
 }
 
 impl Default for RoutePolicy {
@@ -57,8 +58,24 @@ impl Default for RoutePolicy {
             request_headers: HeaderOps::default(),
             response_headers: HeaderOps::default(),
             mirrors: Vec::new(),
+            cors: None,
         }
     }
+}
+
+/// Istio `corsPolicy`, answered by the proxy (Envoy's CORS filter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    pub allow_origins: Vec<super::StringMatch>,
+    /// Comma-joined, as the response headers carry them.
+    pub allow_methods: String,
+    pub allow_headers: String,
+    pub expose_headers: String,
+    pub max_age: Option<Duration>,
+    pub allow_credentials: bool,
+    /// A preflight from an origin that does not match goes upstream (Istio's default) or is
+    /// answered without CORS headers.
+    pub forward_unmatched_preflights: bool,
 }
 
 /// Istio `HTTPRetry`.

@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use super::{RequestMatch, RoutePolicy};
+use super::{HeaderOps, RequestMatch, RoutePolicy};
 
 /// One HTTP route of a virtual host, in the order it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,16 +26,19 @@ pub enum RouteAction {
 }
 
 /// A destination and its share of the route's traffic (Istio `HTTPRouteDestination`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WeightedDestination {
     pub destination: Destination,
+    /// Header changes for requests sent to this destination, and their responses.
+    pub request_headers: HeaderOps,
+    pub response_headers: HeaderOps,
     /// Relative weight. Weights need not sum to 100; a lone destination gets all traffic
     /// whatever its weight, and a destination of weight 0 beside others gets none.
     pub weight: u32,
 }
 
 /// A service (and optionally one subset and port of it) to send traffic to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Destination {
     /// A fully qualified service host, e.g. `reviews.default.svc.cluster.local`.
     pub host: String,

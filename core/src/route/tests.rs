@@ -47,6 +47,7 @@ fn route(name: &str, matches: Vec<RequestMatch>) -> HttpRoute {
         action: RouteAction::Route(vec![WeightedDestination {
             destination: Destination::new(format!("{name}.default.svc.cluster.local")),
             weight: 100,
+            ..Default::default()
         }]),
         policy: Default::default(),
     }

@@ -10,12 +10,13 @@ use mesh_core::balance::pick_weighted;
 use mesh_core::compile::resolve;
 use mesh_core::model::{
     Abort, Destination, DirectResponse, Downstream, Fault, HttpRoute, RequestInfo, RouteAction,
-    StringMatch,
+    StringMatch, WeightedDestination,
 };
 use mesh_core::route::redirect_location;
 use rand::RngExt;
 
 use super::body::{Body, Flag, boxed, local_reply};
+use super::cors;
 use super::forward::{Target, forward};
 use super::mirror::Mirror;
 use super::upstream::Upstreams;
@@ -80,6 +81,8 @@ enum Decision<'r> {
         route: &'r HttpRoute,
         match_index: usize,
         target: Target<'r>,
+        /// The destination the weights chose, for its header changes.
+        destination: &'r WeightedDestination,
         mirrors: Vec<Mirror<'r>>,
     },
 }
@@ -114,17 +117,33 @@ async fn route_request(
             route,
             match_index,
             target,
+            destination,
             mirrors,
         } => {
             if parts.method == http::Method::CONNECT {
                 return super::connect::tunnel(target, parts, &downstream).await;
             }
+            let cors = route
+                .policy
+                .cors
+                .as_ref()
+                .map(|c| cors::evaluate(c, &parts));
+            let decorate = match cors {
+                Some(cors::Decision::Answer(reply)) => return reply,
+                Some(cors::Decision::Decorate(headers)) => Some(headers),
+                _ => None,
+            };
             let mut parts = parts;
             rewrite(route, match_index, &mut parts);
             route.policy.request_headers.apply(&mut parts.headers);
+            destination.request_headers.apply(&mut parts.headers);
             let mut response =
                 forward(conn, route, target, &mirrors, parts, body, &downstream).await;
+            destination.response_headers.apply(response.headers_mut());
             route.policy.response_headers.apply(response.headers_mut());
+            if let Some(headers) = decorate {
+                response.headers_mut().extend(headers);
+            }
             response
         }
     }
@@ -165,10 +184,11 @@ fn decide<'r>(
         }
         RouteAction::DirectResponse(direct) => Decision::Reply(direct_reply(direct)),
         RouteAction::Route(destinations) => match pick_target(runtime, destinations) {
-            Some(target) => Decision::Forward {
+            Some((target, destination)) => Decision::Forward {
                 route,
                 match_index,
                 target,
+                destination,
                 mirrors: route
                     .policy
                     .mirrors
@@ -191,13 +211,14 @@ fn decide<'r>(
     (decision, fault)
 }
 
-/// The weighted destination's cluster; `None` when it has none (compile prevents that).
+/// A destination chosen by weight, and its cluster; `None` when it has none (compile
+/// prevents that).
 fn pick_target<'r>(
     runtime: &'r Runtime,
-    destinations: &'r [mesh_core::model::WeightedDestination],
-) -> Option<Target<'r>> {
-    let index = pick_weighted(destinations, &mut rand::rng())?;
-    resolve_target(runtime, &destinations[index].destination)
+    destinations: &'r [WeightedDestination],
+) -> Option<(Target<'r>, &'r WeightedDestination)> {
+    let chosen = &destinations[pick_weighted(destinations, &mut rand::rng())?];
+    Some((resolve_target(runtime, &chosen.destination)?, chosen))
 }
 
 fn resolve_target<'r>(runtime: &'r Runtime, destination: &'r Destination) -> Option<Target<'r>> {

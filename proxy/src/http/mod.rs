@@ -3,6 +3,7 @@
 
 mod body;
 mod connect;
+mod cors;
 mod forward;
 mod handle;
 mod mirror;
