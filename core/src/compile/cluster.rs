@@ -128,6 +128,11 @@ fn outlier(detection: &config::OutlierDetection) -> OutlierPolicy {
             None => defaults.consecutive_5xx,
         },
         consecutive_gateway_errors: gateway.filter(|n| *n > 0),
+        consecutive_local_origin_failures: detection
+            .split_external_local_origin_errors
+            .unwrap_or(false)
+            .then(|| detection.consecutive_local_origin_failures.unwrap_or(5))
+            .filter(|n| *n > 0),
         interval: duration(detection.interval, defaults.interval),
         base_ejection_time: duration(detection.base_ejection_time, defaults.base_ejection_time),
         max_ejection_percent: detection

@@ -286,3 +286,36 @@ fn connection_pool_and_outlier_detection_with_istio_defaults() {
     assert_eq!(mysql.outlier, None, "off unless configured");
     assert_eq!(mysql.limits, crate::model::ConnectionLimits::default());
 }
+
+#[test]
+fn local_origin_failures_counted_apart_only_when_split() {
+    let with = |detection: &str| {
+        let text = SNAPSHOT.replace(
+            "connectionPool: {tcp: {connectTimeout: 250ms}}",
+            &format!("connectionPool: {{tcp: {{connectTimeout: 250ms}}}}\n    outlierDetection: {detection}"),
+        );
+        let config = compile(&Snapshot::from_yaml(&text).expect("parses")).expect("compiles");
+        let cluster = config
+            .cluster("reviews.default.svc.cluster.local", 9080)
+            .expect("cluster");
+        cluster
+            .outlier
+            .as_ref()
+            .expect("outlier")
+            .consecutive_local_origin_failures
+    };
+    assert_eq!(
+        with("{consecutiveLocalOriginFailures: 3}"),
+        None,
+        "ignored unless split, as in Istio"
+    );
+    assert_eq!(
+        with("{splitExternalLocalOriginErrors: true}"),
+        Some(5),
+        "Envoy's default"
+    );
+    assert_eq!(
+        with("{splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2}"),
+        Some(2)
+    );
+}

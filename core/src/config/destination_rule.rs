@@ -286,10 +286,14 @@ pub enum H2UpgradePolicy {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutlierDetection {
-    #[serde(default, skip_serializing)]
-    pub split_external_local_origin_errors: Option<Unsupported>,
-    #[serde(default, skip_serializing)]
-    pub consecutive_local_origin_failures: Option<Unsupported>,
+    /// Count local-origin failures (connection refused, reset, timed out) apart from the
+    /// upstream's own 5xx answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_external_local_origin_errors: Option<bool>,
+    /// With `splitExternalLocalOriginErrors`: consecutive local-origin failures that eject
+    /// (default 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consecutive_local_origin_failures: Option<u32>,
     /// Consecutive 502/503/504 or connection errors that eject an endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consecutive_gateway_errors: Option<u32>,

@@ -37,6 +37,9 @@ pub struct OutlierPolicy {
     pub consecutive_5xx: Option<u32>,
     /// Consecutive 502/503/504 (and connection failures) that eject; `None` disables.
     pub consecutive_gateway_errors: Option<u32>,
+    /// `Some` when local-origin failures (refused, reset, timed out) are counted apart
+    /// (`splitExternalLocalOriginErrors`): how many in a row eject.
+    pub consecutive_local_origin_failures: Option<u32>,
     /// How often ejections are reconsidered.
     pub interval: Duration,
     /// An ejection lasts this long times the number of times the endpoint was ejected.
@@ -53,6 +56,7 @@ impl Default for OutlierPolicy {
         Self {
             consecutive_5xx: Some(5),
             consecutive_gateway_errors: None,
+            consecutive_local_origin_failures: None,
             interval: Duration::from_secs(10),
             base_ejection_time: Duration::from_secs(30),
             max_ejection_percent: 10,

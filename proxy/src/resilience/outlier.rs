@@ -23,6 +23,7 @@ pub enum Outcome {
 struct EndpointHealth {
     consecutive_5xx: u32,
     consecutive_gateway: u32,
+    consecutive_local: u32,
     ejections: u32,
     ejected_until: Option<Instant>,
 }
@@ -92,12 +93,15 @@ impl Outliers {
         members: &[SocketAddr],
         now: Instant,
     ) -> bool {
-        let (is_5xx, is_gateway) = match outcome {
+        let split = policy.consecutive_local_origin_failures.is_some();
+        let (is_5xx, is_gateway, is_local) = match outcome {
             Outcome::Response(status) => (
                 status.is_server_error(),
                 matches!(status.as_u16(), 502..=504),
+                false,
             ),
-            Outcome::LocalFailure => (true, true),
+            // Split: a local failure counts only as local; otherwise as a 5xx and a gateway error.
+            Outcome::LocalFailure => (!split, !split, true),
         };
         let ejected_now = self.ejected_among(members, now);
         let mut endpoints = self.lock();
@@ -112,12 +116,21 @@ impl Outliers {
         } else {
             0
         };
+        // An answer from the upstream, even a 5xx, proves it reachable.
+        health.consecutive_local = if is_local {
+            health.consecutive_local + 1
+        } else {
+            0
+        };
         let tripped = policy
             .consecutive_5xx
             .is_some_and(|n| health.consecutive_5xx >= n)
             || policy
                 .consecutive_gateway_errors
-                .is_some_and(|n| health.consecutive_gateway >= n);
+                .is_some_and(|n| health.consecutive_gateway >= n)
+            || policy
+                .consecutive_local_origin_failures
+                .is_some_and(|n| health.consecutive_local >= n);
         let already = health.ejected_until.is_some_and(|until| now < until);
         let room = ejected_now == 0
             || ejected_now * 100 < members.len() * policy.max_ejection_percent as usize;
@@ -128,6 +141,7 @@ impl Outliers {
         health.ejected_until = Some(now + policy.base_ejection_time * health.ejections);
         health.consecutive_5xx = 0;
         health.consecutive_gateway = 0;
+        health.consecutive_local = 0;
         true
     }
 }
@@ -223,6 +237,37 @@ mod tests {
         assert!(
             !outliers.enforced(&policy, &members, now),
             "50% healthy < 60%: panic mode"
+        );
+    }
+
+    #[test]
+    fn split_local_origin_failures_are_counted_apart() {
+        let (outliers, members, now) = (Outliers::default(), addrs(2), Instant::now());
+        let policy = OutlierPolicy {
+            consecutive_5xx: Some(2),
+            consecutive_local_origin_failures: Some(3),
+            max_ejection_percent: 100,
+            ..OutlierPolicy::default()
+        };
+        let local = Outcome::LocalFailure;
+        assert!(!outliers.report(&policy, members[0], local, &members, now));
+        assert!(
+            !outliers.report(&policy, members[0], local, &members, now),
+            "not a 5xx when split"
+        );
+        assert!(
+            outliers.report(&policy, members[0], local, &members, now),
+            "the third local failure ejects"
+        );
+        let error = Outcome::Response(StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!outliers.report(&policy, members[1], local, &members, now));
+        assert!(
+            !outliers.report(&policy, members[1], error, &members, now),
+            "a 5xx resets the local count"
+        );
+        assert!(
+            outliers.report(&policy, members[1], error, &members, now),
+            "two 5xx eject"
         );
     }
 
