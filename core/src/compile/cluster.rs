@@ -8,7 +8,8 @@ use super::Errors;
 use crate::balance::{ConsistentHash, HashCookie, HashPolicy, LbPolicy, Maglev};
 use crate::config::{self, LoadBalancerSettings, SimpleLb, TrafficPolicy};
 use crate::model::{
-    self, ClusterSubset, ConnectionLimits, DEFAULT_CONNECT_TIMEOUT, Endpoint, OutlierPolicy, Subset,
+    self, ClusterSubset, ConnectionLimits, DEFAULT_CONNECT_TIMEOUT, Endpoint, Fraction,
+    OutlierPolicy, Subset,
 };
 use crate::snapshot::ClusterSpec;
 
@@ -77,12 +78,18 @@ pub(crate) fn cluster(
         lb,
         connect_timeout,
         subsets,
-        limits: limits(policy.connection_pool.as_ref()),
+        limits: limits(
+            policy.connection_pool.as_ref(),
+            policy.retry_budget.as_ref(),
+        ),
         outlier: policy.outlier_detection.as_ref().map(outlier),
     })
 }
 
-fn limits(pool: Option<&config::ConnectionPoolSettings>) -> ConnectionLimits {
+fn limits(
+    pool: Option<&config::ConnectionPoolSettings>,
+    budget: Option<&config::RetryBudget>,
+) -> ConnectionLimits {
     let defaults = ConnectionLimits::default();
     let tcp = pool.and_then(|p| p.tcp.as_ref());
     let http = pool.and_then(|p| p.http.as_ref());
@@ -104,6 +111,12 @@ fn limits(pool: Option<&config::ConnectionPoolSettings>) -> ConnectionLimits {
             defaults.max_requests,
         ),
         max_retries: limit(http.and_then(|h| h.max_retries), defaults.max_retries),
+        retry_budget: budget
+            .and_then(|b| b.percent)
+            .map_or(defaults.retry_budget, |p| Fraction::from_percent(p.value)),
+        min_retry_concurrency: budget
+            .and_then(|b| b.min_retry_concurrency)
+            .unwrap_or(defaults.min_retry_concurrency),
         idle_timeout: duration(http.and_then(|h| h.idle_timeout))
             .or(duration(tcp.and_then(|t| t.idle_timeout))),
     }

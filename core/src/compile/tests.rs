@@ -319,3 +319,29 @@ fn local_origin_failures_counted_apart_only_when_split() {
         Some(2)
     );
 }
+
+#[test]
+fn retry_budget_defaults_to_envoys_and_follows_istio() {
+    let default = compiled();
+    let limits = &default
+        .cluster("reviews.default.svc.cluster.local", 9080)
+        .expect("cluster")
+        .limits;
+    assert_eq!(
+        (limits.retry_budget, limits.min_retry_concurrency),
+        (Fraction::from_percent(20.0), 3)
+    );
+    let text = SNAPSHOT.replace(
+        "connectionPool: {tcp: {connectTimeout: 250ms}}",
+        "connectionPool: {tcp: {connectTimeout: 250ms}}\n    retryBudget: {percent: {value: 5}, minRetryConcurrency: 1}",
+    );
+    let config = compile(&Snapshot::from_yaml(&text).expect("parses")).expect("compiles");
+    let limits = &config
+        .cluster("reviews.default.svc.cluster.local", 9080)
+        .expect("cluster")
+        .limits;
+    assert_eq!(
+        (limits.retry_budget, limits.min_retry_concurrency),
+        (Fraction::from_percent(5.0), 1)
+    );
+}

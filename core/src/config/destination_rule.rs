@@ -74,8 +74,22 @@ pub struct TrafficPolicy {
     pub tunnel: Option<Unsupported>,
     #[serde(default, skip_serializing)]
     pub proxy_protocol: Option<Unsupported>,
-    #[serde(default, skip_serializing)]
-    pub retry_budget: Option<Unsupported>,
+    /// Bounds retries in flight to a share of the requests in flight, so retries cannot
+    /// multiply load on a struggling service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_budget: Option<RetryBudget>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryBudget {
+    /// Retries in flight allowed, as a share of requests in flight (default 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<super::common::Percent>,
+    /// Retries in flight always allowed, whatever the share (default 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_retry_concurrency: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::Fraction;
+
 /// Istio `connectionPool`: every limit defaults to "unlimited" (2^32-1), as Istio sets it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -14,6 +16,10 @@ pub struct ConnectionLimits {
     pub max_requests: u32,
     /// `http.maxRetries`: retries in flight to the cluster.
     pub max_retries: u32,
+    /// `retryBudget.percent`: retries in flight as a share of requests in flight.
+    pub retry_budget: Fraction,
+    /// `retryBudget.minRetryConcurrency`: retries in flight allowed whatever the share.
+    pub min_retry_concurrency: u32,
     /// `http.idleTimeout` (else `tcp.idleTimeout`): idle pooled connections are closed.
     pub idle_timeout: Option<Duration>,
 }
@@ -25,6 +31,9 @@ impl Default for ConnectionLimits {
             max_pending_requests: u32::MAX,
             max_requests: u32::MAX,
             max_retries: u32::MAX,
+            // Envoy's defaults for a retry budget.
+            retry_budget: Fraction::from_percent(20.0),
+            min_retry_concurrency: 3,
             idle_timeout: None,
         }
     }

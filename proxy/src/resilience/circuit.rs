@@ -95,11 +95,17 @@ impl Circuit {
         result
     }
 
-    /// A permit for one more retry, unless `maxRetries` are already in flight.
+    /// A permit for one more retry, unless `maxRetries` are already in flight or the retry
+    /// budget is spent: retries in flight may be `retryBudget.percent` of the requests in
+    /// flight, or `minRetryConcurrency`, whichever is more. A failing service then sees at
+    /// most that much extra load from retries, never a multiple of its traffic.
     pub fn retry(self: &Arc<Self>, limits: &ConnectionLimits) -> Option<RetryPermit> {
         let previous = self.retries.fetch_add(1, Ordering::AcqRel);
         let permit = RetryPermit(self.clone());
-        (previous < limits.max_retries).then_some(permit)
+        let active = u64::from(self.active.load(Ordering::Acquire));
+        let budget = (active * u64::from(limits.retry_budget.per_million()) / 1_000_000)
+            .max(u64::from(limits.min_retry_concurrency));
+        (previous < limits.max_retries && u64::from(previous) < budget).then_some(permit)
     }
 
     pub fn active(&self) -> u32 {
@@ -181,6 +187,25 @@ mod tests {
             Some(Refused::Deadline)
         );
         assert_eq!(circuit.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_retry_budget_is_a_share_of_requests_in_flight() {
+        let circuit = Arc::new(Circuit::default());
+        let limits = ConnectionLimits::default(); // 20%, at least 3
+        let held: Vec<_> = (0..3)
+            .map(|_| circuit.retry(&limits).expect("the floor of 3"))
+            .collect();
+        assert!(
+            circuit.retry(&limits).is_none(),
+            "3 in flight and few requests: no more"
+        );
+        let mut requests = Vec::new();
+        for _ in 0..50 {
+            requests.push(circuit.admit(&limits, None).await.expect("admitted"));
+        }
+        let more: Vec<_> = (0..20).filter_map(|_| circuit.retry(&limits)).collect();
+        assert_eq!(held.len() + more.len(), 10, "20% of 50 requests in flight");
     }
 
     #[test]
