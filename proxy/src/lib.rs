@@ -6,6 +6,7 @@
 //! [`detect`] choosing between them per connection on AUTO listeners -> upstream.
 //! [`metrics`] and [`admin`] show it all; [`drain`] ends it gracefully.
 
+pub mod accept;
 pub mod access_log;
 pub mod admin;
 pub mod app;

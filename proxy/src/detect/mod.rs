@@ -20,6 +20,7 @@ use tokio::sync::watch;
 pub use classify::{Protocol, Verdict, classify};
 pub use sniff::{Sniffed, sniff};
 
+use crate::accept::accept_loop;
 use crate::drain::Drain;
 use crate::http::{Connection, Upstreams};
 use crate::metrics::Metrics;
@@ -48,30 +49,13 @@ pub async fn serve(
     listener: TcpListener,
     auto: Arc<Auto>,
     drain: Drain,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|s| *s) => return,
-            _ = drain.started() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Usually EMFILE: back off briefly instead of spinning.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let guard = drain.connection();
+    accept_loop(listener, drain, stop, move |stream, peer| {
         let auto = auto.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            auto.serve_connection(stream, peer).await;
-        });
-    }
+        async move { auto.serve_connection(stream, peer).await }
+    })
+    .await;
 }
 
 impl Auto {

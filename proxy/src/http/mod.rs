@@ -22,6 +22,7 @@ pub use body::{Flag, RESPONSE_FLAGS};
 pub use handle::Connection;
 pub use upstream::Upstreams;
 
+use crate::accept::accept_loop;
 use crate::drain::Drain;
 use crate::metrics::Metrics;
 use crate::state::State;
@@ -34,24 +35,11 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     upstreams: Arc<Upstreams>,
     drain: Drain,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let local_port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|s| *s) => return,
-            _ = drain.started() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Usually EMFILE: back off briefly instead of spinning.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    let connection_drain = drain.clone();
+    accept_loop(listener, drain, stop, move |stream, peer| {
         let _ = stream.set_nodelay(true);
         let connection = Arc::new(Connection {
             state: state.clone(),
@@ -61,13 +49,9 @@ pub async fn serve(
             local_port,
             peer,
         });
-        let guard = drain.connection();
-        let drain = drain.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            serve_connection(stream, connection, drain).await;
-        });
-    }
+        serve_connection(stream, connection, connection_drain.clone())
+    })
+    .await;
 }
 
 /// Serves one accepted connection (HTTP/1.1 or HTTP/2) until it closes, or gracefully

@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use self::idle::Outcome;
+use crate::accept::accept_loop;
 use crate::drain::Drain;
 use crate::http::Flag;
 use crate::state::State;
@@ -41,30 +42,13 @@ pub async fn serve(
     listener: TcpListener,
     forwarder: Arc<Forwarder>,
     drain: Drain,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|s| *s) => return,
-            _ = drain.started() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Usually EMFILE: back off briefly instead of spinning.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let guard = drain.connection();
+    accept_loop(listener, drain, stop, move |stream, peer| {
         let forwarder = forwarder.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            forwarder.forward(stream, peer).await;
-        });
-    }
+        async move { forwarder.forward(stream, peer).await }
+    })
+    .await;
 }
 
 impl Forwarder {
