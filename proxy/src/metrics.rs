@@ -130,8 +130,21 @@ impl RequestRecord {
         self.destination = Some((host.to_owned(), subset.map(str::to_owned)));
     }
 
-    /// Takes the code, flags (from `x-mesh-response-flags`) and gRPC status of `response`.
-    pub fn finish<B>(mut self, response: &Response<B>) {
+    /// Takes the code, flags (from `x-mesh-response-flags`) and gRPC status of `response`,
+    /// and rides along in its body: the request is recorded when the body ends (or the client
+    /// goes away), with the gRPC status of its trailers and the bytes actually sent.
+    pub fn attach(mut self, response: Response<crate::http::Body>) -> Response<crate::http::Body> {
+        self.observe(&response);
+        response.map(|body| {
+            crate::http::boxed(Recorded {
+                body,
+                record: self,
+                sent: 0,
+            })
+        })
+    }
+
+    fn observe<B>(&mut self, response: &Response<B>) {
         let header = |name: &str| {
             response
                 .headers()
@@ -147,7 +160,6 @@ impl RequestRecord {
         if let Some(log) = &mut self.log {
             log.response_code = response.status().as_u16();
             log.response_flags = header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into());
-            log.bytes_sent = header("content-length").and_then(|v| v.parse().ok());
             log.upstream_host = response
                 .extensions()
                 .get::<UpstreamHost>()
@@ -202,6 +214,54 @@ impl RequestRecord {
         .into_iter()
         .map(|(k, v)| Label::new(k, v))
         .collect()
+    }
+}
+
+/// A response body that records its request when it ends.
+struct Recorded {
+    body: crate::http::Body,
+    record: RequestRecord,
+    sent: u64,
+}
+
+impl hyper::body::Body for Recorded {
+    type Data = bytes::Bytes;
+    type Error = crate::http::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.sent += data.len() as u64;
+            } else if let Some(status) = frame
+                .trailers_ref()
+                .and_then(|t| t.get("grpc-status"))
+                .and_then(|v| v.to_str().ok())
+                && let Some(outcome) = &mut self.record.outcome
+            {
+                outcome.2 = status.to_owned();
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Recorded {
+    fn drop(&mut self) {
+        if let Some(log) = &mut self.record.log {
+            log.bytes_sent = Some(self.sent);
+        }
     }
 }
 

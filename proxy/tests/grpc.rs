@@ -123,6 +123,17 @@ async fn a_tonic_client_reaches_a_tonic_server_through_the_proxy() {
         22.0,
         "20 ok, 1 error status, 1 fault: all HTTP 200"
     );
+    let from_trailers = [("request_protocol", "grpc"), ("grpc_response_status", "3")];
+    assert_eq!(
+        metric_value(&proxy, "mesh_requests_total", &from_trailers).await,
+        1.0,
+        "the server's INVALID_ARGUMENT, read from the trailers"
+    );
+    let succeeded = [("request_protocol", "grpc"), ("grpc_response_status", "0")];
+    assert_eq!(
+        metric_value(&proxy, "mesh_requests_total", &succeeded).await,
+        20.0
+    );
     let faulted = [
         ("request_protocol", "grpc"),
         ("grpc_response_status", "14"),

@@ -127,6 +127,10 @@ async fn the_access_log_writes_one_json_line_per_request() {
     assert_eq!(ok["route_name"], "ok");
     assert_eq!(ok["upstream_host"], upstream.addr().to_string());
     assert!(ok["start_time"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        ok["bytes_sent"].as_u64().unwrap() > 100,
+        "the echo's JSON body: {ok}"
+    );
     let aborted: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
     assert_eq!(
         (

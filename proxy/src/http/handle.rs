@@ -49,8 +49,7 @@ pub async fn handle(
             Some(Flag::NoCluster),
         ),
     };
-    record.finish(&response);
-    Ok(response)
+    Ok(record.attach(response))
 }
 
 /// Every request carries an `x-request-id` upstream, as Envoy ensures: logs and traces

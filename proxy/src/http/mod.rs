@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 
-pub use body::{Flag, RESPONSE_FLAGS};
+pub use body::{Body, BoxError, Flag, RESPONSE_FLAGS, boxed};
 pub use handle::Connection;
 pub use upstream::Upstreams;
 
