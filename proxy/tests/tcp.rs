@@ -362,3 +362,64 @@ async fn wait_draining(health: SocketAddr) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn max_connections_refuses_the_extra_connection_with_uo() {
+    let upstream = tcp_echo(None).await;
+    let policy = "{connectionPool: {tcp: {maxConnections: 1}}}";
+    let proxy = Proxy::start(&snapshot(&to_db(), &[(upstream.addr(), "v1")], policy));
+    let addr = proxy.listener("db").await;
+    let mut first = connect(addr).await;
+    assert_eq!(
+        round_trip(&mut first, b"one").await,
+        b"one",
+        "the first connection is forwarded"
+    );
+    let mut second = connect(addr).await;
+    assert!(
+        read_to_end(&mut second).await.is_empty(),
+        "the second is closed at once"
+    );
+    let overflow = [("destination_service", DB), ("response_flags", "UO")];
+    wait_metric(&proxy, "mesh_tcp_connections_closed_total", &overflow, 1.0).await;
+    drop(first);
+    assert!(
+        upstream
+            .stats()
+            .wait_until(DEADLINE, |s| s.open_connections() == 0)
+            .await
+    );
+    let mut third = connect(addr).await;
+    assert_eq!(
+        round_trip(&mut third, b"three").await,
+        b"three",
+        "the slot is free again"
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_refusing_connections_is_ejected() {
+    let live = tcp_echo(Some("live")).await;
+    let dead = refusing_port();
+    let endpoints = [(dead.local_addr().unwrap(), "v1"), (live.addr(), "v1")];
+    let policy = "{loadBalancer: {simple: ROUND_ROBIN}, outlierDetection: {consecutiveGatewayErrors: 2, maxEjectionPercent: 100}}";
+    let proxy = Proxy::start(&snapshot(&to_db(), &endpoints, policy));
+    let addr = proxy.listener("db").await;
+    for _ in 0..10 {
+        let mut stream = connect(addr).await;
+        assert_eq!(
+            read_line(&mut stream).await,
+            "live",
+            "every connection lands on the live endpoint"
+        );
+    }
+    let clusters = proxy.admin_json("/clusters").await;
+    let dead_view = clusters[0]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["address"] == dead.local_addr().unwrap().to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(dead_view["health"], "ejected", "{dead_view}");
+}

@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering;
 
 use mesh_core::balance::pick_weighted;
 use mesh_core::compile::resolve;
-use mesh_core::model::{Cluster, Downstream, RequestInfo, WeightedDestination};
+use mesh_core::model::{Cluster, ConnectionLimits, Downstream, RequestInfo, WeightedDestination};
 use tokio::net::TcpStream;
 
 use crate::http::Flag;
+use crate::resilience::{Admission, ClusterHealth, Outcome as OutlierOutcome};
 use crate::state::{ClusterBalancer, InFlight, Runtime};
 
 /// Endpoints tried per connection before giving up (Envoy's TCP proxy default is 1; a
@@ -21,6 +22,7 @@ pub(super) struct Target<'r> {
     pub cluster: &'r Cluster,
     pub subset: Option<&'r str>,
     pub balancer: &'r ClusterBalancer,
+    pub health: &'r std::sync::Arc<ClusterHealth>,
 }
 
 /// A destination of `routes` by weight, resolved in `runtime`; `None` when it names no
@@ -35,10 +37,12 @@ pub(super) fn target<'r>(
     let cluster = resolve(&runtime.config, destination).ok()?;
     let subset = destination.subset.as_deref();
     let balancer = runtime.balancer(cluster, subset)?;
+    let health = runtime.health(cluster)?;
     Some(Target {
         cluster,
         subset,
         balancer,
+        health,
     })
 }
 
@@ -48,15 +52,36 @@ pub(super) struct Upstream {
     pub stream: TcpStream,
     pub endpoint: SocketAddr,
     pub in_flight: InFlight,
+    /// The connection's circuit-breaker slot (`maxConnections`), held while it is open.
+    pub admission: Admission,
 }
 
 /// Connects to an endpoint of `target`, each try bounded by the cluster's connect timeout.
-/// Fails with UH when the cluster has no endpoint, UF when every try failed.
+/// Fails with UO past `maxConnections`, UH when the cluster has no usable endpoint, UF when
+/// every try failed.
 pub(super) async fn connect(
     target: &Target<'_>,
     peer: SocketAddr,
     local_port: u16,
 ) -> Result<Upstream, Flag> {
+    // TCP has no pending queue: past maxConnections a connection is refused at once.
+    let limits = ConnectionLimits {
+        max_pending_requests: 0,
+        ..target.cluster.limits.clone()
+    };
+    let admission = target
+        .health
+        .circuit
+        .admit(&limits, None)
+        .await
+        .map_err(|_| Flag::Overflow)?;
+    let members: Vec<SocketAddr> = target
+        .balancer
+        .balancer
+        .endpoints()
+        .iter()
+        .map(|e| e.address)
+        .collect();
     // There is no request: the source address is what a hash policy can key on.
     let (parts, ()) = http::Request::new(()).into_parts();
     let downstream = Downstream {
@@ -67,7 +92,7 @@ pub(super) async fn connect(
     for _ in 0..MAX_TRIES {
         let index = {
             let info = RequestInfo::new(&parts, &downstream);
-            pick(target.balancer, &info, &tried)
+            pick(target, &info, &tried, &members)
         };
         let Some(index) = index else {
             break;
@@ -76,13 +101,17 @@ pub(super) async fn connect(
         let endpoint = target.balancer.balancer.endpoints()[index].address;
         let in_flight = InFlight::start(&target.balancer.loads[index]);
         let timeout = target.cluster.connect_timeout;
-        match tokio::time::timeout(timeout, TcpStream::connect(endpoint)).await {
+        let connected = tokio::time::timeout(timeout, TcpStream::connect(endpoint)).await;
+        let reachable = matches!(connected, Ok(Ok(_)));
+        report(target, endpoint, reachable, &members);
+        match connected {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 return Ok(Upstream {
                     stream,
                     endpoint,
                     in_flight,
+                    admission,
                 });
             }
             Ok(Err(error)) => tracing::debug!(%endpoint, %error, "TCP connect failed"),
@@ -99,7 +128,22 @@ pub(super) async fn connect(
 /// The balancer's choice, or when that endpoint already failed for this connection, the
 /// next one after it not tried yet: a retry must not land on the endpoint that just
 /// refused, which a random or hashing balancer would often do.
-fn pick(balancer: &ClusterBalancer, info: &RequestInfo, tried: &[usize]) -> Option<usize> {
+fn pick(
+    target: &Target<'_>,
+    info: &RequestInfo,
+    tried: &[usize],
+    members: &[SocketAddr],
+) -> Option<usize> {
+    let balancer = target.balancer;
+    let now = tokio::time::Instant::now();
+    let outliers = &target.health.outliers;
+    let ejections = target
+        .cluster
+        .outlier
+        .as_ref()
+        .is_some_and(|policy| outliers.enforced(policy, members, now));
+    let usable =
+        |i: &usize| !tried.contains(i) && !(ejections && outliers.is_ejected(members[*i], now));
     let load = |i: usize| {
         balancer
             .loads
@@ -108,7 +152,27 @@ fn pick(balancer: &ClusterBalancer, info: &RequestInfo, tried: &[usize]) -> Opti
     };
     let picked = balancer.balancer.pick(info, load, &mut rand::rng())?;
     let count = balancer.balancer.endpoints().len();
-    (0..count)
-        .map(|step| (picked + step) % count)
-        .find(|i| !tried.contains(i))
+    (0..count).map(|step| (picked + step) % count).find(usable)
+}
+
+/// A connect result, for outlier detection: a refused or timed-out connect is a local
+/// failure, a completed one proves the endpoint reachable.
+fn report(target: &Target<'_>, endpoint: SocketAddr, reachable: bool, members: &[SocketAddr]) {
+    let Some(policy) = &target.cluster.outlier else {
+        return;
+    };
+    let outcome = if reachable {
+        OutlierOutcome::Response(http::StatusCode::OK)
+    } else {
+        OutlierOutcome::LocalFailure
+    };
+    let now = tokio::time::Instant::now();
+    if target
+        .health
+        .outliers
+        .report(policy, endpoint, outcome, members, now)
+    {
+        tracing::warn!(cluster = %target.cluster.host, %endpoint, "endpoint ejected by outlier detection");
+        metrics::counter!("mesh_upstream_ejections_total", "destination_service" => target.cluster.host.clone()).increment(1);
+    }
 }

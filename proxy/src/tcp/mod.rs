@@ -82,6 +82,7 @@ impl Forwarder {
         tracing::debug!(%peer, %endpoint, "TCP connection forwarded");
         let outcome = idle::copy(downstream, upstream.stream, &record, idle_timeout).await;
         drop(upstream.in_flight);
+        drop(upstream.admission);
         match outcome {
             Outcome::Closed { received, sent } => {
                 tracing::debug!(%peer, %endpoint, received, sent, "TCP connection closed");
