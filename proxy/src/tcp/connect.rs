@@ -142,8 +142,8 @@ fn pick(
         .outlier
         .as_ref()
         .is_some_and(|policy| outliers.enforced(policy, members, now));
-    let usable =
-        |i: &usize| !tried.contains(i) && !(ejections && outliers.is_ejected(members[*i], now));
+    let ejected = |i: usize| ejections && outliers.is_ejected(members[i], now);
+    let usable = |i: &usize| !tried.contains(i) && !ejected(*i);
     let load = |i: usize| {
         balancer
             .loads
