@@ -130,3 +130,61 @@ async fn an_endpoint_answering_504_is_ejected_and_then_everything_succeeds() {
         1.0
     );
 }
+
+/// An upstream that answers the first request on each connection with keep-alive, then
+/// closes the connection as soon as the next request arrives, without reading or answering
+/// it: the race behind the classic intermittent "503 on keep-alive".
+async fn closing_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = answered.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply =
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok";
+                if stream.write_all(reply).await.is_ok() {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                // Wait for the next request, then close without reading it.
+                let _ = stream.readable().await;
+                drop(stream);
+            });
+        }
+    });
+    (addr, answered)
+}
+
+#[tokio::test]
+async fn a_request_on_a_pooled_connection_the_upstream_closed_is_retried_transparently() {
+    let (upstream, answered) = closing_upstream().await;
+    // No route retries: only the pool's own safety net may save these requests.
+    let proxy = Proxy::start(&snapshot(&[upstream], "{}"));
+    let addr = proxy.listener("outbound").await;
+    let client = client();
+    for i in 0..50 {
+        let (status, headers, _) = send(&client, addr, "GET", "/", &[]).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "request {i} failed with {:?}",
+            headers.get("x-mesh-response-flags")
+        );
+    }
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 50);
+}

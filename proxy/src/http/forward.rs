@@ -170,8 +170,27 @@ async fn forward_request(
             // The client's protocol: HTTP/2 (gRPC) upstream for HTTP/2 downstream.
             http2: parts.version == Version::HTTP_2,
         };
-        let request = upstream_request(&parts, dial, next_body(&mut body));
-        let outcome = match within(deadline, per_try, conn.upstreams.send(dial, request)).await {
+        let resendable =
+            is_idempotent(&parts.method) && matches!(body, Some(RequestBody::Replayable(_)));
+        let mut stale = 0;
+        let sent = loop {
+            let request = upstream_request(&parts, dial, next_body(&mut body));
+            match within(deadline, per_try, conn.upstreams.send(dial, request)).await {
+                // A pooled connection the upstream had closed: the request never reached it,
+                // so send it again on another connection. Not a retry: no budget, no back-off.
+                Timed::Done(Err(error))
+                    if resendable
+                        && stale < MAX_STALE_RESENDS
+                        && error.closed_before_response() =>
+                {
+                    stale += 1;
+                    tracing::debug!(%endpoint, %error, "pooled connection closed by the upstream; resending");
+                    metrics::counter!("mesh_upstream_stale_connection_resends_total").increment(1);
+                }
+                other => break other,
+            }
+        };
+        let outcome = match sent {
             Timed::Done(Ok(response)) => Outcome::Response(response, guards),
             Timed::Done(Err(error)) => {
                 tracing::debug!(%endpoint, %error, "upstream request failed");
@@ -270,6 +289,24 @@ async fn forward_upgrade(
             )
         }
     }
+}
+
+/// Resends per try on stale pooled connections: each one discards a dead connection, so a
+/// few cover a pool the upstream closed all at once.
+const MAX_STALE_RESENDS: u32 = 3;
+
+/// Methods that may be sent twice without changing the outcome (RFC 9110 9.2.2).
+fn is_idempotent(method: &http::Method) -> bool {
+    use http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
 }
 
 /// The body for the next try: the kept bytes again, or the stream the first time.

@@ -49,6 +49,34 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// Whether the connection closed (or was reset) before a response head came back: on a
+    /// pooled connection, the upstream closed it (its idle timeout) as the request went out.
+    pub fn closed_before_response(&self) -> bool {
+        if self.is_connect() {
+            return false;
+        }
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = source {
+            if let Some(hyper_error) = error.downcast_ref::<hyper::Error>()
+                && (hyper_error.is_incomplete_message() || hyper_error.is_canceled())
+            {
+                return true;
+            }
+            if let Some(io) = error.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                )
+            {
+                return true;
+            }
+            source = error.source();
+        }
+        false
+    }
+
     /// Whether the request never reached the endpoint (Envoy's "connect failure").
     pub fn is_connect(&self) -> bool {
         match self {
