@@ -1,5 +1,7 @@
 //! `cargo xtask <task>`: see `cargo xtask --help`.
 
+mod bench;
+
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 use xtask::codegen;
@@ -19,6 +21,8 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Benchmarks; `cargo xtask bench proxy --quick` checks that the proxy bench works.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +44,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Task::Bench(args) => bench::run(args, &root)?,
     }
     Ok(())
 }
