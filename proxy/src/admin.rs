@@ -176,8 +176,7 @@ impl Admin {
         let now = tokio::time::Instant::now();
         let clusters: Vec<Value> = runtime
             .config
-            .clusters
-            .values()
+            .clusters()
             .map(|cluster| {
                 let health = runtime.health(cluster);
                 let endpoints: Vec<Value> = cluster

@@ -69,6 +69,11 @@ pub async fn run(config: Config, log_control: crate::admin::LogControl) -> anyho
     });
     tokio::spawn(serve_admin(admin_socket, admin));
     tokio::spawn(serve_health(health_socket, state.clone(), drain.clone()));
+    tokio::spawn(
+        metrics
+            .clone()
+            .run_upkeep_every(std::time::Duration::from_secs(5)),
+    );
     tokio::spawn(serve_metrics(metrics_socket, metrics));
 
     let (applied, mut applied_rx) = watch::channel(0u64);

@@ -31,6 +31,61 @@ pub struct Metrics {
     handle: PrometheusHandle,
     identity: Identity,
     access_log: bool,
+    /// Handles of the series seen so far, by a hash of what distinguishes them: a request
+    /// then costs a hash and a lookup, not 19 labels built and registered again.
+    series: std::sync::Mutex<std::collections::HashMap<u64, Vec<Series>>>,
+}
+
+/// One label set of the request metrics, as registered, and its handles.
+struct Series {
+    key: SeriesKey,
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+/// What varies between a proxy's request series (the source labels do not), borrowed
+/// from a request so that finding its series allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct SeriesRef<'a> {
+    host: Option<&'a str>,
+    subset: Option<&'a str>,
+    code: u16,
+    flags: &'a str,
+    grpc: &'a str,
+    protocol: &'static str,
+}
+
+/// A [`SeriesRef`] kept with its series.
+#[derive(PartialEq, Eq)]
+struct SeriesKey {
+    host: Option<String>,
+    subset: Option<String>,
+    code: u16,
+    flags: String,
+    grpc: String,
+    protocol: &'static str,
+}
+
+impl SeriesRef<'_> {
+    fn owned(&self) -> SeriesKey {
+        SeriesKey {
+            host: self.host.map(str::to_owned),
+            subset: self.subset.map(str::to_owned),
+            code: self.code,
+            flags: self.flags.to_owned(),
+            grpc: self.grpc.to_owned(),
+            protocol: self.protocol,
+        }
+    }
+
+    fn is(&self, key: &SeriesKey) -> bool {
+        self.code == key.code
+            && self.protocol == key.protocol
+            && self.host == key.host.as_deref()
+            && self.subset == key.subset.as_deref()
+            && self.flags == key.flags
+            && self.grpc == key.grpc
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,12 +116,23 @@ impl Metrics {
             handle,
             identity,
             access_log,
+            series: Default::default(),
         }))
     }
 
     /// Who this proxy is, for the labels of other subsystems' metrics (TCP).
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// Folds recorded histogram samples into their buckets. Without it the recorder keeps
+    /// every sample until the next scrape: memory grows with traffic when nobody scrapes.
+    pub async fn run_upkeep_every(self: Arc<Self>, every: std::time::Duration) {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            self.handle.run_upkeep();
+        }
     }
 
     /// The Prometheus text exposition.
@@ -164,6 +230,24 @@ impl RequestRecord {
                 .extensions()
                 .get::<UpstreamHost>()
                 .map(|h| h.0.to_string());
+        }
+    }
+
+    fn series_ref(&self) -> SeriesRef<'_> {
+        let (code, flags, grpc) = match &self.outcome {
+            Some((status, flags, grpc)) => (status.as_u16(), flags.as_str(), grpc.as_str()),
+            None => (0, "DC", ""),
+        };
+        SeriesRef {
+            host: self.destination.as_ref().map(|(host, _)| host.as_str()),
+            subset: self
+                .destination
+                .as_ref()
+                .and_then(|(_, subset)| subset.as_deref()),
+            code,
+            flags,
+            grpc,
+            protocol: self.protocol,
         }
     }
 
@@ -265,12 +349,36 @@ impl Drop for Recorded {
     }
 }
 
+impl Metrics {
+    /// The handles of `record`'s series, registered on first sight.
+    fn handles(&self, record: &RequestRecord) -> (metrics::Counter, metrics::Histogram) {
+        use std::hash::{Hash, Hasher};
+        let key = record.series_ref();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = series.entry(hasher.finish()).or_default();
+        if let Some(found) = bucket.iter().find(|s| key.is(&s.key)) {
+            return (found.requests.clone(), found.duration.clone());
+        }
+        let labels = record.labels();
+        let requests = metrics::counter!(REQUESTS_TOTAL, labels.clone());
+        let duration = metrics::histogram!(REQUEST_DURATION, labels);
+        bucket.push(Series {
+            key: key.owned(),
+            requests: requests.clone(),
+            duration: duration.clone(),
+        });
+        (requests, duration)
+    }
+}
+
 impl Drop for RequestRecord {
     fn drop(&mut self) {
-        let labels = self.labels();
+        let (requests, duration) = self.metrics.handles(self);
         let elapsed_ms = self.start.elapsed().as_secs_f64() * 1000.0;
-        metrics::counter!(REQUESTS_TOTAL, labels.clone()).increment(1);
-        metrics::histogram!(REQUEST_DURATION, labels).record(elapsed_ms);
+        requests.increment(1);
+        duration.record(elapsed_ms);
         if let Some(log) = &mut self.log {
             log.duration = elapsed_ms as u64;
             log.write();

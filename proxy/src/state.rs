@@ -18,15 +18,20 @@ use serde::Serialize;
 
 use crate::resilience::{ClusterHealth, HealthRegistry};
 
-/// Balancer key: (host, port, subset).
-type BalancerKey = (String, u16, Option<String>);
-
 /// One applied snapshot, ready for the data path.
 pub struct Runtime {
     pub snapshot: Snapshot,
     pub config: ProxyConfig,
-    balancers: HashMap<BalancerKey, ClusterBalancer>,
-    health: HashMap<(String, u16), Arc<ClusterHealth>>,
+    /// What is built per cluster, by host then port: looked up by `&str` on every request,
+    /// without allocating.
+    clusters: HashMap<String, Vec<(u16, ClusterRuntime)>>,
+}
+
+/// A cluster's balancers (the whole cluster, and each subset) and its health.
+struct ClusterRuntime {
+    whole: ClusterBalancer,
+    subsets: HashMap<String, ClusterBalancer>,
+    health: Arc<ClusterHealth>,
 }
 
 /// A balancer and the in-flight counters of its endpoints, in the same order.
@@ -48,58 +53,69 @@ impl Runtime {
         config: ProxyConfig,
         state: &State,
     ) -> Result<Self, RuntimeError> {
-        let loads = &state.loads;
-        let mut balancers = HashMap::new();
-        let mut health = HashMap::new();
-        for cluster in config.clusters.values() {
-            health.insert(
-                (cluster.host.clone(), cluster.port),
-                state.health.cluster(&cluster.name(None)),
-            );
-            let whole = std::iter::once((None, &cluster.lb, cluster.endpoints.clone()));
-            let subsets = cluster.subsets.iter().map(|s| {
-                let endpoints = cluster
+        let mut clusters: HashMap<String, Vec<(u16, ClusterRuntime)>> = HashMap::new();
+        for cluster in config.clusters() {
+            let build = |subset: Option<&str>, lb, endpoints: Vec<_>| {
+                let loads = endpoints
+                    .iter()
+                    .map(|e: &mesh_core::model::Endpoint| state.loads.counter(e.address))
+                    .collect();
+                let balancer = Balancer::new(lb, endpoints).map_err(|source| RuntimeError {
+                    cluster: cluster.name(subset),
+                    source,
+                })?;
+                Ok(ClusterBalancer { balancer, loads })
+            };
+            let whole = build(None, &cluster.lb, cluster.endpoints.clone())?;
+            let mut subsets = HashMap::new();
+            for s in &cluster.subsets {
+                let members = cluster
                     .endpoints
                     .iter()
                     .filter(|e| s.subset.contains(e))
                     .cloned()
                     .collect();
-                (Some(s.subset.name.clone()), &s.lb, endpoints)
-            });
-            for (subset, lb, endpoints) in whole.chain(subsets) {
-                let counters = endpoints.iter().map(|e| loads.counter(e.address)).collect();
-                let balancer = Balancer::new(lb, endpoints).map_err(|source| RuntimeError {
-                    cluster: cluster.name(subset.as_deref()),
-                    source,
-                })?;
-                balancers.insert(
-                    (cluster.host.clone(), cluster.port, subset),
-                    ClusterBalancer {
-                        balancer,
-                        loads: counters,
-                    },
+                subsets.insert(
+                    s.subset.name.clone(),
+                    build(Some(&s.subset.name), &s.lb, members)?,
                 );
             }
+            let runtime = ClusterRuntime {
+                whole,
+                subsets,
+                health: state.health.cluster(&cluster.name(None)),
+            };
+            clusters
+                .entry(cluster.host.clone())
+                .or_default()
+                .push((cluster.port, runtime));
         }
         Ok(Self {
             snapshot,
             config,
-            balancers,
-            health,
+            clusters,
         })
+    }
+
+    fn cluster_runtime(&self, cluster: &Cluster) -> Option<&ClusterRuntime> {
+        self.clusters
+            .get(cluster.host.as_str())?
+            .iter()
+            .find(|(port, _)| *port == cluster.port)
+            .map(|(_, runtime)| runtime)
     }
 
     /// The circuit breaker and outlier state of a cluster of this snapshot.
     pub fn health(&self, cluster: &Cluster) -> Option<&Arc<ClusterHealth>> {
-        self.health.get(&(cluster.host.clone(), cluster.port))
+        self.cluster_runtime(cluster).map(|c| &c.health)
     }
 
     pub fn balancer(&self, cluster: &Cluster, subset: Option<&str>) -> Option<&ClusterBalancer> {
-        self.balancers.get(&(
-            cluster.host.clone(),
-            cluster.port,
-            subset.map(str::to_owned),
-        ))
+        let runtime = self.cluster_runtime(cluster)?;
+        match subset {
+            None => Some(&runtime.whole),
+            Some(name) => runtime.subsets.get(name),
+        }
     }
 }
 

@@ -66,20 +66,17 @@ impl Errors {
 
 pub fn compile(snapshot: &Snapshot) -> Result<ProxyConfig, CompileErrors> {
     let mut errors = Errors::default();
-    let mut config = ProxyConfig {
-        version: snapshot.version.clone(),
-        ..ProxyConfig::default()
-    };
+    let mut config = ProxyConfig::default();
+    config.version = snapshot.version.clone();
     for (i, spec) in snapshot.clusters.iter().enumerate() {
         let path = format!("clusters[{i}]");
-        if let Some(cluster) = cluster(spec, &path, &mut errors) {
-            let key = (cluster.host.clone(), cluster.port);
-            if config.clusters.insert(key, cluster).is_some() {
-                errors.push(
-                    path,
-                    format!("a second cluster for {}:{}", spec.host, spec.port),
-                );
-            }
+        if let Some(cluster) = cluster(spec, &path, &mut errors)
+            && !config.insert_cluster(cluster)
+        {
+            errors.push(
+                path,
+                format!("a second cluster for {}:{}", spec.host, spec.port),
+            );
         }
     }
     for (i, spec) in snapshot.route_configs.iter().enumerate() {

@@ -107,19 +107,31 @@ pub struct ProxyConfig {
     pub version: String,
     pub listeners: Vec<Listener>,
     pub route_configs: BTreeMap<String, RouteConfig>,
-    /// By (host, port).
-    pub clusters: BTreeMap<(String, u16), Cluster>,
+    /// By host, then port: looked up by `&str` on every request, without allocating.
+    clusters: BTreeMap<String, BTreeMap<u16, Cluster>>,
 }
 
 impl ProxyConfig {
-    pub fn cluster(&self, host: &str, port: u16) -> Option<&Cluster> {
-        self.clusters.get(&(host.to_owned(), port))
+    /// Adds a cluster; false if one for the same host and port was already there (replaced).
+    pub fn insert_cluster(&mut self, cluster: Cluster) -> bool {
+        let by_port = self.clusters.entry(cluster.host.clone()).or_default();
+        by_port.insert(cluster.port, cluster).is_none()
     }
 
-    /// The clusters of a host, whatever their port.
-    pub fn clusters_of<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a Cluster> + 'a {
+    pub fn cluster(&self, host: &str, port: u16) -> Option<&Cluster> {
+        self.clusters.get(host)?.get(&port)
+    }
+
+    /// The clusters of a host, whatever their port, by port.
+    pub fn clusters_of<'a>(&'a self, host: &str) -> impl Iterator<Item = &'a Cluster> + 'a {
         self.clusters
-            .range((host.to_owned(), 0)..=(host.to_owned(), u16::MAX))
-            .map(|(_, cluster)| cluster)
+            .get(host)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+    }
+
+    /// Every cluster, by host and port.
+    pub fn clusters(&self) -> impl Iterator<Item = &Cluster> {
+        self.clusters.values().flat_map(BTreeMap::values)
     }
 }
