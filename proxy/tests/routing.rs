@@ -531,3 +531,53 @@ async fn header_changes_per_route_and_per_destination() {
     assert_eq!(headers["x-subset"], "v2");
     assert!(headers.get("x-echo-name").is_none());
 }
+
+#[tokio::test]
+async fn max_requests_per_connection_1_and_h2_upgrade_policy() {
+    let v1 = echo("v1").await;
+    let routes = format!(
+        "    - name: all\n      route: [{{destination: {{host: {REVIEWS}, subset: v1}}}}]\n"
+    );
+    let no_keep_alive = "{connectionPool: {http: {maxRequestsPerConnection: 1}}}";
+    let proxy = Proxy::start(&snapshot("1", &[&v1], &[], &routes, no_keep_alive));
+    let addr = proxy.listener("outbound").await;
+    let client = client();
+    for _ in 0..10 {
+        assert_eq!(
+            send(&client, addr, "GET", "/", &[("host", "reviews")])
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        v1.stats().connections(),
+        10,
+        "one upstream connection per request"
+    );
+
+    proxy.write_snapshot(&snapshot(
+        "2",
+        &[&v1],
+        &[],
+        &routes,
+        "{connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}",
+    ));
+    proxy.wait_applied(2).await;
+    let before = v1.stats().connections();
+    for _ in 0..10 {
+        let (status, _, body) = send(&client, addr, "GET", "/", &[("host", "reviews")]).await;
+        assert_eq!(status, StatusCode::OK);
+        let echoed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            echoed["protocol"], "HTTP/2.0",
+            "an HTTP/1.1 client upgraded upstream: {echoed}"
+        );
+        assert_eq!(echoed["authority"], "reviews", "with its authority");
+    }
+    assert_eq!(
+        v1.stats().connections() - before,
+        1,
+        "ten requests multiplexed on one HTTP/2 connection"
+    );
+}

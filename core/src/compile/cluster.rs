@@ -119,6 +119,11 @@ fn limits(
             .unwrap_or(defaults.min_retry_concurrency),
         idle_timeout: duration(http.and_then(|h| h.idle_timeout))
             .or(duration(tcp.and_then(|t| t.idle_timeout))),
+        max_requests_per_connection: http
+            .and_then(|h| h.max_requests_per_connection)
+            .filter(|n| *n > 0),
+        upgrade_to_http2: http.and_then(|h| h.h2_upgrade_policy)
+            == Some(config::H2UpgradePolicy::Upgrade),
     }
 }
 

@@ -22,6 +22,10 @@ pub struct ConnectionLimits {
     pub min_retry_concurrency: u32,
     /// `http.idleTimeout` (else `tcp.idleTimeout`): idle pooled connections are closed.
     pub idle_timeout: Option<Duration>,
+    /// `http.maxRequestsPerConnection`; 1 turns keep-alive off.
+    pub max_requests_per_connection: Option<u32>,
+    /// `http.h2UpgradePolicy: UPGRADE`: HTTP/1.1 requests go upstream as HTTP/2.
+    pub upgrade_to_http2: bool,
 }
 
 impl Default for ConnectionLimits {
@@ -35,6 +39,8 @@ impl Default for ConnectionLimits {
             retry_budget: Fraction::from_percent(20.0),
             min_retry_concurrency: 3,
             idle_timeout: None,
+            max_requests_per_connection: None,
+            upgrade_to_http2: false,
         }
     }
 }

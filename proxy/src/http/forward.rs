@@ -167,8 +167,10 @@ async fn forward_request(
             endpoint,
             connect_timeout: target.cluster.connect_timeout,
             idle_timeout: limits.idle_timeout,
-            // The client's protocol: HTTP/2 (gRPC) upstream for HTTP/2 downstream.
-            http2: parts.version == Version::HTTP_2,
+            // The client's protocol (HTTP/2 and gRPC stay HTTP/2), unless the cluster
+            // upgrades HTTP/1.1 to HTTP/2 (h2UpgradePolicy: UPGRADE).
+            http2: parts.version == Version::HTTP_2 || limits.upgrade_to_http2,
+            keep_alive: limits.max_requests_per_connection != Some(1),
         };
         let resendable =
             is_idempotent(&parts.method) && matches!(body, Some(RequestBody::Replayable(_)));
@@ -261,6 +263,7 @@ async fn forward_upgrade(
         connect_timeout: target.cluster.connect_timeout,
         idle_timeout: limits.idle_timeout,
         http2: false,
+        keep_alive: limits.max_requests_per_connection != Some(1),
     };
     let mut request = upstream_request(&parts, dial, boxed(body));
     upgrade::restore(request.headers_mut(), protocol.clone());
@@ -557,6 +560,9 @@ pub(super) fn upstream_request(parts: &Parts, dial: Dial, body: Body) -> Request
         *request.version_mut() = Version::HTTP_11;
         if let Ok(value) = HeaderValue::from_str(&authority) {
             headers.entry(header::HOST).or_insert(value);
+        }
+        if !dial.keep_alive {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
     }
     *request.headers_mut() = headers;

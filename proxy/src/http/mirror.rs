@@ -43,6 +43,7 @@ pub fn send_copies(
             connect_timeout: mirror.target.cluster.connect_timeout,
             idle_timeout: mirror.target.cluster.limits.idle_timeout,
             http2: parts.version == http::Version::HTTP_2,
+            keep_alive: mirror.target.cluster.limits.max_requests_per_connection != Some(1),
         };
         let mut request = upstream_request(parts, dial, boxed(Full::new(body.clone())));
         shadow_authority(&mut request, dial.http2);

@@ -34,6 +34,8 @@ pub struct Dial {
     pub connect_timeout: Duration,
     pub idle_timeout: Option<Duration>,
     pub http2: bool,
+    /// False with `maxRequestsPerConnection: 1`: each HTTP/1.1 connection carries one request.
+    pub keep_alive: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
