@@ -223,8 +223,9 @@ fn pinning(args: &ProxyArgs) -> Vec<String> {
         ),
         format!(
             "Upstream: one release mesh-echo answering every request with a {} byte body, \
-             shared by all targets; proxies reach it over HTTP/1.1 with keep-alive pools \
-             (mesh-proxy's upstream is HTTP/1.1 today, also for HTTP/2 clients; nginx: \
+             shared by all targets; nginx and HAProxy reach it over HTTP/1.1 with keep-alive \
+             pools, mesh-proxy in the client's protocol (HTTP/2 clients: one multiplexed \
+             HTTP/2 connection per endpoint; nginx: \
              `upstream {{ keepalive 64; }}`, `proxy_http_version 1.1`, `proxy_set_header \
              Connection \"\"`; HAProxy: `mode http`, `http-reuse always`). mesh-proxy runs \
              a generated snapshot: one listener, one route, one cluster.",
