@@ -38,6 +38,9 @@ struct ClusterRuntime {
 pub struct ClusterBalancer {
     pub balancer: Balancer,
     pub loads: Vec<Arc<AtomicU32>>,
+    /// The endpoints' addresses, in the same order: what outlier detection counts over,
+    /// built once per snapshot rather than per request.
+    pub addresses: Vec<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,11 +63,16 @@ impl Runtime {
                     .iter()
                     .map(|e: &mesh_core::model::Endpoint| state.loads.counter(e.address))
                     .collect();
+                let addresses = endpoints.iter().map(|e| e.address).collect();
                 let balancer = Balancer::new(lb, endpoints).map_err(|source| RuntimeError {
                     cluster: cluster.name(subset),
                     source,
                 })?;
-                Ok(ClusterBalancer { balancer, loads })
+                Ok(ClusterBalancer {
+                    balancer,
+                    loads,
+                    addresses,
+                })
             };
             let whole = build(None, &cluster.lb, cluster.endpoints.clone())?;
             let mut subsets = HashMap::new();

@@ -348,17 +348,11 @@ fn report_outlier(target: &Target<'_>, endpoint: SocketAddr, outcome: &Outcome) 
         Outcome::Response(response, _) => OutlierOutcome::Response(response.status()),
         Outcome::Failed(_) => OutlierOutcome::LocalFailure,
     };
-    let members: Vec<SocketAddr> = target
-        .balancer
-        .balancer
-        .endpoints()
-        .iter()
-        .map(|e| e.address)
-        .collect();
+    let members = &target.balancer.addresses;
     if target
         .health
         .outliers
-        .report(policy, endpoint, result, &members, Instant::now())
+        .report(policy, endpoint, result, members, Instant::now())
     {
         tracing::warn!(cluster = %target.cluster.host, %endpoint, "endpoint ejected by outlier detection");
         metrics::counter!("mesh_upstream_ejections_total", "destination_service" => target.cluster.host.clone())
@@ -391,12 +385,12 @@ pub(super) fn pick_endpoint(
     let balancer = &target.balancer;
     let now = Instant::now();
     let endpoints = balancer.balancer.endpoints();
-    let members: Vec<SocketAddr> = endpoints.iter().map(|e| e.address).collect();
-    let ejections = target
-        .cluster
-        .outlier
-        .as_ref()
-        .is_some_and(|policy| target.health.outliers.enforced(policy, &members, now));
+    let ejections = target.cluster.outlier.as_ref().is_some_and(|policy| {
+        target
+            .health
+            .outliers
+            .enforced(policy, &balancer.addresses, now)
+    });
     let usable =
         |address: &SocketAddr| !ejections || !target.health.outliers.is_ejected(*address, now);
     let load = |i: usize| {

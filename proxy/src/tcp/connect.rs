@@ -75,13 +75,7 @@ pub(super) async fn connect(
         .admit(&limits, None)
         .await
         .map_err(|_| Flag::Overflow)?;
-    let members: Vec<SocketAddr> = target
-        .balancer
-        .balancer
-        .endpoints()
-        .iter()
-        .map(|e| e.address)
-        .collect();
+    let members = &target.balancer.addresses;
     // There is no request: the source address is what a hash policy can key on.
     let (parts, ()) = http::Request::new(()).into_parts();
     let downstream = Downstream {
@@ -92,7 +86,7 @@ pub(super) async fn connect(
     for _ in 0..MAX_TRIES {
         let index = {
             let info = RequestInfo::new(&parts, &downstream);
-            pick(target, &info, &tried, &members)
+            pick(target, &info, &tried, members)
         };
         let Some(index) = index else {
             break;
@@ -103,7 +97,7 @@ pub(super) async fn connect(
         let timeout = target.cluster.connect_timeout;
         let connected = tokio::time::timeout(timeout, TcpStream::connect(endpoint)).await;
         let reachable = matches!(connected, Ok(Ok(_)));
-        report(target, endpoint, reachable, &members);
+        report(target, endpoint, reachable, members);
         match connected {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
