@@ -1,7 +1,10 @@
 //! Generates the gRPC code with a vendored protoc, so a fresh machine needs only cargo.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/mesh/ca/v1/ca.proto"];
+    let protos = [
+        "proto/mesh/ca/v1/ca.proto",
+        "proto/mesh/discovery/v1/discovery.proto",
+    ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");
     }

@@ -13,6 +13,7 @@ pub mod balance;
 pub mod compile;
 pub mod config;
 pub mod diagnostic;
+pub mod host;
 pub mod load;
 pub mod model;
 pub mod route;

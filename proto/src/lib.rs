@@ -7,3 +7,12 @@ pub mod ca {
         tonic::include_proto!("mesh.ca.v1");
     }
 }
+
+/// Config discovery, pilot -> proxy.
+pub mod discovery {
+    pub mod v1 {
+        tonic::include_proto!("mesh.discovery.v1");
+    }
+}
+
+pub mod convert;

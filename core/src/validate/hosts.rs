@@ -6,8 +6,7 @@
 use super::names::is_dns_label;
 use super::net::is_ip;
 
-/// The cluster's DNS suffix that short names resolve under.
-pub(crate) const CLUSTER_DOMAIN: &str = "svc.cluster.local";
+pub(crate) use crate::host::{covers, resolve};
 
 /// A host that may carry a wildcard first label (`*`, `*.example.com`, `*-api.example.com`),
 /// as in VirtualService, DestinationRule and ServiceEntry hosts.
@@ -165,32 +164,6 @@ pub(super) fn check_namespaced_host(entry: &str, scope: Scope) -> Result<(), Str
         ));
     }
     check_wildcard_domain(host)
-}
-
-/// The FQDN a host names when written in `namespace`: short names (no dot) are expanded
-/// to `name.namespace.svc.cluster.local`, as Istio does; the result is lower case without
-/// a trailing dot.
-pub(crate) fn resolve(host: &str, namespace: &str) -> String {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.contains('.') || host == "*" || host.starts_with('*') {
-        host
-    } else {
-        format!("{host}.{namespace}.{CLUSTER_DOMAIN}")
-    }
-}
-
-/// Whether host `pattern` (possibly a wildcard: `*`, `*.example.com`, `*example.com`)
-/// covers the concrete or wildcard host `host`. Both must be resolved (lower case).
-pub(crate) fn covers(pattern: &str, host: &str) -> bool {
-    match pattern.strip_prefix('*') {
-        None => pattern == host,
-        Some("") => true,
-        Some(suffix) => match host.strip_prefix('*') {
-            // A wildcard host is covered only by a wildcard at least as wide.
-            Some(host_suffix) => host_suffix.ends_with(suffix),
-            None => host.len() > suffix.len() && host.ends_with(suffix),
-        },
-    }
 }
 
 #[cfg(test)]

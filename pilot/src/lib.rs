@@ -1,0 +1,6 @@
+//! pilot: the control plane. Config comes in from a [`source`] (a local directory or the
+//! Kubernetes API), is indexed and translated into each proxy's snapshot, and is pushed to
+//! every connected proxy over the discovery stream.
+
+pub mod registry;
+pub mod source;

@@ -1,0 +1,1 @@
+//! ServiceEntries and WorkloadEntries as registry services and endpoints.

@@ -1,0 +1,1 @@
+//! The local source: a directory of config YAML, watched for changes.

@@ -1,0 +1,393 @@
+//! Between the wire and mesh-core's snapshot: pilot encodes one proxy's [`Snapshot`] as
+//! resources, the proxy decodes the resources it holds back into a [`Snapshot`] and compiles
+//! it. Both directions live here so they cannot drift apart; a round-trip test holds them
+//! together.
+//!
+//! Decoding never panics on what arrives: every error names the resource and the field.
+
+use std::collections::BTreeMap;
+
+use mesh_core::config::{
+    Destination, Duration, HttpRoute, PortSelector, RouteDestination, Subset, TrafficPolicy,
+};
+use mesh_core::snapshot::{
+    AppProtocol, ClusterSpec, EndpointSpec, ListenerProtocol, ListenerSpec, RouteConfigSpec,
+    Snapshot, VirtualHostSpec,
+};
+use serde::de::DeserializeOwned;
+
+use crate::discovery::v1 as pb;
+use pb::resource::Kind;
+
+/// A resource's identity on the stream.
+pub type ResourceKey = (pb::ResourceType, String);
+
+/// The name a cluster and its endpoints go by: Istio's `outbound|<port>||<host>`.
+pub fn cluster_name(host: &str, port: u16) -> String {
+    format!("outbound|{port}||{host}")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} {name}: {message}")]
+pub struct DecodeError {
+    pub kind: &'static str,
+    pub name: String,
+    pub message: String,
+}
+
+/// A resource with its version: a digest of its encoded content, so equal content gives an
+/// equal version in every pilot replica and across restarts.
+pub fn resource(name: String, kind: Kind) -> pb::Resource {
+    let mut bytes = Vec::new();
+    prost::Message::encode(
+        &pb::Resource {
+            name: String::new(),
+            version: String::new(),
+            kind: Some(kind.clone()),
+        },
+        &mut bytes,
+    )
+    .expect("a Vec grows as needed");
+    pb::Resource {
+        name,
+        version: format!("{:016x}", fnv1a(&bytes)),
+        kind: Some(kind),
+    }
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+pub fn resource_type(resource: &pb::Resource) -> pb::ResourceType {
+    match &resource.kind {
+        Some(Kind::Listener(_)) => pb::ResourceType::Listener,
+        Some(Kind::RouteConfiguration(_)) => pb::ResourceType::RouteConfiguration,
+        Some(Kind::Cluster(_)) => pb::ResourceType::Cluster,
+        Some(Kind::Endpoints(_)) => pb::ResourceType::Endpoints,
+        Some(Kind::InboundPolicy(_)) => pb::ResourceType::InboundPolicy,
+        None => pb::ResourceType::Unspecified,
+    }
+}
+
+// ---- encoding (pilot) ----
+
+pub fn encode_listener(spec: &ListenerSpec) -> pb::Resource {
+    let protocol = match spec.protocol {
+        ListenerProtocol::Http => pb::listener::Protocol::Http,
+        ListenerProtocol::Tcp => pb::listener::Protocol::Tcp,
+        ListenerProtocol::Auto => pb::listener::Protocol::Auto,
+    };
+    let listener = pb::Listener {
+        address: spec.address.to_string(),
+        protocol: protocol as i32,
+        route_configuration: spec.route_config.clone().unwrap_or_default(),
+        tcp_route: spec.tcp_route.iter().map(encode_destination).collect(),
+        app_protocol: spec.app_protocol.map(app_protocol_text).unwrap_or_default(),
+        server_first_ports: spec
+            .server_first_ports
+            .iter()
+            .map(|p| u32::from(*p))
+            .collect(),
+        detect_timeout: spec
+            .detect_timeout
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+    };
+    resource(spec.name.clone(), Kind::Listener(listener))
+}
+
+fn encode_destination(route: &RouteDestination) -> pb::WeightedDestination {
+    pb::WeightedDestination {
+        host: route.destination.host.clone(),
+        subset: route.destination.subset.clone().unwrap_or_default(),
+        port: route.destination.port.as_ref().map_or(0, |p| p.number),
+        weight: route.weight.unwrap_or(0),
+    }
+}
+
+fn app_protocol_text(protocol: AppProtocol) -> String {
+    serde_json::to_value(protocol)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub fn encode_route_config(spec: &RouteConfigSpec) -> pb::Resource {
+    let virtual_hosts = spec
+        .virtual_hosts
+        .iter()
+        .map(|host| pb::VirtualHost {
+            name: host.name.clone(),
+            domains: host.domains.clone(),
+            routes_json: json(&host.routes),
+        })
+        .collect();
+    resource(
+        spec.name.clone(),
+        Kind::RouteConfiguration(pb::RouteConfiguration { virtual_hosts }),
+    )
+}
+
+/// The cluster without its endpoints: those travel as their own resource.
+pub fn encode_cluster(spec: &ClusterSpec) -> pb::Resource {
+    let cluster = pb::Cluster {
+        host: spec.host.clone(),
+        port: u32::from(spec.port),
+        traffic_policy_json: spec.traffic_policy.as_ref().map(json).unwrap_or_default(),
+        subsets_json: if spec.subsets.is_empty() {
+            String::new()
+        } else {
+            json(&spec.subsets)
+        },
+    };
+    resource(cluster_name(&spec.host, spec.port), Kind::Cluster(cluster))
+}
+
+pub fn encode_endpoints(host: &str, port: u16, endpoints: &[EndpointSpec]) -> pb::Resource {
+    let endpoints = endpoints
+        .iter()
+        .map(|e| pb::Endpoint {
+            address: e.address.to_string(),
+            labels: e
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            weight: e.weight.unwrap_or(0),
+        })
+        .collect();
+    resource(
+        cluster_name(host, port),
+        Kind::Endpoints(pb::ClusterEndpoints { endpoints }),
+    )
+}
+
+/// Every resource of a snapshot, endpoints split from their clusters.
+pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<pb::Resource> {
+    let mut resources: Vec<pb::Resource> = snapshot.listeners.iter().map(encode_listener).collect();
+    resources.extend(snapshot.route_configs.iter().map(encode_route_config));
+    for cluster in &snapshot.clusters {
+        resources.push(encode_cluster(cluster));
+        resources.push(encode_endpoints(
+            &cluster.host,
+            cluster.port,
+            &cluster.endpoints,
+        ));
+    }
+    resources
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("config types always serialize")
+}
+
+// ---- decoding (proxy) ----
+
+/// Assembles the snapshot the resources describe. Resources are taken in name order, so the
+/// same set always gives the same snapshot; a cluster's endpoints are joined by name.
+pub fn decode_snapshot<'a>(
+    version: &str,
+    resources: impl IntoIterator<Item = &'a pb::Resource>,
+) -> Result<Snapshot, DecodeError> {
+    let mut by_name: BTreeMap<(i32, &str), &pb::Resource> = BTreeMap::new();
+    for resource in resources {
+        by_name.insert(
+            (resource_type(resource) as i32, resource.name.as_str()),
+            resource,
+        );
+    }
+    let mut endpoints: BTreeMap<&str, &pb::ClusterEndpoints> = BTreeMap::new();
+    for resource in by_name.values() {
+        if let Some(Kind::Endpoints(e)) = &resource.kind {
+            endpoints.insert(&resource.name, e);
+        }
+    }
+    let mut snapshot = Snapshot {
+        version: version.to_owned(),
+        ..Snapshot::default()
+    };
+    for resource in by_name.values() {
+        let name = resource.name.as_str();
+        match &resource.kind {
+            Some(Kind::Listener(l)) => snapshot.listeners.push(decode_listener(name, l)?),
+            Some(Kind::RouteConfiguration(r)) => {
+                snapshot.route_configs.push(decode_route_config(name, r)?)
+            }
+            Some(Kind::Cluster(c)) => {
+                let mut cluster = decode_cluster(name, c)?;
+                if let Some(e) = endpoints.get(name) {
+                    cluster.endpoints = decode_endpoints(name, e)?;
+                }
+                snapshot.clusters.push(cluster);
+            }
+            Some(Kind::Endpoints(_)) | Some(Kind::InboundPolicy(_)) => {}
+            None => return Err(error("resource", name, "has no content")),
+        }
+    }
+    Ok(snapshot)
+}
+
+fn error(kind: &'static str, name: &str, message: impl Into<String>) -> DecodeError {
+    DecodeError {
+        kind,
+        name: name.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn decode_listener(name: &str, l: &pb::Listener) -> Result<ListenerSpec, DecodeError> {
+    let fail = |message: String| error("listener", name, message);
+    let protocol = match pb::listener::Protocol::try_from(l.protocol) {
+        Ok(pb::listener::Protocol::Http) => ListenerProtocol::Http,
+        Ok(pb::listener::Protocol::Tcp) => ListenerProtocol::Tcp,
+        Ok(pb::listener::Protocol::Auto) => ListenerProtocol::Auto,
+        Err(_) => return Err(fail(format!("protocol: unknown value {}", l.protocol))),
+    };
+    let address = l
+        .address
+        .parse()
+        .map_err(|e| fail(format!("address: {:?}: {e}", l.address)))?;
+    let app_protocol = if l.app_protocol.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::from_value(serde_json::Value::String(l.app_protocol.clone()))
+                .map_err(|e| fail(format!("appProtocol: {e}")))?,
+        )
+    };
+    let server_first_ports = l
+        .server_first_ports
+        .iter()
+        .map(|p| {
+            u16::try_from(*p).map_err(|_| fail(format!("serverFirstPorts: {p} is not a port")))
+        })
+        .collect::<Result<_, _>>()?;
+    let detect_timeout = if l.detect_timeout.is_empty() {
+        None
+    } else {
+        Some(Duration::parse(&l.detect_timeout).map_err(|e| fail(format!("detectTimeout: {e}")))?)
+    };
+    Ok(ListenerSpec {
+        name: name.to_owned(),
+        address,
+        protocol,
+        route_config: Some(l.route_configuration.clone()).filter(|r| !r.is_empty()),
+        tcp_route: l.tcp_route.iter().map(decode_destination).collect(),
+        app_protocol,
+        server_first_ports,
+        detect_timeout,
+    })
+}
+
+fn decode_destination(d: &pb::WeightedDestination) -> RouteDestination {
+    RouteDestination {
+        destination: Destination {
+            host: d.host.clone(),
+            subset: Some(d.subset.clone()).filter(|s| !s.is_empty()),
+            port: (d.port != 0).then_some(PortSelector { number: d.port }),
+        },
+        weight: (d.weight != 0).then_some(d.weight),
+    }
+}
+
+fn decode_route_config(
+    name: &str,
+    r: &pb::RouteConfiguration,
+) -> Result<RouteConfigSpec, DecodeError> {
+    let virtual_hosts = r
+        .virtual_hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let routes: Vec<HttpRoute> = from_json(&host.routes_json).map_err(|e| {
+                error(
+                    "route configuration",
+                    name,
+                    format!("virtualHosts[{i}] ({}): routes{e}", host.name),
+                )
+            })?;
+            Ok(VirtualHostSpec {
+                name: host.name.clone(),
+                domains: host.domains.clone(),
+                routes,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(RouteConfigSpec {
+        name: name.to_owned(),
+        virtual_hosts,
+    })
+}
+
+fn decode_cluster(name: &str, c: &pb::Cluster) -> Result<ClusterSpec, DecodeError> {
+    let fail = |message: String| error("cluster", name, message);
+    let port =
+        u16::try_from(c.port).map_err(|_| fail(format!("port: {} is not a port", c.port)))?;
+    let traffic_policy: Option<TrafficPolicy> = if c.traffic_policy_json.is_empty() {
+        None
+    } else {
+        Some(from_json(&c.traffic_policy_json).map_err(|e| fail(format!("trafficPolicy{e}")))?)
+    };
+    let subsets: Vec<Subset> = if c.subsets_json.is_empty() {
+        Vec::new()
+    } else {
+        from_json(&c.subsets_json).map_err(|e| fail(format!("subsets{e}")))?
+    };
+    Ok(ClusterSpec {
+        host: c.host.clone(),
+        port,
+        endpoints: Vec::new(),
+        traffic_policy,
+        subsets,
+    })
+}
+
+fn decode_endpoints(
+    name: &str,
+    e: &pb::ClusterEndpoints,
+) -> Result<Vec<EndpointSpec>, DecodeError> {
+    e.endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, endpoint)| {
+            let address = endpoint.address.parse().map_err(|err| {
+                error(
+                    "endpoints",
+                    name,
+                    format!("endpoints[{i}].address: {:?}: {err}", endpoint.address),
+                )
+            })?;
+            Ok(EndpointSpec {
+                address,
+                labels: endpoint
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                weight: (endpoint.weight != 0).then_some(endpoint.weight),
+            })
+        })
+        .collect()
+}
+
+/// Parses JSON, the error starting with the path of the field (`[0].route[1].weight: ...`).
+fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let path = if path.is_empty() || path.starts_with('[') {
+            path
+        } else {
+            format!(".{path}")
+        };
+        format!("{path}: {}", err.into_inner())
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+use super::*;
+
+fn example(name: &str) -> Snapshot {
+    let path = format!("{}/../examples/snapshot/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("example snapshot");
+    Snapshot::from_yaml(&text).expect("example snapshot parses")
+}
+
+/// Decoding sorts by name; sort the original the same way to compare.
+fn sorted(mut snapshot: Snapshot) -> Snapshot {
+    snapshot.listeners.sort_by(|a, b| a.name.cmp(&b.name));
+    snapshot.route_configs.sort_by(|a, b| a.name.cmp(&b.name));
+    snapshot
+        .clusters
+        .sort_by_key(|c| cluster_name(&c.host, c.port));
+    snapshot
+}
+
+#[test]
+fn example_snapshots_survive_the_wire() {
+    for name in ["reviews.yaml", "auto-and-tcp.yaml"] {
+        let original = example(name);
+        let resources = encode_snapshot(&original);
+        let decoded = decode_snapshot(&original.version, &resources).expect("decodes");
+        assert_eq!(decoded, sorted(original), "{name}");
+    }
+}
+
+#[test]
+fn equal_content_has_equal_versions_and_a_change_a_new_one() {
+    let snapshot = example("reviews.yaml");
+    let first = encode_snapshot(&snapshot);
+    let again = encode_snapshot(&snapshot);
+    assert_eq!(first, again);
+
+    let mut changed = snapshot.clone();
+    changed.clusters[0].endpoints.pop();
+    let after = encode_snapshot(&changed);
+    let differing: Vec<_> = first
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a.version != b.version)
+        .map(|(a, _)| (resource_type(a), a.name.clone()))
+        .collect();
+    // Only the endpoints of that cluster changed: the cluster itself keeps its version.
+    assert_eq!(
+        differing,
+        vec![(
+            pb::ResourceType::Endpoints,
+            cluster_name(&snapshot.clusters[0].host, snapshot.clusters[0].port)
+        )]
+    );
+}
+
+#[test]
+fn bad_routes_name_the_resource_and_the_field() {
+    let bad = pb::Resource {
+        name: "outbound".into(),
+        version: "1".into(),
+        kind: Some(Kind::RouteConfiguration(pb::RouteConfiguration {
+            virtual_hosts: vec![pb::VirtualHost {
+                name: "reviews:9080".into(),
+                domains: vec!["reviews".into()],
+                routes_json: r#"[{"route":[{"destination":{"host":"r"},"wieght":1}]}]"#.into(),
+            }],
+        })),
+    };
+    let err = decode_snapshot("v", [&bad]).expect_err("refused").to_string();
+    assert!(
+        err.starts_with(
+            "route configuration outbound: virtualHosts[0] (reviews:9080): routes[0].route[0]"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("wieght"), "{err}");
+}
+
+#[test]
+fn bad_addresses_and_ports_are_errors_not_panics() {
+    let listener = resource(
+        "l".into(),
+        Kind::Listener(pb::Listener {
+            address: "not-an-address".into(),
+            ..Default::default()
+        }),
+    );
+    let err = decode_snapshot("v", [&listener]).expect_err("refused").to_string();
+    assert!(
+        err.starts_with("listener l: address: \"not-an-address\""),
+        "{err}"
+    );
+
+    let cluster = resource(
+        "c".into(),
+        Kind::Cluster(pb::Cluster {
+            host: "h".into(),
+            port: 70000,
+            ..Default::default()
+        }),
+    );
+    let err = decode_snapshot("v", [&cluster]).expect_err("refused").to_string();
+    assert_eq!(err, "cluster c: port: 70000 is not a port");
+
+    let empty = pb::Resource::default();
+    assert!(decode_snapshot("v", [&empty]).is_err());
+}
