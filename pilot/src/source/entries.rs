@@ -1,1 +1,190 @@
-//! ServiceEntries and WorkloadEntries as registry services and endpoints.
+//! ServiceEntries and WorkloadEntries as registry services and endpoints: how local mode
+//! names its services, and how a cluster adds hosts outside Kubernetes Services.
+
+use std::net::IpAddr;
+
+use mesh_core::config::{ConfigObject, Object, Port, ServiceEntrySpec, WorkloadEntrySpec};
+use mesh_core::load::Located;
+use mesh_core::model::selects;
+
+use crate::registry::{Endpoint, Registry, Service, ServiceOrigin, ServicePort, port_protocol};
+
+/// Adds every ServiceEntry host among `configs` to `registry`, with its inline endpoints and
+/// the WorkloadEntries its `workloadSelector` picks in its namespace.
+///
+/// Wildcard hosts name no endpoints and are left out; so are endpoints whose address is not
+/// an IP (DNS resolution is not done by pilot yet).
+pub fn add_service_entries(configs: &[Located<ConfigObject>], registry: &mut Registry) {
+    let workload_entries: Vec<&Object<WorkloadEntrySpec>> = configs
+        .iter()
+        .filter_map(|c| match &c.object {
+            ConfigObject::WorkloadEntry(we) => Some(we),
+            _ => None,
+        })
+        .collect();
+    for located in configs {
+        let ConfigObject::ServiceEntry(se) = &located.object else {
+            continue;
+        };
+        let endpoints = service_entry_endpoints(se, &workload_entries);
+        for host in &se.spec.hosts {
+            let hostname = mesh_core::host::resolve(host, &se.metadata.namespace);
+            if hostname.starts_with('*') {
+                continue;
+            }
+            let service = Service {
+                hostname,
+                namespace: se.metadata.namespace.clone(),
+                ports: se.spec.ports.iter().filter_map(service_port).collect(),
+                export_to: se.spec.export_to.clone(),
+                origin: ServiceOrigin::ServiceEntry,
+                source: located.origin.clone(),
+            };
+            registry.insert(service, endpoints.clone());
+        }
+    }
+}
+
+fn service_port(port: &Port) -> Option<ServicePort> {
+    Some(ServicePort {
+        name: port.name.clone(),
+        number: u16::try_from(port.number).ok()?,
+        protocol: port_protocol(Some(&port.protocol), &port.name),
+    })
+}
+
+fn service_entry_endpoints(
+    se: &Object<ServiceEntrySpec>,
+    workload_entries: &[&Object<WorkloadEntrySpec>],
+) -> Vec<Endpoint> {
+    let namespace = &se.metadata.namespace;
+    let inline = se
+        .spec
+        .endpoints
+        .iter()
+        .map(|e| (se.metadata.name.as_str(), e));
+    let selected = se.spec.workload_selector.iter().flat_map(|selector| {
+        workload_entries
+            .iter()
+            .filter(|we| &we.metadata.namespace == namespace)
+            .filter(|we| selects(&selector.labels, &we.spec.labels))
+            .map(|we| (we.metadata.name.as_str(), &we.spec))
+    });
+    inline
+        .chain(selected)
+        .filter_map(|(workload, entry)| endpoint(&se.spec.ports, workload, namespace, entry))
+        .collect()
+}
+
+fn endpoint(
+    ports: &[Port],
+    workload: &str,
+    namespace: &str,
+    entry: &WorkloadEntrySpec,
+) -> Option<Endpoint> {
+    let address: IpAddr = entry.address.parse().ok()?;
+    let ports = ports
+        .iter()
+        .filter_map(|port| {
+            let number = u16::try_from(port.number).ok()?;
+            // The entry's port of the same name wins, then the ServiceEntry's targetPort.
+            let target = entry
+                .ports
+                .get(&port.name)
+                .copied()
+                .or(port.target_port)
+                .unwrap_or(port.number);
+            Some((number, u16::try_from(target).ok()?))
+        })
+        .collect();
+    Some(Endpoint {
+        address,
+        ports,
+        labels: entry.labels.clone(),
+        weight: entry.weight.unwrap_or(0),
+        workload: workload.to_owned(),
+        namespace: namespace.to_owned(),
+        service_account: entry
+            .service_account
+            .clone()
+            .unwrap_or_else(|| "default".to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry_of(yaml: &str) -> Registry {
+        let set = mesh_core::load::load_str(yaml, "test.yaml");
+        assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
+        let mut registry = Registry::default();
+        add_service_entries(&set.objects, &mut registry);
+        registry
+    }
+
+    const CANARY: &str = r#"
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadEntry
+metadata: {name: reviews-v1, namespace: canary}
+spec: {address: 127.0.0.1, ports: {http: 9081}, labels: {app: reviews, version: v1}, serviceAccount: reviews}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadEntry
+metadata: {name: reviews-v2, namespace: canary}
+spec: {address: 127.0.0.2, labels: {app: reviews, version: v2}, weight: 3}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadEntry
+metadata: {name: elsewhere, namespace: other}
+spec: {address: 127.0.0.9, labels: {app: reviews}}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: canary}
+spec:
+  hosts: [reviews, reviews.example.com, "*.wild.example.com"]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP, targetPort: 9090}]
+  workloadSelector: {labels: {app: reviews}}
+  endpoints: [{address: 10.0.0.1}, {address: not-an-ip.example.com}]
+"#;
+
+    #[test]
+    fn service_entries_become_services_with_their_selected_workloads() {
+        let registry = registry_of(CANARY);
+        let hosts: Vec<_> = registry.services.keys().cloned().collect();
+        assert_eq!(
+            hosts,
+            vec![
+                ("canary".into(), "reviews.canary.svc.cluster.local".into()),
+                ("canary".into(), "reviews.example.com".into()),
+            ]
+        );
+        let key = ("canary".to_owned(), "reviews.example.com".to_owned());
+        let service = &registry.services[&key];
+        assert_eq!(service.ports[0].number, 9080);
+        assert_eq!(
+            service.ports[0].protocol,
+            Some(mesh_core::snapshot::AppProtocol::Http)
+        );
+        let endpoints = registry.endpoints(&key);
+        let found: Vec<_> = endpoints
+            .iter()
+            .map(|e| (e.workload.as_str(), e.address.to_string(), e.ports[&9080], e.weight))
+            .collect();
+        // Inline first, then selected entries of the same namespace only; the named port
+        // beats targetPort; a name instead of an IP is left out.
+        assert_eq!(
+            found,
+            vec![
+                ("reviews", "10.0.0.1".to_owned(), 9090, 0),
+                ("reviews-v1", "127.0.0.1".to_owned(), 9081, 0),
+                ("reviews-v2", "127.0.0.2".to_owned(), 9090, 3),
+            ]
+        );
+        assert_eq!(endpoints[1].service_account, "reviews");
+        assert_eq!(endpoints[2].service_account, "default");
+    }
+}

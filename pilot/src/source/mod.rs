@@ -7,11 +7,13 @@ pub mod kubernetes;
 pub mod last_good;
 pub mod local;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mesh_core::config::ConfigObject;
 use mesh_core::diagnostic::Diagnostic;
 use mesh_core::load::Located;
+use mesh_core::model::Labels;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -26,6 +28,8 @@ pub struct Inputs {
     /// Services and endpoints: Kubernetes Services and EndpointSlices, ServiceEntries and
     /// WorkloadEntries.
     pub registry: Registry,
+    /// Namespaces and their labels (Kubernetes only; empty in local mode).
+    pub namespaces: BTreeMap<String, Labels>,
     /// What was refused, kept back or looks wrong, for `/debug/config_status`.
     pub status: Vec<StatusEntry>,
 }
