@@ -86,7 +86,9 @@ fn file_error(path: &Path, err: std::io::Error) -> Diagnostic {
 
 /// The config files under `path`: itself if it is a file, else every YAML or JSON file
 /// below it, skipping hidden entries (editors' swap files, `..data` symlinks of mounts).
-fn config_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// The config files `load_paths` reads for `path`: the file itself, or a directory's
+/// `*.yaml`, `*.yml` and `*.json` files, recursively, in name order, skipping dotfiles.
+pub fn config_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if !path.is_dir() {
         std::fs::metadata(path)?;
         return Ok(vec![path.to_path_buf()]);

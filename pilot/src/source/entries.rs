@@ -172,7 +172,14 @@ spec:
         let endpoints = registry.endpoints(&key);
         let found: Vec<_> = endpoints
             .iter()
-            .map(|e| (e.workload.as_str(), e.address.to_string(), e.ports[&9080], e.weight))
+            .map(|e| {
+                (
+                    e.workload.as_str(),
+                    e.address.to_string(),
+                    e.ports[&9080],
+                    e.weight,
+                )
+            })
             .collect();
         // Inline first, then selected entries of the same namespace only; the named port
         // beats targetPort; a name instead of an IP is left out.

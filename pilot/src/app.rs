@@ -1,0 +1,91 @@
+//! Wiring: the source, the push loop, the discovery server and the monitoring port.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::index::Settings;
+use crate::monitoring::{self, Monitoring};
+use crate::push::{self, Debounce};
+use crate::source::local::LocalSource;
+use crate::source::{Changes, Source};
+use crate::syncz::Syncz;
+use crate::xds::DiscoveryService;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    tracing::info!(config = %serde_json::to_string(&config).unwrap_or_default(), "starting");
+    let metrics = crate::metrics::install()?;
+    let (changes, changed) = Changes::new();
+    let source = start_source(&config, changes).await?;
+    let settings = Settings {
+        root_namespace: config.root_namespace.clone(),
+    };
+    let first = push::build(source.as_ref(), &settings, 1, Instant::now(), None);
+    let (generations, generations_rx) = watch::channel(Arc::new(first));
+    let debounce = Debounce {
+        quiet: config.debounce,
+        max: config.debounce_max,
+    };
+    tokio::spawn(push::run(changed, source, settings, debounce, generations));
+
+    let grpc = TcpListener::bind(config.grpc_addr)
+        .await
+        .with_context(|| format!("binding the discovery port {}", config.grpc_addr))?;
+    let monitoring_socket = TcpListener::bind(config.monitoring_addr)
+        .await
+        .with_context(|| format!("binding the monitoring port {}", config.monitoring_addr))?;
+    // One line on stdout with the bound ports, for tests and scripts that use port 0.
+    println!(
+        "pilot ready grpc={} monitoring={}",
+        grpc.local_addr()?,
+        monitoring_socket.local_addr()?
+    );
+    let syncz = Arc::new(Syncz::default());
+    tokio::spawn(monitoring::serve(
+        monitoring_socket,
+        Arc::new(Monitoring {
+            metrics,
+            syncz: syncz.clone(),
+            generations: generations_rx.clone(),
+        }),
+    ));
+    let service = DiscoveryService::new(generations_rx, syncz).into_server();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+    tonic::transport::Server::builder()
+        // Notice dead proxies (and keep NATs open) on idle streams.
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, shutdown())
+        .await
+        .context("serving discovery")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn start_source(config: &Config, changes: Changes) -> anyhow::Result<Arc<dyn Source>> {
+    if let Some(dir) = &config.config_dir {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "--config-dir {}: not a directory",
+            dir.display()
+        );
+        return Ok(LocalSource::start(dir.clone(), config.config_poll, changes));
+    }
+    anyhow::bail!("--kubernetes: not wired yet")
+}
+
+async fn shutdown() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+    }
+}

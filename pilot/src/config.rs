@@ -1,0 +1,71 @@
+//! pilot's own settings: flags with env fallbacks, logged at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Serialize;
+
+#[derive(Parser, Debug, Clone, Serialize)]
+#[command(
+    name = "pilot",
+    version,
+    about = "mesh's control plane: config from Kubernetes or a directory, pushed to every proxy"
+)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["config_dir", "kubernetes"])))]
+pub struct Config {
+    /// Local mode: serve the config in this directory (the YAML `meshctl analyze` accepts),
+    /// reloaded when it changes. ServiceEntries and WorkloadEntries are the registry.
+    #[arg(long, env = "MESH_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// Kubernetes mode: watch the cluster (in-cluster config or KUBECONFIG).
+    #[arg(long, env = "MESH_KUBERNETES")]
+    pub kubernetes: bool,
+
+    /// Config discovery for proxies (plaintext gRPC).
+    #[arg(long, env = "MESH_GRPC_ADDR", default_value = "0.0.0.0:15010")]
+    pub grpc_addr: SocketAddr,
+
+    /// Metrics and `/debug/*`.
+    #[arg(long, env = "MESH_MONITORING_ADDR", default_value = "0.0.0.0:15014")]
+    pub monitoring_addr: SocketAddr,
+
+    /// Push once changes have been quiet this long...
+    #[arg(long, env = "MESH_DEBOUNCE", default_value = "100ms", value_parser = parse_duration)]
+    #[serde(with = "millis")]
+    pub debounce: Duration,
+
+    /// ...or this long after the first change, whichever is first.
+    #[arg(long, env = "MESH_DEBOUNCE_MAX", default_value = "1s", value_parser = parse_duration)]
+    #[serde(with = "millis")]
+    pub debounce_max: Duration,
+
+    /// Local mode: how often the directory is checked for changes.
+    #[arg(long, env = "MESH_CONFIG_POLL", default_value = "100ms", value_parser = parse_duration)]
+    #[serde(with = "millis")]
+    pub config_poll: Duration,
+
+    /// Config in this namespace applies mesh-wide (Istio's istio-system).
+    #[arg(long, env = "MESH_ROOT_NAMESPACE", default_value = "mesh-system")]
+    pub root_namespace: String,
+
+    /// Log filter, e.g. `info` or `mesh_pilot=debug`.
+    #[arg(long, env = "MESH_LOG", default_value = "info")]
+    pub log: String,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed = mesh_core::config::Duration::parse(text).map_err(|e| e.to_string())?;
+    parsed.to_std().ok_or_else(|| format!("{text} is negative"))
+}
+
+mod millis {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}ms", d.as_millis()))
+    }
+}

@@ -1,0 +1,68 @@
+//! Clusters: one per service port, with the DestinationRule that applies to it from this
+//! proxy's namespace, and its endpoints (sent as their own resource).
+
+use std::net::SocketAddr;
+
+use mesh_core::config::{DestinationRuleSpec, Object};
+use mesh_core::host::{covers, resolve};
+use mesh_core::snapshot::{ClusterSpec, EndpointSpec};
+
+use super::{Scope, VisibleService};
+use crate::index::Index;
+use crate::registry::Service;
+
+pub fn cluster_spec(index: &Index, scope: &Scope, service: &Service, port: u16) -> ClusterSpec {
+    let rule = destination_rule(index, scope, service);
+    ClusterSpec {
+        host: service.hostname.clone(),
+        port,
+        endpoints: Vec::new(),
+        traffic_policy: rule.and_then(|r| r.spec.traffic_policy.clone()),
+        subsets: rule.map(|r| r.spec.subsets.clone()).unwrap_or_default(),
+    }
+}
+
+/// The endpoints serving `port`, at the port each workload listens on.
+pub fn endpoint_specs(index: &Index, visible: &VisibleService<'_>, port: u16) -> Vec<EndpointSpec> {
+    index
+        .registry()
+        .endpoints(visible.key)
+        .iter()
+        .filter_map(|endpoint| {
+            let target = endpoint.ports.get(&port)?;
+            Some(EndpointSpec {
+                address: SocketAddr::new(endpoint.address, *target),
+                labels: endpoint.labels.clone(),
+                weight: (endpoint.weight > 0).then_some(endpoint.weight),
+            })
+        })
+        .collect()
+}
+
+/// Istio's lookup order: a rule in the proxy's namespace, then in the service's, then in
+/// the root namespace; within one namespace an exact host beats the narrowest wildcard.
+fn destination_rule<'a>(
+    index: &'a Index,
+    scope: &Scope,
+    service: &Service,
+) -> Option<&'a Object<DestinationRuleSpec>> {
+    let namespaces = [
+        scope.namespace.as_str(),
+        service.namespace.as_str(),
+        scope.root_namespace.as_str(),
+    ];
+    namespaces.into_iter().find_map(|namespace| {
+        index
+            .destination_rules
+            .iter()
+            .filter(|rule| rule.metadata.namespace == namespace)
+            .filter(|rule| scope.exported(&rule.spec.export_to, &rule.metadata.namespace))
+            .filter_map(|rule| {
+                let host = resolve(&rule.spec.host, &rule.metadata.namespace);
+                covers(&host, &service.hostname).then_some((host, rule))
+            })
+            // Exact first, then the longest (narrowest) wildcard.
+            .max_by_key(|(host, _)| (host == &service.hostname, host.len()))
+            .map(|(_, rule)| rule)
+    })
+}

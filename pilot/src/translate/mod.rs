@@ -1,0 +1,60 @@
+//! Translation: for one proxy, the index becomes the snapshot it runs. Pure functions of
+//! the index and the proxy's identity, split per resource kind; the push layer encodes and
+//! caches their output, `/debug/config_dump` and `meshctl` show it.
+
+mod clusters;
+mod inbound;
+mod listeners;
+mod routes;
+mod scope;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use mesh_core::model::Labels;
+use mesh_core::snapshot::Snapshot;
+
+use crate::index::Index;
+
+pub use clusters::{cluster_spec, endpoint_specs};
+pub use inbound::{InboundPolicy, inbound_policy};
+pub use listeners::{OUTBOUND_ROUTE_CONFIG, outbound_listener};
+pub use routes::outbound_route_config;
+pub use scope::{Scope, VisibleService};
+
+/// Who a proxy is, as it said on its first request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Node {
+    pub id: String,
+    pub namespace: String,
+    pub workload: String,
+    pub service_account: String,
+    pub labels: Labels,
+    /// Where the outbound listener binds.
+    pub outbound_address: Option<SocketAddr>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Everything `node` runs: its listeners, its route table, and a cluster (with endpoints)
+/// for every service it can see.
+pub fn snapshot(index: &Index, node: &Node) -> Snapshot {
+    let scope = Scope::of(index, node);
+    let services = scope.visible_services(index);
+    let mut clusters = Vec::new();
+    for visible in &services {
+        for port in &visible.service.ports {
+            let mut spec = cluster_spec(index, &scope, visible.service, port.number);
+            spec.endpoints = endpoint_specs(index, visible, port.number);
+            clusters.push(spec);
+        }
+    }
+    Snapshot {
+        version: String::new(),
+        listeners: vec![outbound_listener(node)],
+        route_configs: vec![outbound_route_config(index, &scope, &services)],
+        clusters,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use mesh_core::compile::compile;
+use mesh_core::snapshot::Snapshot;
+
+use super::*;
+use crate::index::{Index, Settings};
+use crate::source::last_good::LastGood;
+use crate::source::local::load_inputs;
+
+fn index_of(path: &Path) -> Index {
+    let inputs = load_inputs(path, &mut LastGood::default());
+    Index::new(Settings::default(), Arc::new(inputs))
+}
+
+fn index_of_yaml(yaml: &str) -> Index {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("config.yaml"), yaml).expect("write config");
+    index_of(dir.path())
+}
+
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config")
+}
+
+fn node(namespace: &str, labels: &[(&str, &str)]) -> Node {
+    Node {
+        id: format!("test.{namespace}"),
+        namespace: namespace.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        outbound_address: Some("127.0.0.1:15001".parse().expect("address")),
+        ..Node::default()
+    }
+}
+
+fn vhost<'a>(snapshot: &'a Snapshot, name: &str) -> &'a mesh_core::snapshot::VirtualHostSpec {
+    snapshot.route_configs[0]
+        .virtual_hosts
+        .iter()
+        .find(|h| h.name == name)
+        .unwrap_or_else(|| panic!("no virtual host {name}"))
+}
+
+#[test]
+fn every_example_namespace_translates_to_a_snapshot_the_proxy_accepts() {
+    let index = index_of(&examples());
+    let namespaces: std::collections::BTreeSet<String> = index
+        .registry()
+        .services
+        .keys()
+        .map(|(ns, _)| ns.clone())
+        .collect();
+    assert!(namespaces.len() >= 8, "{namespaces:?}");
+    for namespace in &namespaces {
+        let snapshot = snapshot(&index, &node(namespace, &[]));
+        assert!(!snapshot.clusters.is_empty(), "{namespace}");
+        if let Err(errors) = compile(&snapshot) {
+            panic!("namespace {namespace}: the proxy would refuse this: {errors}");
+        }
+    }
+}
+
+#[test]
+fn canary_routes_carry_the_virtual_service_and_every_short_name() {
+    let index = index_of(&examples().join("weighted-canary.yaml"));
+    let snapshot = snapshot(&index, &node("canary", &[]));
+    let reviews = vhost(&snapshot, "reviews.canary.svc.cluster.local:9080");
+    for domain in [
+        "reviews.canary.svc.cluster.local:9080",
+        "reviews.canary:9080",
+        "reviews:9080",
+        // The service's only HTTP port: reachable without naming it.
+        "reviews",
+    ] {
+        assert!(
+            reviews.domains.iter().any(|d| d == domain),
+            "{domain} not in {:?}",
+            reviews.domains
+        );
+    }
+    let names: Vec<_> = reviews.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["beta-group-3-way", "canary-90-10"]);
+    let weights: Vec<_> = reviews.routes[1].route.iter().map(|d| d.weight).collect();
+    assert_eq!(weights, [Some(90), Some(10)]);
+
+    let cluster = snapshot
+        .clusters
+        .iter()
+        .find(|c| c.host == "reviews.canary.svc.cluster.local")
+        .expect("reviews cluster");
+    let subsets: Vec<_> = cluster.subsets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(subsets, ["v1", "v2", "v3"]);
+    let ports: Vec<_> = cluster.endpoints.iter().map(|e| e.address.port()).collect();
+    assert_eq!(ports, [9081, 9082, 9083]);
+    let config = compile(&snapshot).expect("compiles");
+    assert_eq!(config.clusters().count(), 3);
+}
+
+#[test]
+fn short_names_from_another_namespace_need_the_namespace() {
+    let index = index_of(&examples().join("weighted-canary.yaml"));
+    let snapshot = snapshot(&index, &node("elsewhere", &[]));
+    let reviews = vhost(&snapshot, "reviews.canary.svc.cluster.local:9080");
+    assert!(reviews.domains.iter().any(|d| d == "reviews.canary:9080"));
+    assert!(!reviews.domains.iter().any(|d| d == "reviews:9080"));
+}
+
+const TWO_NAMESPACES: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: a}
+spec:
+  hosts: [api.a.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http}, {number: 8080, name: http-admin}, {number: 5432, name: tcp-db, protocol: TCP}]
+  endpoints: [{address: 10.0.0.1, ports: {http: 8000}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: private, namespace: b}
+spec:
+  hosts: [private.b.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  exportTo: ["."]
+  ports: [{number: 80, name: http}]
+  endpoints: [{address: 10.0.0.2}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api-everywhere, namespace: a}
+spec:
+  host: api
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api-for-b, namespace: b}
+spec:
+  host: api.a.svc.cluster.local
+  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: a}
+spec:
+  hosts: [api]
+  http:
+  - name: admin-only
+    match: [{port: 8080}]
+    route: [{destination: {host: api}}]
+  - name: rest
+    route: [{destination: {host: api}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: narrow, namespace: c}
+spec:
+  egress: [{hosts: ["./*"]}]
+"#;
+
+#[test]
+fn exported_services_sidecar_imports_and_destination_rule_precedence() {
+    let index = index_of_yaml(TWO_NAMESPACES);
+    let hosts = |snapshot: &Snapshot| -> Vec<String> {
+        let mut hosts: Vec<_> = snapshot.clusters.iter().map(|c| c.host.clone()).collect();
+        hosts.dedup();
+        hosts
+    };
+    let from_a = snapshot(&index, &node("a", &[]));
+    let from_b = snapshot(&index, &node("b", &[]));
+    let from_c = snapshot(&index, &node("c", &[]));
+    assert_eq!(hosts(&from_a), ["api.a.svc.cluster.local"]);
+    assert_eq!(
+        hosts(&from_b),
+        ["api.a.svc.cluster.local", "private.b.svc.cluster.local"]
+    );
+    // c's Sidecar imports only its own namespace, which defines nothing.
+    assert!(from_c.clusters.is_empty());
+
+    let lb = |snapshot: &Snapshot| {
+        let policy = snapshot.clusters[0].traffic_policy.clone().expect("policy");
+        serde_json::to_value(policy.load_balancer).expect("json")["simple"].clone()
+    };
+    // b's own rule for api beats the rule in api's namespace.
+    assert_eq!(lb(&from_a), "ROUND_ROBIN");
+    assert_eq!(lb(&from_b), "RANDOM");
+}
+
+#[test]
+fn routes_follow_the_port_the_request_came_in_on() {
+    let index = index_of_yaml(TWO_NAMESPACES);
+    let from_a = snapshot(&index, &node("a", &[]));
+    let virtual_hosts: Vec<_> = from_a.route_configs[0]
+        .virtual_hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    // The TCP port gets no virtual host.
+    assert_eq!(
+        virtual_hosts,
+        ["api.a.svc.cluster.local:80", "api.a.svc.cluster.local:8080"]
+    );
+    let on_80 = vhost(&from_a, "api.a.svc.cluster.local:80");
+    let names: Vec<_> = on_80.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["rest"], "the port-8080 match is dropped on 80");
+    let destination = &on_80.routes[0].route[0].destination;
+    assert_eq!(destination.host, "api.a.svc.cluster.local");
+    assert_eq!(destination.port.as_ref().map(|p| p.number), Some(80));
+    // Port 80 is reachable by the bare name; 8080, one of several ports, is not.
+    assert!(on_80.domains.iter().any(|d| d == "api"));
+    let on_8080 = vhost(&from_a, "api.a.svc.cluster.local:8080");
+    assert!(!on_8080.domains.iter().any(|d| d == "api"));
+    assert_eq!(on_8080.routes[0].name, "admin-only");
+
+    let endpoints = &from_a
+        .clusters
+        .iter()
+        .find(|c| c.port == 80)
+        .expect("port 80")
+        .endpoints;
+    assert_eq!(endpoints[0].address.to_string(), "10.0.0.1:8000");
+    compile(&from_a).expect("compiles");
+}
+
+#[test]
+fn inbound_policy_selects_mesh_wide_namespace_and_workload_policies() {
+    let index = index_of(&examples().join("mtls-strict.yaml"));
+    let names = |policy: &InboundPolicy| -> Vec<String> {
+        policy
+            .peer_authentications
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    };
+    let all: Vec<_> = index
+        .peer_authentications
+        .iter()
+        .map(|p| {
+            (
+                p.metadata.namespace.clone(),
+                p.metadata.name.clone(),
+                p.spec.selector.clone(),
+            )
+        })
+        .collect();
+    let (workload_ns, workload_labels) = all
+        .iter()
+        .find_map(|(ns, _, sel)| sel.as_ref().map(|s| (ns.clone(), s.match_labels.clone())))
+        .expect("a workload-selected PeerAuthentication in the example");
+    let labels: Vec<(&str, &str)> = workload_labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let selected = inbound_policy(&index, &node(&workload_ns, &labels));
+    let unselected = inbound_policy(&index, &node(&workload_ns, &[]));
+    assert_eq!(names(&selected).len(), names(&unselected).len() + 1);
+    assert!(
+        names(&unselected)
+            .iter()
+            .any(|n| n.starts_with("mesh-system/")),
+        "mesh-wide policy applies everywhere: {:?}",
+        names(&unselected)
+    );
+}

@@ -1,0 +1,279 @@
+//! A generation: one debounced state of the config, its index, and the encoded resources
+//! every proxy draws from. Resources are encoded once and shared: per scope (namespace and
+//! Sidecar) for routes and clusters, per service port for endpoints, and reused from the
+//! previous generation when their content did not change, so an endpoint change encodes
+//! one endpoints resource and every affected proxy receives exactly that.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mesh_core::snapshot::ClusterSpec;
+use mesh_proto::convert::{self, ResourceKey};
+use mesh_proto::discovery::v1 as pb;
+
+use crate::index::Index;
+use crate::registry::{Endpoint, ServiceKey};
+use crate::translate::{self, Node, Scope};
+
+pub type Resources = BTreeMap<ResourceKey, Arc<pb::Resource>>;
+
+/// Built scopes by [`Scope::key`].
+type ScopeMap = HashMap<(String, Option<String>), Arc<ScopeResources>>;
+
+pub struct Generation {
+    pub number: u64,
+    pub index: Index,
+    /// When the change that made this generation was noticed: convergence is measured from
+    /// here.
+    pub changed_at: Instant,
+    endpoints: HashMap<(ServiceKey, u16), EncodedEndpoints>,
+    scopes: Mutex<ScopeMap>,
+    /// The previous generation's scopes, to reuse encodings and compute deltas; dropped
+    /// (taken) as this generation's scopes are built.
+    previous_scopes: Mutex<ScopeMap>,
+}
+
+struct EncodedEndpoints {
+    source: Vec<Endpoint>,
+    resource: Arc<pb::Resource>,
+}
+
+/// Routes, clusters and endpoints of every proxy with one scope key.
+pub struct ScopeResources {
+    pub resources: Resources,
+    /// A digest of every resource's name and version.
+    pub digest: String,
+    /// Cluster specs as encoded, to reuse an encoding when the spec is unchanged.
+    clusters: HashMap<String, (ClusterSpec, Arc<pb::Resource>)>,
+    /// What changed since the same scope of the previous generation: a proxy holding that
+    /// one gets just this.
+    pub delta: Option<ScopeDelta>,
+}
+
+pub struct ScopeDelta {
+    pub from: std::sync::Weak<ScopeResources>,
+    pub changed: Vec<Arc<pb::Resource>>,
+    pub removed: Vec<ResourceKey>,
+}
+
+/// What one proxy should hold: its scope's resources plus its own (listeners, inbound).
+pub struct Desired {
+    pub scope: Arc<ScopeResources>,
+    pub own: Resources,
+    pub version: String,
+}
+
+impl Desired {
+    pub fn get(&self, key: &ResourceKey) -> Option<&Arc<pb::Resource>> {
+        self.own.get(key).or_else(|| self.scope.resources.get(key))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&ResourceKey, &Arc<pb::Resource>)> {
+        self.scope.resources.iter().chain(self.own.iter())
+    }
+
+    pub fn len(&self) -> usize {
+        self.scope.resources.len() + self.own.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Generation {
+    pub fn new(
+        number: u64,
+        index: Index,
+        changed_at: Instant,
+        previous: Option<&Generation>,
+    ) -> Self {
+        let endpoints = encode_endpoints(&index, previous);
+        let previous_scopes = previous
+            .map(|p| lock(&p.scopes).clone())
+            .unwrap_or_default();
+        Self {
+            number,
+            index,
+            changed_at,
+            endpoints,
+            scopes: Mutex::default(),
+            previous_scopes: Mutex::new(previous_scopes),
+        }
+    }
+
+    /// Everything `node` should hold in this generation.
+    pub fn desired(&self, node: &Node) -> Desired {
+        let scope = self.scope(&Scope::of(&self.index, node));
+        let mut own = Resources::new();
+        let listener = convert::encode_listener(&translate::outbound_listener(node));
+        own.insert(key_of(&listener), Arc::new(listener));
+        let inbound = inbound_resource(&translate::inbound_policy(&self.index, node));
+        own.insert(key_of(&inbound), Arc::new(inbound));
+        let version = digest_with(&scope.digest, own.values());
+        Desired {
+            scope,
+            own,
+            version,
+        }
+    }
+
+    fn scope(&self, scope: &Scope) -> Arc<ScopeResources> {
+        let key = scope.key();
+        if let Some(built) = lock(&self.scopes).get(&key) {
+            return built.clone();
+        }
+        // Built outside the lock: two proxies of a new scope may both build it; the first
+        // stored wins, and both results are equal.
+        let previous = lock(&self.previous_scopes).remove(&key);
+        let mut built = self.build_scope(scope, previous.as_deref());
+        built.delta = previous.as_ref().map(|p| delta(p, &built));
+        lock(&self.scopes)
+            .entry(key)
+            .or_insert(Arc::new(built))
+            .clone()
+    }
+
+    fn build_scope(&self, scope: &Scope, previous: Option<&ScopeResources>) -> ScopeResources {
+        let services = scope.visible_services(&self.index);
+        let mut resources = Resources::new();
+        let mut clusters = HashMap::new();
+        let route = convert::encode_route_config(&translate::outbound_route_config(
+            &self.index,
+            scope,
+            &services,
+        ));
+        resources.insert(key_of(&route), Arc::new(route));
+        for visible in &services {
+            for port in &visible.service.ports {
+                let spec =
+                    translate::cluster_spec(&self.index, scope, visible.service, port.number);
+                let name = convert::cluster_name(&spec.host, spec.port);
+                let reused = previous
+                    .and_then(|p| p.clusters.get(&name))
+                    .filter(|(old, _)| *old == spec)
+                    .map(|(_, resource)| resource.clone());
+                let cluster = reused.unwrap_or_else(|| Arc::new(convert::encode_cluster(&spec)));
+                resources.insert(key_of(&cluster), cluster.clone());
+                clusters.insert(name, (spec, cluster));
+                if let Some(e) = self.endpoints.get(&(visible.key.clone(), port.number)) {
+                    resources.insert(key_of(&e.resource), e.resource.clone());
+                }
+            }
+        }
+        ScopeResources {
+            digest: digest(resources.values()),
+            resources,
+            clusters,
+            delta: None,
+        }
+    }
+}
+
+fn encode_endpoints(
+    index: &Index,
+    previous: Option<&Generation>,
+) -> HashMap<(ServiceKey, u16), EncodedEndpoints> {
+    let registry = index.registry();
+    let mut encoded = HashMap::new();
+    for (key, service) in &registry.services {
+        let source = registry.endpoints(key);
+        for port in &service.ports {
+            let id = (key.clone(), port.number);
+            let reused = previous
+                .and_then(|p| p.endpoints.get(&id))
+                .filter(|old| old.source == source)
+                .map(|old| old.resource.clone());
+            let resource = reused.unwrap_or_else(|| {
+                let visible = translate::VisibleService { key, service };
+                let specs = translate::endpoint_specs(index, &visible, port.number);
+                Arc::new(convert::encode_endpoints(
+                    &service.hostname,
+                    port.number,
+                    &specs,
+                ))
+            });
+            encoded.insert(
+                id,
+                EncodedEndpoints {
+                    source: source.to_vec(),
+                    resource,
+                },
+            );
+        }
+    }
+    encoded
+}
+
+fn delta(previous: &Arc<ScopeResources>, current: &ScopeResources) -> ScopeDelta {
+    let changed = current
+        .resources
+        .iter()
+        .filter(|(key, resource)| {
+            previous
+                .resources
+                .get(*key)
+                .is_none_or(|old| old.version != resource.version)
+        })
+        .map(|(_, resource)| resource.clone())
+        .collect();
+    let removed = previous
+        .resources
+        .keys()
+        .filter(|key| !current.resources.contains_key(*key))
+        .cloned()
+        .collect();
+    ScopeDelta {
+        from: Arc::downgrade(previous),
+        changed,
+        removed,
+    }
+}
+
+fn inbound_resource(policy: &translate::InboundPolicy) -> pb::Resource {
+    fn json<T: serde::Serialize>(value: &T) -> String {
+        serde_json::to_string(value).unwrap_or_default()
+    }
+    convert::resource(
+        "inbound".into(),
+        pb::resource::Kind::InboundPolicy(pb::InboundPolicy {
+            peer_authentications_json: json(&policy.peer_authentications),
+            authorization_policies_json: json(&policy.authorization_policies),
+        }),
+    )
+}
+
+pub fn key_of(resource: &pb::Resource) -> ResourceKey {
+    (convert::resource_type(resource), resource.name.clone())
+}
+
+/// One version for a whole set: a digest of every resource's name and version.
+pub fn digest<'a>(resources: impl Iterator<Item = &'a Arc<pb::Resource>>) -> String {
+    digest_with("", resources)
+}
+
+fn digest_with<'a>(seed: &str, resources: impl Iterator<Item = &'a Arc<pb::Resource>>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in seed.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    for resource in resources {
+        for byte in resource
+            .name
+            .bytes()
+            .chain([0])
+            .chain(resource.version.bytes())
+            .chain([0])
+        {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
