@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::listeners::Listeners;
 use crate::state::State;
+use crate::xds::PilotStatus;
 
 /// Applies a log filter (`info`, `mesh_proxy=debug,warn`...) to the running proxy.
 pub type LogControl = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -26,6 +27,8 @@ pub struct Admin {
     pub log_control: LogControl,
     pub state: Arc<State>,
     pub listeners: Arc<Listeners>,
+    /// The discovery stream, when the config comes from pilot.
+    pub pilot: Option<Arc<PilotStatus>>,
     /// Notified by `/quitquitquit`.
     pub quit: Arc<Notify>,
 }
@@ -159,6 +162,7 @@ impl Admin {
         json!({
             "proxy": self.config,
             "status": self.state.status_snapshot(),
+            "pilot": self.pilot.as_ref().map(|p| p.view()),
             "version": runtime.as_ref().map(|r| r.config.version.clone()),
             "snapshot": runtime.as_ref().map(|r| &r.snapshot),
         })

@@ -1,23 +1,50 @@
 //! The proxy's own settings (not the mesh config it serves): flags with env fallbacks,
 //! logged at start and shown on `/config_dump`.
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser};
 use serde::Serialize;
 
 #[derive(Parser, Debug, Clone, Serialize)]
 #[command(
     name = "mesh-proxy",
     version,
-    about = "mesh's sidecar and gateway proxy"
+    about = "mesh's sidecar and gateway proxy",
+    group(ArgGroup::new("source").required(true).args(["snapshot", "pilot"]))
 )]
 pub struct Config {
     /// Serve the snapshot in this file (YAML or JSON), reloaded when it changes.
     #[arg(long, env = "MESH_SNAPSHOT")]
-    pub snapshot: PathBuf,
+    pub snapshot: Option<PathBuf>,
+
+    /// Take the config from pilot's discovery stream at this `host:port` instead of a file.
+    #[arg(long, env = "MESH_PILOT_ADDR", value_parser = parse_host_port)]
+    pub pilot: Option<String>,
+
+    /// Who this proxy is to pilot; default `<workload>.<namespace>`.
+    #[arg(long, env = "MESH_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// The workload's service account: its identity, and what pilot selects policies by.
+    #[arg(long, env = "SERVICE_ACCOUNT", default_value = "default")]
+    pub service_account: String,
+
+    /// The workload's labels, `k=v,k=v`: what pilot selects Sidecars and policies by.
+    #[arg(long, env = "MESH_LABELS", default_value = "", value_parser = parse_labels)]
+    pub labels: BTreeMap<String, String>,
+
+    /// The workload's IP addresses (repeat the flag, or a comma list).
+    #[arg(long, env = "INSTANCE_IP", value_delimiter = ',')]
+    pub instance_ip: Vec<IpAddr>,
+
+    /// Where the application's outbound traffic reaches this proxy (`ip:port`), sent to
+    /// pilot so that it binds the outbound listener there.
+    #[arg(long, env = "MESH_OUTBOUND_ADDR")]
+    pub outbound_addr: Option<SocketAddr>,
 
     /// How often the snapshot file is checked for changes.
     #[arg(long, env = "MESH_SNAPSHOT_POLL", default_value = "200ms", value_parser = parse_duration)]
@@ -64,6 +91,57 @@ pub struct Config {
     pub log: String,
 }
 
+/// Where the config comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Pilot(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("give exactly one of --snapshot FILE and --pilot HOST:PORT")]
+pub struct NoSource;
+
+impl Config {
+    /// The config source; clap already requires exactly one, this holds for configs built
+    /// in code too.
+    pub fn source(&self) -> Result<Source, NoSource> {
+        match (&self.snapshot, &self.pilot) {
+            (Some(path), None) => Ok(Source::File(path.clone())),
+            (None, Some(address)) => Ok(Source::Pilot(address.clone())),
+            _ => Err(NoSource),
+        }
+    }
+
+    /// The node id sent to pilot.
+    pub fn node_id(&self) -> String {
+        self.node_id
+            .clone()
+            .unwrap_or_else(|| format!("{}.{}", self.workload, self.namespace))
+    }
+}
+
+/// `host:port`, the host a name or an IP (`[::1]:15010` for IPv6).
+fn parse_host_port(text: &str) -> Result<String, String> {
+    let usage = || format!("{text:?}: expected host:port, e.g. pilot.mesh-system:15010");
+    let (host, port) = text.rsplit_once(':').ok_or_else(usage)?;
+    if host.is_empty() || host.contains('/') || port.parse::<u16>().is_err() {
+        return Err(usage());
+    }
+    Ok(text.to_owned())
+}
+
+/// `k=v,k=v`; empty for none.
+fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+            _ => Err(format!("{pair:?}: expected key=value")),
+        })
+        .collect()
+}
+
 /// Durations on the command line use the config language's syntax ("200ms", "5s").
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let parsed = mesh_core::config::Duration::parse(text).map_err(|e| e.to_string())?;
@@ -75,5 +153,58 @@ mod duration_text {
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&format_args!("{}ms", d.as_millis()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("mesh-proxy").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn exactly_one_source_is_required() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--snapshot", "s.yaml", "--pilot", "pilot:15010"]).is_err());
+        let file = parse(&["--snapshot", "s.yaml"]).expect("file mode");
+        assert_eq!(file.source().ok(), Some(Source::File("s.yaml".into())));
+        let pilot = parse(&["--pilot", "pilot:15010"]).expect("pilot mode");
+        assert_eq!(
+            pilot.source().ok(),
+            Some(Source::Pilot("pilot:15010".into()))
+        );
+    }
+
+    #[test]
+    fn pilot_address_is_host_and_port() {
+        for good in ["pilot:15010", "127.0.0.1:1", "[::1]:15010"] {
+            assert!(parse(&["--pilot", good]).is_ok(), "{good}");
+        }
+        for bad in ["pilot", "http://pilot:15010", ":15010", "pilot:http"] {
+            assert!(parse(&["--pilot", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn node_identity_flags() {
+        let config = parse(&[
+            "--pilot=p:1",
+            "--workload=reviews-v1",
+            "--namespace=shop",
+            "--labels=app=reviews, version=v1",
+            "--instance-ip=10.0.0.1,10.0.0.2",
+            "--instance-ip=fd00::1",
+        ])
+        .expect("parses");
+        assert_eq!(config.node_id(), "reviews-v1.shop");
+        assert_eq!(config.service_account, "default");
+        assert_eq!(config.labels["app"], "reviews");
+        assert_eq!(config.labels["version"], "v1");
+        assert_eq!(config.instance_ip.len(), 3);
+        assert!(parse(&["--pilot=p:1", "--labels=novalue"]).is_err());
+        let named = parse(&["--pilot=p:1", "--node-id=n1"]).expect("parses");
+        assert_eq!(named.node_id(), "n1");
     }
 }

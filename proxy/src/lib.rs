@@ -1,7 +1,7 @@
 //! mesh-proxy: the sidecar and gateway data plane.
 //!
-//! Config in ([`snapshot_file`], later pilot's stream) -> [`state`] (the compiled snapshot,
-//! swapped atomically) -> [`listeners`] -> [`http`] (route, fault, balance, forward with
+//! Config in (pilot's stream, [`xds`], or a file, [`snapshot_file`]) -> [`state`] (the
+//! compiled snapshot, swapped atomically) -> [`listeners`] -> [`http`] (route, fault, balance, forward with
 //! timeouts and retries over pooled connections) or [`tcp`] (opaque, split by weight), with
 //! [`detect`] choosing between them per connection on AUTO listeners -> upstream.
 //! [`metrics`] and [`admin`] show it all; [`drain`] ends it gracefully.
@@ -20,3 +20,4 @@ pub mod resilience;
 pub mod snapshot_file;
 pub mod state;
 pub mod tcp;
+pub mod xds;

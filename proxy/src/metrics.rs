@@ -11,6 +11,12 @@ use serde::Serialize;
 
 pub const REQUESTS_TOTAL: &str = "mesh_requests_total";
 pub const REQUEST_DURATION: &str = "mesh_request_duration_milliseconds";
+/// pilot's discovery stream: 1 while a stream is open.
+pub const XDS_CONNECTED: &str = "mesh_xds_connected";
+/// Responses from pilot, by `result`: `ack` (applied) or `nack` (refused).
+pub const XDS_UPDATES: &str = "mesh_xds_updates_total";
+/// Attempts to reach pilot again after a failed or lost stream.
+pub const XDS_RECONNECTS: &str = "mesh_xds_reconnects_total";
 
 /// Istio's buckets for request durations, in milliseconds.
 const DURATION_BUCKETS: [f64; 16] = [
@@ -112,6 +118,7 @@ impl Metrics {
             REQUEST_DURATION,
             "Request duration until the response headers, in ms."
         );
+        describe_xds();
         Ok(Arc::new(Self {
             handle,
             identity,
@@ -163,6 +170,47 @@ impl Metrics {
                 .access_log
                 .then(|| Box::new(crate::access_log::Entry::start(parts, Some(peer)))),
         }
+    }
+}
+
+fn describe_xds() {
+    metrics::describe_gauge!(
+        XDS_CONNECTED,
+        "1 while the discovery stream to pilot is open."
+    );
+    metrics::describe_counter!(
+        XDS_UPDATES,
+        "Config pushes from pilot, by result: ack (applied) or nack (refused)."
+    );
+    metrics::describe_counter!(
+        XDS_RECONNECTS,
+        "Attempts to reach pilot again after a failed or lost stream."
+    );
+}
+
+/// The discovery stream's metrics. Touched at start, so that every series shows from the
+/// first scrape (at 0) rather than only after it first changes.
+pub mod xds {
+    use super::{XDS_CONNECTED, XDS_RECONNECTS, XDS_UPDATES};
+
+    pub fn register() {
+        connected(false);
+        metrics::counter!(XDS_UPDATES, "result" => "ack").increment(0);
+        metrics::counter!(XDS_UPDATES, "result" => "nack").increment(0);
+        metrics::counter!(XDS_RECONNECTS).increment(0);
+    }
+
+    pub fn connected(up: bool) {
+        metrics::gauge!(XDS_CONNECTED).set(if up { 1.0 } else { 0.0 });
+    }
+
+    pub fn update(applied: bool) {
+        let result = if applied { "ack" } else { "nack" };
+        metrics::counter!(XDS_UPDATES, "result" => result).increment(1);
+    }
+
+    pub fn reconnect() {
+        metrics::counter!(XDS_RECONNECTS).increment(1);
     }
 }
 

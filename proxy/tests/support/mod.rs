@@ -35,16 +35,22 @@ impl Proxy {
 
     /// As [`Proxy::start`], with extra flags.
     pub fn start_with(snapshot: &str, extra: &[&str]) -> Proxy {
-        let dir = std::env::temp_dir().join(format!(
-            "mesh-proxy-test-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = test_dir();
         std::fs::write(dir.join("snapshot.yaml"), snapshot).unwrap();
+        let file = dir.join("snapshot.yaml");
+        let mut args = vec!["--snapshot", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Self::spawn(dir, &args)
+    }
+
+    /// Starts the proxy with these flags and no snapshot file (e.g. `--pilot ADDR`), and
+    /// waits until it prints its ports.
+    pub fn start_args(args: &[&str]) -> Proxy {
+        Self::spawn(test_dir(), args)
+    }
+
+    fn spawn(dir: PathBuf, args: &[&str]) -> Proxy {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-proxy"))
-            .arg("--snapshot")
-            .arg(dir.join("snapshot.yaml"))
             .args([
                 "--admin-addr",
                 "127.0.0.1:0",
@@ -58,7 +64,7 @@ impl Proxy {
                 "productpage-v1",
             ])
             .args(["--snapshot-poll", "20ms", "--log", "warn"])
-            .args(extra)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -190,6 +196,17 @@ impl Drop for Proxy {
     }
 }
 
+/// A fresh directory for one proxy's files.
+fn test_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mesh-proxy-test-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -246,13 +263,16 @@ pub async fn echo(version: &str) -> mesh_echo::EchoServer {
     .unwrap()
 }
 
-/// The sum of the samples of `metric` whose labels include every `labels` pair.
+/// The sum of the samples of `metric` whose labels include every `labels` pair (a metric
+/// without labels has one sample).
 pub async fn metric_value(proxy: &Proxy, metric: &str, labels: &[(&str, &str)]) -> f64 {
     let (status, _, body) = get(proxy.metrics, "/stats/prometheus", &[]).await;
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(body.to_vec()).unwrap();
     text.lines()
-        .filter(|line| line.starts_with(&format!("{metric}{{")))
+        .filter(|line| {
+            line.starts_with(&format!("{metric}{{")) || line.starts_with(&format!("{metric} "))
+        })
         .filter(|line| {
             labels
                 .iter()

@@ -1,0 +1,38 @@
+//! Config from pilot: one discovery stream ([`client`]) feeding the resources held
+//! ([`store`]) into [`crate::state`] whole, as the snapshot file does in standalone mode.
+//! [`status`] is what `/config_dump` and the `mesh_xds_*` metrics show of it.
+
+mod backoff;
+pub mod client;
+pub mod status;
+pub mod store;
+
+use mesh_proto::discovery::v1 as pb;
+
+pub use client::{Client, XdsError};
+pub use status::{PilotStatus, PilotView};
+pub use store::Store;
+
+use crate::config::Config;
+
+/// Who this proxy is, as pilot learns it from the first request of every stream.
+pub fn node(config: &Config) -> pb::Node {
+    pb::Node {
+        id: config.node_id(),
+        namespace: config.namespace.clone(),
+        workload: config.workload.clone(),
+        service_account: config.service_account.clone(),
+        labels: config
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ip_addresses: config.instance_ip.iter().map(ToString::to_string).collect(),
+        outbound_address: config
+            .outbound_addr
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        proxy_version: env!("CARGO_PKG_VERSION").to_owned(),
+        metadata: Default::default(),
+    }
+}
