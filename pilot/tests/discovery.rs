@@ -1,6 +1,8 @@
 //! The discovery protocol against the real pilot binary: full state on connect, deltas on
 //! change, ACK/NACK bookkeeping in syncz, resync on reconnect, invalid edits held back.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::{Duration, Instant};
