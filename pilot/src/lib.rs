@@ -3,6 +3,7 @@
 //! every connected proxy over the discovery stream.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod index;
 pub mod metrics;

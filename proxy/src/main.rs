@@ -1,22 +1,3 @@
-use clap::Parser;
-use tracing_subscriber::prelude::*;
-use tracing_subscriber::{EnvFilter, fmt, reload};
-
 fn main() -> anyhow::Result<()> {
-    let config = mesh_proxy::config::Config::parse();
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (filter, reload_handle) = reload::Layer::new(filter);
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt::layer().with_writer(std::io::stderr))
-        .init();
-    // `/logging?level=` swaps the filter while the proxy runs.
-    let log_control: mesh_proxy::admin::LogControl = Box::new(move |level: &str| {
-        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
-        reload_handle.reload(filter).map_err(|e| e.to_string())
-    });
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(mesh_proxy::app::run(config, log_control))
+    mesh_proxy::cli::main()
 }

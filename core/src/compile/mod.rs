@@ -128,9 +128,15 @@ fn check_destinations(config: &ProxyConfig, errors: &mut Errors) {
     let mut unresolved = BTreeMap::new();
     let routes = config.route_configs.iter().flat_map(|(name, rc)| {
         rc.tables().iter().flat_map(move |t| {
-            t.routes
-                .iter()
-                .map(move |r| (format!("route config {name:?}, route {:?}", r.name), r))
+            t.routes.iter().enumerate().map(move |(i, r)| {
+                let route = if r.name.is_empty() {
+                    format!("routes[{i}]")
+                } else {
+                    format!("routes[{i}] ({:?})", r.name)
+                };
+                let place = format!("route config {name:?}, virtual host {:?}, {route}", t.name);
+                (place, r)
+            })
         })
     });
     for (place, route) in routes {

@@ -197,7 +197,7 @@ fn every_error_is_named_by_its_path() {
         .iter()
         .find(|e| e.message.contains("no subset \"v9\""))
         .expect("subset error");
-    assert!(subset.path.contains("route \"split\""), "{subset:?}");
+    assert!(subset.path.contains("routes[0] (\"split\")"), "{subset:?}");
 }
 
 #[test]

@@ -1,0 +1,268 @@
+//! The mesh on loopback: a real pilot on a config directory, real proxies connected to it,
+//! and echo apps behind them. Every wait has a deadline.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Starts a binary and reads the one line it prints when its ports are bound.
+fn spawn(binary: &str, args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stdout.lines() {});
+    (child, line)
+}
+
+fn field(line: &str, name: &str) -> SocketAddr {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+        .parse()
+        .unwrap()
+}
+
+pub struct Pilot {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub grpc: SocketAddr,
+    pub monitoring: SocketAddr,
+    extra: Vec<String>,
+}
+
+impl Pilot {
+    /// pilot with its production defaults (100 ms poll, 100 ms debounce) on `files`.
+    pub fn start(files: &[(&str, &str)]) -> Pilot {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let (child, grpc, monitoring) = Self::spawn(dir.path(), "127.0.0.1:0", &[]);
+        Pilot {
+            child,
+            dir,
+            grpc,
+            monitoring,
+            extra: Vec::new(),
+        }
+    }
+
+    fn spawn(dir: &Path, grpc: &str, extra: &[String]) -> (Child, SocketAddr, SocketAddr) {
+        let mut args = vec![
+            "--config-dir",
+            dir.to_str().unwrap(),
+            "--grpc-addr",
+            grpc,
+            "--monitoring-addr",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+        ];
+        args.extend(extra.iter().map(String::as_str));
+        let (child, line) = spawn(env!("CARGO_BIN_EXE_e2e-pilot"), &args);
+        (child, field(&line, "grpc"), field(&line, "monitoring"))
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts again on the same discovery port and directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, grpc, monitoring) =
+            Self::spawn(self.dir.path(), &self.grpc.to_string(), &self.extra);
+        self.child = child;
+        self.grpc = grpc;
+        self.monitoring = monitoring;
+    }
+
+    /// Replaces a config file as editors do: write aside, rename over.
+    pub fn write(&self, name: &str, text: &str) {
+        let path = self.dir.path().join(name);
+        let aside = path.with_extension("tmp~");
+        std::fs::write(&aside, text).unwrap();
+        std::fs::rename(&aside, &path).unwrap();
+    }
+
+    pub fn remove(&self, name: &str) {
+        std::fs::remove_file(self.dir.path().join(name)).unwrap();
+    }
+
+    pub async fn json(&self, path: &str) -> Value {
+        let (status, body) = get(self.monitoring, "pilot", path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Waits until every listed proxy is connected and has ACKed what it was last sent.
+    pub async fn wait_all_synced(&self, ids: &[&str]) -> Value {
+        wait_for("every proxy synced", || async {
+            let syncz = self.json("/debug/syncz").await;
+            let synced = ids.iter().all(|id| {
+                syncz.as_array().unwrap().iter().any(|e| {
+                    e["id"] == *id
+                        && !e["versionSent"].is_null()
+                        && e["versionSent"] == e["versionAcked"]
+                })
+            });
+            synced.then_some(syncz)
+        })
+        .await
+    }
+}
+
+impl Drop for Pilot {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Proxy {
+    child: Child,
+    pub id: String,
+    pub admin: SocketAddr,
+    pub health: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+impl Proxy {
+    /// A sidecar for workload `name` in `namespace`, its outbound listener on a free port.
+    pub fn start(pilot: &Pilot, name: &str, namespace: &str) -> Proxy {
+        let pilot_addr = pilot.grpc.to_string();
+        let (child, line) = spawn(
+            env!("CARGO_BIN_EXE_e2e-proxy"),
+            &[
+                "--pilot",
+                &pilot_addr,
+                "--workload",
+                name,
+                "--namespace",
+                namespace,
+                "--outbound-addr",
+                "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
+                "--health-addr",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+            ],
+        );
+        Proxy {
+            child,
+            id: format!("{name}.{namespace}"),
+            admin: field(&line, "admin"),
+            health: field(&line, "health"),
+            metrics: field(&line, "metrics"),
+        }
+    }
+
+    pub async fn admin_json(&self, path: &str) -> Value {
+        let (status, body) = get(self.admin, "admin", path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Where the outbound listener is bound, once pilot's config is applied.
+    pub async fn outbound(&self) -> SocketAddr {
+        wait_for("the outbound listener", || async {
+            let listeners = self.admin_json("/listeners").await;
+            listeners
+                .as_array()?
+                .iter()
+                .find(|l| l["name"] == "outbound")
+                .and_then(|l| l["bound"].as_str()?.parse().ok())
+        })
+        .await
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 10 ms until it yields a value; panics after [`DEADLINE`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// One GET with `Host: host` to `addr`, through a fresh connection.
+pub async fn get(addr: SocketAddr, host: &str, path: &str) -> (StatusCode, Bytes) {
+    let (status, _, body) = request(addr, host, path).await;
+    (status, body)
+}
+
+/// One GET; the answering echo's version (`x-echo-version`), or the status when it failed.
+pub async fn version_via(addr: SocketAddr, host: &str) -> String {
+    let (status, headers, _) = request(addr, host, "/").await;
+    match headers.get("x-echo-version") {
+        Some(v) if status == StatusCode::OK => v.to_str().unwrap().to_owned(),
+        _ => format!("status {}", status.as_u16()),
+    }
+}
+
+async fn request(addr: SocketAddr, host: &str, path: &str) -> (StatusCode, http::HeaderMap, Bytes) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let request = Request::get(format!("http://{addr}{path}"))
+        .header("host", host)
+        .body(Full::default())
+        .unwrap();
+    let response = tokio::time::timeout(DEADLINE, client.request(request))
+        .await
+        .expect("request timed out")
+        .expect("request failed");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (parts.status, parts.headers, body)
+}
+
+/// An echo app answering with `version`.
+pub async fn echo(version: &str) -> mesh_echo::EchoServer {
+    mesh_echo::start(mesh_echo::EchoConfig {
+        version: version.to_owned(),
+        ..mesh_echo::EchoConfig::default()
+    })
+    .await
+    .unwrap()
+}
