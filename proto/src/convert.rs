@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use mesh_core::config::{
-    Destination, Duration, HttpRoute, PortSelector, RouteDestination, Subset, TrafficPolicy,
+    Destination, Duration, PortSelector, RouteDestination, Subset, TrafficPolicy,
 };
 use mesh_core::snapshot::{
     AppProtocol, ClusterSpec, EndpointSpec, ListenerProtocol, ListenerSpec, RouteConfigSpec,
@@ -69,6 +69,7 @@ pub fn resource_type(resource: &pb::Resource) -> pb::ResourceType {
         Some(Kind::Cluster(_)) => pb::ResourceType::Cluster,
         Some(Kind::Endpoints(_)) => pb::ResourceType::Endpoints,
         Some(Kind::InboundPolicy(_)) => pb::ResourceType::InboundPolicy,
+        Some(Kind::VirtualHost(_)) => pb::ResourceType::VirtualHost,
         None => pb::ResourceType::Unspecified,
     }
 }
@@ -116,20 +117,49 @@ fn app_protocol_text(protocol: AppProtocol) -> String {
         .unwrap_or_default()
 }
 
+/// A route configuration with its virtual hosts inside.
 pub fn encode_route_config(spec: &RouteConfigSpec) -> pb::Resource {
     let virtual_hosts = spec
         .virtual_hosts
         .iter()
-        .map(|host| pb::VirtualHost {
-            name: host.name.clone(),
-            domains: host.domains.clone(),
-            routes_json: json(&host.routes),
-        })
+        .map(|host| encode_virtual_host_body("", host))
         .collect();
     resource(
         spec.name.clone(),
         Kind::RouteConfiguration(pb::RouteConfiguration { virtual_hosts }),
     )
+}
+
+/// A route configuration and each of its virtual hosts as resources of their own, so a
+/// change to one host resends only that host.
+pub fn encode_route_config_split(spec: &RouteConfigSpec) -> Vec<pb::Resource> {
+    let mut resources = vec![resource(
+        spec.name.clone(),
+        Kind::RouteConfiguration(pb::RouteConfiguration::default()),
+    )];
+    resources.extend(
+        spec.virtual_hosts
+            .iter()
+            .map(|host| encode_virtual_host(&spec.name, host)),
+    );
+    resources
+}
+
+/// One virtual host of route configuration `route_config`, named `<route_config>/<host>`.
+pub fn encode_virtual_host(route_config: &str, host: &VirtualHostSpec) -> pb::Resource {
+    resource(
+        format!("{route_config}/{}", host.name),
+        Kind::VirtualHost(encode_virtual_host_body(route_config, host)),
+    )
+}
+
+fn encode_virtual_host_body(route_config: &str, host: &VirtualHostSpec) -> pb::VirtualHost {
+    pb::VirtualHost {
+        route_configuration: route_config.to_owned(),
+        name: host.name.clone(),
+        domains: host.domains.clone(),
+        routes_json: json(&host.routes),
+    }
 }
 
 /// The cluster without its endpoints: those travel as their own resource.
@@ -169,7 +199,12 @@ pub fn encode_endpoints(host: &str, port: u16, endpoints: &[EndpointSpec]) -> pb
 /// Every resource of a snapshot, endpoints split from their clusters.
 pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<pb::Resource> {
     let mut resources: Vec<pb::Resource> = snapshot.listeners.iter().map(encode_listener).collect();
-    resources.extend(snapshot.route_configs.iter().map(encode_route_config));
+    resources.extend(
+        snapshot
+            .route_configs
+            .iter()
+            .flat_map(encode_route_config_split),
+    );
     for cluster in &snapshot.clusters {
         resources.push(encode_cluster(cluster));
         resources.push(encode_endpoints(
@@ -206,6 +241,15 @@ pub fn decode_snapshot<'a>(
             endpoints.insert(&resource.name, e);
         }
     }
+    let mut hosts: BTreeMap<&str, Vec<(&str, &pb::VirtualHost)>> = BTreeMap::new();
+    for resource in by_name.values() {
+        if let Some(Kind::VirtualHost(host)) = &resource.kind {
+            hosts
+                .entry(host.route_configuration.as_str())
+                .or_default()
+                .push((&resource.name, host));
+        }
+    }
     let mut snapshot = Snapshot {
         version: version.to_owned(),
         ..Snapshot::default()
@@ -215,7 +259,10 @@ pub fn decode_snapshot<'a>(
         match &resource.kind {
             Some(Kind::Listener(l)) => snapshot.listeners.push(decode_listener(name, l)?),
             Some(Kind::RouteConfiguration(r)) => {
-                snapshot.route_configs.push(decode_route_config(name, r)?)
+                let apart = hosts.remove(name).unwrap_or_default();
+                snapshot
+                    .route_configs
+                    .push(decode_route_config(name, r, &apart)?)
             }
             Some(Kind::Cluster(c)) => {
                 let mut cluster = decode_cluster(name, c)?;
@@ -224,9 +271,16 @@ pub fn decode_snapshot<'a>(
                 }
                 snapshot.clusters.push(cluster);
             }
-            Some(Kind::Endpoints(_)) | Some(Kind::InboundPolicy(_)) => {}
+            Some(Kind::Endpoints(_) | Kind::InboundPolicy(_) | Kind::VirtualHost(_)) => {}
             None => return Err(error("resource", name, "has no content")),
         }
+    }
+    if let Some((route_config, apart)) = hosts.into_iter().next() {
+        return Err(error(
+            "virtual host",
+            apart[0].0,
+            format!("names route configuration {route_config:?}, which is not held"),
+        ));
     }
     Ok(snapshot)
 }
@@ -297,29 +351,32 @@ fn decode_destination(d: &pb::WeightedDestination) -> RouteDestination {
 fn decode_route_config(
     name: &str,
     r: &pb::RouteConfiguration,
+    apart: &[(&str, &pb::VirtualHost)],
 ) -> Result<RouteConfigSpec, DecodeError> {
-    let virtual_hosts = r
-        .virtual_hosts
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            let routes: Vec<HttpRoute> = from_json(&host.routes_json).map_err(|e| {
-                error(
-                    "route configuration",
-                    name,
-                    format!("virtualHosts[{i}] ({}): routes{e}", host.name),
-                )
-            })?;
-            Ok(VirtualHostSpec {
-                name: host.name.clone(),
-                domains: host.domains.clone(),
-                routes,
-            })
+    let inside = r.virtual_hosts.iter().enumerate().map(|(i, host)| {
+        decode_virtual_host(host).map_err(|e| {
+            error(
+                "route configuration",
+                name,
+                format!("virtualHosts[{i}] ({}): routes{e}", host.name),
+            )
         })
-        .collect::<Result<_, _>>()?;
+    });
+    let outside = apart.iter().map(|(resource, host)| {
+        decode_virtual_host(host).map_err(|e| error("virtual host", resource, format!("routes{e}")))
+    });
+    let virtual_hosts = inside.chain(outside).collect::<Result<_, _>>()?;
     Ok(RouteConfigSpec {
         name: name.to_owned(),
         virtual_hosts,
+    })
+}
+
+fn decode_virtual_host(host: &pb::VirtualHost) -> Result<VirtualHostSpec, String> {
+    Ok(VirtualHostSpec {
+        name: host.name.clone(),
+        domains: host.domains.clone(),
+        routes: from_json(&host.routes_json)?,
     })
 }
 

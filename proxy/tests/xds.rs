@@ -252,8 +252,8 @@ async fn a_bad_push_is_nacked_and_the_old_version_keeps_serving() {
 
     let mut unknown_field = encode_snapshot(&snapshot(blue.addr(), "blue"));
     for resource in &mut unknown_field {
-        if let Some(pb::resource::Kind::RouteConfiguration(routes)) = &mut resource.kind {
-            routes.virtual_hosts[0].routes_json = r#"[{"name": "all", "rout": []}]"#.into();
+        if let Some(pb::resource::Kind::VirtualHost(host)) = &mut resource.kind {
+            host.routes_json = r#"[{"name": "all", "rout": []}]"#.into();
         }
     }
     let answer = pilot.push_and_answer(response("3", unknown_field)).await;

@@ -139,12 +139,10 @@ impl Generation {
         let services = scope.visible_services(&self.index);
         let mut resources = Resources::new();
         let mut clusters = HashMap::new();
-        let route = convert::encode_route_config(&translate::outbound_route_config(
-            &self.index,
-            scope,
-            &services,
-        ));
-        resources.insert(key_of(&route), Arc::new(route));
+        let routes = translate::outbound_route_config(&self.index, scope, &services);
+        for resource in convert::encode_route_config_split(&routes) {
+            resources.insert(key_of(&resource), Arc::new(resource));
+        }
         for visible in &services {
             for port in &visible.service.ports {
                 let spec =

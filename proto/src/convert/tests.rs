@@ -62,10 +62,13 @@ fn bad_routes_name_the_resource_and_the_field() {
                 name: "reviews:9080".into(),
                 domains: vec!["reviews".into()],
                 routes_json: r#"[{"route":[{"destination":{"host":"r"},"wieght":1}]}]"#.into(),
+                ..Default::default()
             }],
         })),
     };
-    let err = decode_snapshot("v", [&bad]).expect_err("refused").to_string();
+    let err = decode_snapshot("v", [&bad])
+        .expect_err("refused")
+        .to_string();
     assert!(
         err.starts_with(
             "route configuration outbound: virtualHosts[0] (reviews:9080): routes[0].route[0]"
@@ -84,7 +87,9 @@ fn bad_addresses_and_ports_are_errors_not_panics() {
             ..Default::default()
         }),
     );
-    let err = decode_snapshot("v", [&listener]).expect_err("refused").to_string();
+    let err = decode_snapshot("v", [&listener])
+        .expect_err("refused")
+        .to_string();
     assert!(
         err.starts_with("listener l: address: \"not-an-address\""),
         "{err}"
@@ -98,9 +103,55 @@ fn bad_addresses_and_ports_are_errors_not_panics() {
             ..Default::default()
         }),
     );
-    let err = decode_snapshot("v", [&cluster]).expect_err("refused").to_string();
+    let err = decode_snapshot("v", [&cluster])
+        .expect_err("refused")
+        .to_string();
     assert_eq!(err, "cluster c: port: 70000 is not a port");
 
     let empty = pb::Resource::default();
     assert!(decode_snapshot("v", [&empty]).is_err());
+}
+
+#[test]
+fn virtual_hosts_travel_apart_and_a_route_change_resends_one() {
+    let snapshot = example("reviews.yaml");
+    let before = encode_snapshot(&snapshot);
+    let hosts: Vec<_> = before
+        .iter()
+        .filter(|r| resource_type(r) == pb::ResourceType::VirtualHost)
+        .map(|r| r.name.clone())
+        .collect();
+    let route_config = &snapshot.route_configs[0];
+    assert_eq!(hosts.len(), route_config.virtual_hosts.len());
+    assert!(hosts[0].starts_with(&format!("{}/", route_config.name)));
+
+    let mut changed = snapshot.clone();
+    changed.route_configs[0].virtual_hosts[0].routes.pop();
+    let after = encode_snapshot(&changed);
+    let differing: Vec<_> = before
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a.version != b.version)
+        .map(|(a, _)| a.name.clone())
+        .collect();
+    assert_eq!(differing, [hosts[0].clone()]);
+}
+
+#[test]
+fn a_virtual_host_without_its_route_configuration_is_refused_by_name() {
+    let host = encode_virtual_host(
+        "gone",
+        &mesh_core::snapshot::VirtualHostSpec {
+            name: "reviews:9080".into(),
+            domains: vec!["reviews".into()],
+            routes: Vec::new(),
+        },
+    );
+    let err = decode_snapshot("v", [&host])
+        .expect_err("refused")
+        .to_string();
+    assert_eq!(
+        err,
+        "virtual host gone/reviews:9080: names route configuration \"gone\", which is not held"
+    );
 }

@@ -39,7 +39,7 @@ fn a_good_response_prepares_a_runtime_at_pilots_version() {
     let (store, runtime) =
         prepare(&Store::default(), &response(&snapshot("v1"), "p1"), &state).expect("applies");
     assert_eq!(runtime.config.version, "p1");
-    assert_eq!(store.len(), 4);
+    assert_eq!(store.len(), 5);
     assert!(
         state.current().is_none(),
         "nothing applied yet: the caller does that"
@@ -64,11 +64,11 @@ fn an_unknown_route_field_is_refused_naming_it() {
         .resources
         .iter_mut()
         .find_map(|r| match &mut r.kind {
-            Some(pb::resource::Kind::RouteConfiguration(c)) => Some(c),
+            Some(pb::resource::Kind::VirtualHost(host)) => Some(host),
             _ => None,
         })
-        .expect("a route configuration");
-    route.virtual_hosts[0].routes_json = r#"[{"rout": []}]"#.into();
+        .expect("a virtual host");
+    route.routes_json = r#"[{"rout": []}]"#.into();
     let Err(error) = prepare(&Store::default(), &bad, &State::default()) else {
         panic!("an unknown field must be refused");
     };

@@ -35,7 +35,11 @@ fn full(upstream: &str) -> Store {
 #[test]
 fn a_full_push_holds_every_resource_and_decodes_back() {
     let store = full("10.0.0.1:80");
-    assert_eq!(store.len(), 4, "listener, route, cluster, endpoints");
+    assert_eq!(
+        store.len(),
+        5,
+        "listener, route config, virtual host, cluster, endpoints"
+    );
     let decoded = store.snapshot("7").expect("decodes");
     assert_eq!(decoded.version, "7");
     assert_eq!(
@@ -82,7 +86,7 @@ fn removals_apply_and_unknown_names_are_ignored() {
         },
     ];
     let after = before.updated(&response(vec![], removed)).expect("applies");
-    assert_eq!(after.len(), 3);
+    assert_eq!(after.len(), 4);
     let decoded = after.snapshot("2").expect("decodes");
     assert!(decoded.clusters[0].endpoints.is_empty());
 }
@@ -115,7 +119,7 @@ fn malformed_responses_are_errors_that_name_the_entry() {
 fn versions_list_what_is_held() {
     let store = full("10.0.0.1:80");
     let versions = store.versions();
-    assert_eq!(versions.len(), 4);
+    assert_eq!(versions.len(), 5);
     assert!(versions.iter().all(|v| !v.version.is_empty()));
     assert!(Store::default().versions().is_empty());
 }
