@@ -24,6 +24,7 @@ pub use scope::{Scope, VisibleService};
 
 /// Who a proxy is, as it said on its first request.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Node {
     pub id: String,
     pub namespace: String,
