@@ -15,5 +15,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn prost_build_config() -> tonic_prost_build::Config {
-    tonic_prost_build::Config::new()
+    let mut config = tonic_prost_build::Config::new();
+    // Ordered maps encode the same bytes in every process, so content versions (digests of
+    // the encoding) agree across pilot replicas and restarts.
+    config.btree_map(["."]);
+    config
 }

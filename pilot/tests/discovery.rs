@@ -320,3 +320,36 @@ async fn a_node_without_a_namespace_is_refused_with_the_field() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert_eq!(status.message(), "node.namespace must not be empty");
 }
+
+#[tokio::test]
+async fn replicas_agree_so_a_proxy_can_move_between_them_without_a_full_resend() {
+    let first = pilot();
+    let files: Vec<(String, String)> = ["services.yaml", "workloads.yaml", "routes.yaml"]
+        .iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(first.path(name)).unwrap();
+            (name.to_string(), text)
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let second = Pilot::start(&borrowed);
+
+    let mut proxy = FakeProxy::connect(first.grpc, "e.shop", "shop").await;
+    let full = proxy.next().await;
+    proxy.ack(&full).await;
+    let held = proxy.held.clone();
+    drop(proxy);
+
+    // Another replica, started separately, computes the same versions.
+    let mut moved = FakeProxy::connect_holding(second.grpc, "e.shop", "shop", held).await;
+    let resync = moved.next().await;
+    assert_eq!(resync.system_version_info, full.system_version_info);
+    assert!(
+        resync.resources.is_empty() && resync.removed_resources.is_empty(),
+        "sent {:?}",
+        names(&resync)
+    );
+}
