@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::index::Settings;
 use crate::monitoring::{self, Monitoring};
 use crate::push::{self, Debounce};
+use crate::source::kubernetes::KubernetesSource;
 use crate::source::local::LocalSource;
 use crate::source::{Changes, Source};
 use crate::syncz::Syncz;
@@ -75,7 +76,20 @@ async fn start_source(config: &Config, changes: Changes) -> anyhow::Result<Arc<d
         );
         return Ok(LocalSource::start(dir.clone(), config.config_poll, changes));
     }
-    anyhow::bail!("--kubernetes: not wired yet")
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (in-cluster config or KUBECONFIG)")?;
+    let source = KubernetesSource::start(client, changes).await?;
+    // Pushing a half-listed cluster would remove endpoints from every proxy: wait for the
+    // first lists, but not forever (a watch refused by RBAC never completes).
+    match tokio::time::timeout(config.sync_timeout, source.wait_until_ready()).await {
+        Ok(ready) => ready?,
+        Err(_) => tracing::warn!(
+            timeout = ?config.sync_timeout,
+            "not every watch finished its first list; serving what has arrived"
+        ),
+    }
+    Ok(source)
 }
 
 async fn shutdown() {

@@ -47,6 +47,12 @@ pub struct Config {
     #[serde(with = "millis")]
     pub config_poll: Duration,
 
+    /// Kubernetes mode: how long to wait for the first list of every watched resource
+    /// before serving proxies anyway.
+    #[arg(long, env = "MESH_SYNC_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[serde(with = "millis")]
+    pub sync_timeout: Duration,
+
     /// Config in this namespace applies mesh-wide (Istio's istio-system).
     #[arg(long, env = "MESH_ROOT_NAMESPACE", default_value = "mesh-system")]
     pub root_namespace: String,
