@@ -235,3 +235,62 @@ async fn eventually(
             .expect("source running");
     }
 }
+
+/// From the API server to the proxy's view: the listed Services, EndpointSlices, Pods and
+/// VirtualService translate into a proxy's snapshot; with no DestinationRule for the
+/// route's subsets in this cluster, the proxy would refuse it, naming the subset.
+#[tokio::test]
+async fn what_the_cluster_lists_becomes_a_proxys_snapshot() {
+    use crate::index::Settings;
+    use crate::translate::{Node, snapshot};
+
+    let mut routes = builtin_routes();
+    routes.extend(istio_routes());
+    let server = FakeApiServer::start(State {
+        routes,
+        ..State::default()
+    })
+    .await;
+    let (changes, _marks) = Changes::new();
+    let source = KubernetesSource::start(server.client.clone(), changes)
+        .await
+        .expect("discovery succeeds");
+    ready(&source).await;
+    let generation = crate::push::build(
+        source.as_ref(),
+        &Settings::default(),
+        1,
+        std::time::Instant::now(),
+        None,
+    );
+    let node = Node {
+        id: "productpage-v1.bookinfo".into(),
+        namespace: "bookinfo".into(),
+        ..Node::default()
+    };
+    let snapshot = snapshot(&generation.index, &node);
+
+    let reviews = snapshot
+        .clusters
+        .iter()
+        .find(|c| c.host == "reviews.bookinfo.svc.cluster.local" && c.port == 9080)
+        .expect("a cluster for the reviews Service's http port");
+    assert_eq!(reviews.endpoints.len(), 3);
+    assert!(reviews.endpoints.iter().all(|e| e.address.port() == 8080));
+    let host = snapshot.route_configs[0]
+        .virtual_hosts
+        .iter()
+        .find(|h| h.name == "reviews.bookinfo.svc.cluster.local:9080")
+        .expect("a virtual host for reviews:9080");
+    assert!(host.domains.iter().any(|d| d == "reviews:9080"));
+    let weights: Vec<_> = host.routes[0].route.iter().map(|d| d.weight).collect();
+    assert_eq!(weights, [Some(90), Some(10)], "the VirtualService's split");
+
+    let refused = mesh_core::compile::compile(&snapshot).expect_err("no DestinationRule");
+    let refused = refused.to_string();
+    assert!(
+        refused.contains("virtual host \"reviews.bookinfo.svc.cluster.local:9080\"")
+            && refused.contains("has no subset"),
+        "{refused}"
+    );
+}
