@@ -67,7 +67,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     parsed.to_std().ok_or_else(|| format!("{text} is negative"))
 }
 
-mod millis {
+/// Durations shown as `NNNms` in the logged config and on the debug pages.
+pub(crate) mod millis {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,

@@ -15,20 +15,11 @@ use crate::xds::Generation;
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct Debounce {
     /// Push once no change arrived for this long...
-    #[serde(with = "millis")]
+    #[serde(with = "crate::config::millis")]
     pub quiet: Duration,
     /// ...or this long after the first change, whichever comes first.
-    #[serde(with = "millis")]
+    #[serde(with = "crate::config::millis")]
     pub max: Duration,
-}
-
-mod millis {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{}ms", d.as_millis()))
-    }
 }
 
 /// Indexes the source's current inputs as generation `number`.

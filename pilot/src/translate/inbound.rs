@@ -2,7 +2,7 @@
 //! proxy's workload — mesh-wide (root namespace, no selector), its namespace's, and those
 //! whose selector matches its labels. Enforcement is the proxy's; this picks the set.
 
-use mesh_core::config::{AuthorizationPolicySpec, LabelSelector, PeerAuthenticationSpec};
+use mesh_core::config::{AuthorizationPolicySpec, LabelSelector, Object, PeerAuthenticationSpec};
 use mesh_core::model::selects;
 use serde::Serialize;
 
@@ -23,29 +23,35 @@ pub struct Named<T> {
 }
 
 pub fn inbound_policy(index: &Index, node: &Node) -> InboundPolicy {
-    let root = &index.settings.root_namespace;
-    let applies = |namespace: &str, selector: &Option<LabelSelector>| match selector {
-        None => namespace == node.namespace || namespace == root,
-        Some(s) => namespace == node.namespace && selects(&s.match_labels, &node.labels),
-    };
     InboundPolicy {
-        peer_authentications: index
-            .peer_authentications
-            .iter()
-            .filter(|p| applies(&p.metadata.namespace, &p.spec.selector))
-            .map(|p| Named {
-                name: format!("{}/{}", p.metadata.namespace, p.metadata.name),
-                spec: p.spec.clone(),
-            })
-            .collect(),
-        authorization_policies: index
-            .authorization_policies
-            .iter()
-            .filter(|p| applies(&p.metadata.namespace, &p.spec.selector))
-            .map(|p| Named {
-                name: format!("{}/{}", p.metadata.namespace, p.metadata.name),
-                spec: p.spec.clone(),
-            })
-            .collect(),
+        peer_authentications: applying(index, node, &index.peer_authentications, |p| &p.selector),
+        authorization_policies: applying(index, node, &index.authorization_policies, |p| {
+            &p.selector
+        }),
     }
+}
+
+/// The policies of one kind that apply to `node`: those without a selector in its
+/// namespace or the root namespace, and those whose selector matches it in its namespace.
+fn applying<T: Clone>(
+    index: &Index,
+    node: &Node,
+    policies: &[Object<T>],
+    selector: impl Fn(&T) -> &Option<LabelSelector>,
+) -> Vec<Named<T>> {
+    let root = &index.settings.root_namespace;
+    policies
+        .iter()
+        .filter(|p| {
+            let namespace = &p.metadata.namespace;
+            match selector(&p.spec) {
+                None => *namespace == node.namespace || namespace == root,
+                Some(s) => *namespace == node.namespace && selects(&s.match_labels, &node.labels),
+            }
+        })
+        .map(|p| Named {
+            name: format!("{}/{}", p.metadata.namespace, p.metadata.name),
+            spec: p.spec.clone(),
+        })
+        .collect()
 }
