@@ -1,12 +1,15 @@
 //! The index: one generation of inputs, grouped the way translation looks them up.
 //! Built once per debounced change and shared by every proxy's translation.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use mesh_core::config::{
     AuthorizationPolicySpec, ConfigObject, DestinationRuleSpec, Object, PeerAuthenticationSpec,
     SidecarSpec, VirtualServiceSpec,
 };
+
+use mesh_core::host::{covers, resolve};
 
 use crate::registry::Registry;
 use crate::source::Inputs;
@@ -34,6 +37,40 @@ pub struct Index {
     pub sidecars: Vec<Object<SidecarSpec>>,
     pub peer_authentications: Vec<Object<PeerAuthenticationSpec>>,
     pub authorization_policies: Vec<Object<AuthorizationPolicySpec>>,
+    /// VirtualServices and DestinationRules by the hosts they name, resolved: translation
+    /// looks rules up per service, and a scan of every rule per service is quadratic.
+    pub virtual_service_hosts: HostIndex,
+    pub destination_rule_hosts: HostIndex,
+}
+
+/// Positions of rules by resolved host: exact hosts in a map, wildcards in a list.
+#[derive(Default)]
+pub struct HostIndex {
+    exact: HashMap<String, Vec<usize>>,
+    wildcard: Vec<(String, usize)>,
+}
+
+impl HostIndex {
+    fn add(&mut self, host: String, position: usize) {
+        if host.starts_with('*') {
+            self.wildcard.push((host, position));
+        } else {
+            self.exact.entry(host).or_default().push(position);
+        }
+    }
+
+    /// The rules naming `hostname` exactly, then those whose wildcard covers it, each with
+    /// whether the match is exact; in position order within each group.
+    pub fn matching(&self, hostname: &str) -> Vec<(usize, bool)> {
+        let exact = self.exact.get(hostname).into_iter().flatten();
+        let mut found: Vec<(usize, bool)> = exact.map(|&p| (p, true)).collect();
+        for (pattern, position) in &self.wildcard {
+            if covers(pattern, hostname) && !found.iter().any(|(p, _)| p == position) {
+                found.push((*position, false));
+            }
+        }
+        found
+    }
 }
 
 impl Index {
@@ -46,6 +83,8 @@ impl Index {
             sidecars: Vec::new(),
             peer_authentications: Vec::new(),
             authorization_policies: Vec::new(),
+            virtual_service_hosts: HostIndex::default(),
+            destination_rule_hosts: HostIndex::default(),
         };
         for located in &inputs.configs {
             match &located.object {
@@ -67,6 +106,16 @@ impl Index {
             .destination_rules
             .sort_by_key(|o| by_name(&o.metadata));
         index.sidecars.sort_by_key(|o| by_name(&o.metadata));
+        for (position, vs) in index.virtual_services.iter().enumerate() {
+            for host in &vs.spec.hosts {
+                let host = resolve(host, &vs.metadata.namespace);
+                index.virtual_service_hosts.add(host, position);
+            }
+        }
+        for (position, rule) in index.destination_rules.iter().enumerate() {
+            let host = resolve(&rule.spec.host, &rule.metadata.namespace);
+            index.destination_rule_hosts.add(host, position);
+        }
         index
     }
 

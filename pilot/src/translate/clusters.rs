@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use mesh_core::config::{DestinationRuleSpec, Object};
-use mesh_core::host::{covers, resolve};
+use mesh_core::host::resolve;
 use mesh_core::snapshot::{ClusterSpec, EndpointSpec};
 
 use super::{Scope, VisibleService};
@@ -46,23 +46,27 @@ fn destination_rule<'a>(
     scope: &Scope,
     service: &Service,
 ) -> Option<&'a Object<DestinationRuleSpec>> {
+    let candidates: Vec<(bool, &Object<DestinationRuleSpec>)> = index
+        .destination_rule_hosts
+        .matching(&service.hostname)
+        .into_iter()
+        .map(|(position, exact)| (exact, &index.destination_rules[position]))
+        .filter(|(_, rule)| scope.exported(&rule.spec.export_to, &rule.metadata.namespace))
+        .collect();
     let namespaces = [
         scope.namespace.as_str(),
         service.namespace.as_str(),
         scope.root_namespace.as_str(),
     ];
     namespaces.into_iter().find_map(|namespace| {
-        index
-            .destination_rules
+        candidates
             .iter()
-            .filter(|rule| rule.metadata.namespace == namespace)
-            .filter(|rule| scope.exported(&rule.spec.export_to, &rule.metadata.namespace))
-            .filter_map(|rule| {
+            .filter(|(_, rule)| rule.metadata.namespace == namespace)
+            // Exact first, then the longest (narrowest) wildcard; name order among equals.
+            .min_by_key(|(exact, rule)| {
                 let host = resolve(&rule.spec.host, &rule.metadata.namespace);
-                covers(&host, &service.hostname).then_some((host, rule))
+                (!exact, std::cmp::Reverse(host.len()))
             })
-            // Exact first, then the longest (narrowest) wildcard.
-            .max_by_key(|(host, _)| (host == &service.hostname, host.len()))
-            .map(|(_, rule)| rule)
+            .map(|(_, rule)| *rule)
     })
 }

@@ -8,7 +8,7 @@
 use mesh_core::config::{
     Destination, HttpRoute, HttpRouteDestination, Object, PortSelector, VirtualServiceSpec,
 };
-use mesh_core::host::{covers, resolve};
+use mesh_core::host::resolve;
 use mesh_core::snapshot::{RouteConfigSpec, VirtualHostSpec};
 
 use super::listeners::OUTBOUND_ROUTE_CONFIG;
@@ -57,27 +57,25 @@ fn virtual_service_for<'a>(
     scope: &Scope,
     hostname: &str,
 ) -> Option<&'a Object<VirtualServiceSpec>> {
-    index
-        .virtual_services
-        .iter()
-        .filter(|vs| vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh"))
-        .filter(|vs| scope.exported(&vs.spec.export_to, &vs.metadata.namespace))
-        .filter_map(|vs| {
-            let exact = vs
-                .spec
-                .hosts
-                .iter()
-                .any(|h| resolve(h, &vs.metadata.namespace) == hostname);
-            let matched = exact
-                || vs
-                    .spec
-                    .hosts
-                    .iter()
-                    .any(|h| covers(&resolve(h, &vs.metadata.namespace), hostname));
-            matched.then_some((exact, vs))
+    let mut candidates: Vec<(bool, &Object<VirtualServiceSpec>)> = index
+        .virtual_service_hosts
+        .matching(hostname)
+        .into_iter()
+        .map(|(position, exact)| (exact, &index.virtual_services[position]))
+        .filter(|(_, vs)| {
+            vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh")
         })
-        .min_by_key(|(exact, vs)| (!exact, vs.metadata.namespace != scope.namespace))
-        .map(|(_, vs)| vs)
+        .filter(|(_, vs)| scope.exported(&vs.spec.export_to, &vs.metadata.namespace))
+        .collect();
+    // Name order among equals, as the index keeps them.
+    candidates.sort_by_key(|(exact, vs)| {
+        (
+            !exact,
+            vs.metadata.namespace != scope.namespace,
+            (vs.metadata.namespace.clone(), vs.metadata.name.clone()),
+        )
+    });
+    candidates.first().map(|(_, vs)| *vs)
 }
 
 fn default_route(service: &Service, port: u16) -> HttpRoute {

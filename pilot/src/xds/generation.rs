@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use mesh_core::snapshot::ClusterSpec;
+use mesh_core::snapshot::{ClusterSpec, RouteConfigSpec, VirtualHostSpec};
 use mesh_proto::convert::{self, ResourceKey};
 use mesh_proto::discovery::v1 as pb;
 
@@ -46,6 +46,8 @@ pub struct ScopeResources {
     pub digest: String,
     /// Cluster specs as encoded, to reuse an encoding when the spec is unchanged.
     clusters: HashMap<String, (ClusterSpec, Arc<pb::Resource>)>,
+    /// Virtual hosts as encoded, likewise.
+    virtual_hosts: HashMap<String, (VirtualHostSpec, Arc<pb::Resource>)>,
     /// What changed since the same scope of the previous generation: a proxy holding that
     /// one gets just this.
     pub delta: Option<ScopeDelta>,
@@ -140,8 +142,28 @@ impl Generation {
         let mut resources = Resources::new();
         let mut clusters = HashMap::new();
         let routes = translate::outbound_route_config(&self.index, scope, &services);
-        for resource in convert::encode_route_config_split(&routes) {
-            resources.insert(key_of(&resource), Arc::new(resource));
+        let route_config = convert::encode_route_config_split(&RouteConfigSpec {
+            name: routes.name.clone(),
+            virtual_hosts: Vec::new(),
+        });
+        for resource in route_config {
+            let key = key_of(&resource);
+            let reused = previous
+                .and_then(|p| p.resources.get(&key))
+                .filter(|old| old.version == resource.version)
+                .cloned();
+            resources.insert(key, reused.unwrap_or_else(|| Arc::new(resource)));
+        }
+        let mut virtual_hosts = HashMap::new();
+        for host in routes.virtual_hosts {
+            let reused = previous
+                .and_then(|p| p.virtual_hosts.get(&host.name))
+                .filter(|(old, _)| *old == host)
+                .map(|(_, resource)| resource.clone());
+            let resource = reused
+                .unwrap_or_else(|| Arc::new(convert::encode_virtual_host(&routes.name, &host)));
+            resources.insert(key_of(&resource), resource.clone());
+            virtual_hosts.insert(host.name.clone(), (host, resource));
         }
         for visible in &services {
             for port in &visible.service.ports {
@@ -164,6 +186,7 @@ impl Generation {
             digest: digest(resources.values()),
             resources,
             clusters,
+            virtual_hosts,
             delta: None,
         }
     }

@@ -8,3 +8,6 @@ pub mod stream;
 
 pub use generation::Generation;
 pub use server::DiscoveryService;
+
+#[cfg(test)]
+mod tests;
