@@ -153,7 +153,8 @@ impl Client {
         let first = first_request(&self.node, &self.store);
         // Cannot fail: the receiver is right here and the channel is empty.
         let _ = requests.send(first).await;
-        let mut client = DiscoveryClient::new(channel);
+        // A large mesh's first response exceeds tonic's 4 MiB default (pilot allows 64).
+        let mut client = DiscoveryClient::new(channel).max_decoding_message_size(64 << 20);
         let open = client.stream(ReceiverStream::new(outgoing));
         let responses = tokio::time::timeout(OPEN_TIMEOUT, open)
             .await
