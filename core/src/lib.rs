@@ -9,6 +9,7 @@
 //!
 //! No sockets, no files (but [`load`]), no clocks it does not receive.
 
+pub mod authz;
 pub mod balance;
 pub mod compile;
 pub mod config;
