@@ -34,6 +34,10 @@ impl<'a> Report<'a> {
         }
     }
 
+    pub(super) fn has_errors(&self) -> bool {
+        self.found.iter().any(Diagnostic::is_error)
+    }
+
     pub(super) fn into_diagnostics(self) -> Vec<Diagnostic> {
         self.found
     }

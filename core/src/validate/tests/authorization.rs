@@ -27,7 +27,6 @@ fn complete_policies_are_clean() {
           - {key: 'request.headers[x-version]', notValues: [v1]}
           - {key: source.ip, values: [10.1.0.0/16]}
           - {key: destination.port, values: ["8080"]}
-          - {key: 'experimental.envoy.filters.network.mysql_proxy[db.table]', values: [a]}
     "#));
     assert_clean(&ap("action: DENY\nrules: [{}]"));
 }
@@ -39,7 +38,7 @@ fn actions() {
         "spec.action",
         "action CUSTOM is not supported by mesh yet",
     );
-    assert_error(
+    assert_warning(
         &ap("action: DENY"),
         "spec.rules",
         "a DENY policy without rules never matches",
@@ -160,5 +159,17 @@ fn conditions() {
         &when("{key: source.principal, values: ['']}"),
         "spec.rules[0].when[0].values[0]",
         "value must not be empty",
+    );
+}
+
+#[test]
+fn what_the_proxies_cannot_enforce_is_refused_here_too() {
+    let found = rule(
+        "{when: [{key: 'experimental.envoy.filters.network.mysql_proxy[db.table]', values: [a]}]}",
+    );
+    assert_error(
+        &found,
+        "spec.rules[0].when[0].key",
+        "is not supported by mesh",
     );
 }
