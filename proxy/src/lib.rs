@@ -4,6 +4,7 @@
 //! compiled snapshot, swapped atomically) -> [`listeners`] -> [`http`] (route, fault, balance, forward with
 //! timeouts and retries over pooled connections) or [`tcp`] (opaque, split by weight), with
 //! [`detect`] choosing between them per connection on AUTO listeners -> upstream.
+//! [`identity`] keeps the workload's SPIFFE certificate fresh and [`tls`] makes mTLS of it.
 //! [`metrics`] and [`admin`] show it all; [`drain`] ends it gracefully.
 
 pub mod accept;
@@ -15,10 +16,12 @@ pub mod config;
 pub mod detect;
 pub mod drain;
 pub mod http;
+pub mod identity;
 pub mod listeners;
 pub mod metrics;
 pub mod resilience;
 pub mod snapshot_file;
 pub mod state;
 pub mod tcp;
+pub mod tls;
 pub mod xds;

@@ -17,6 +17,10 @@ pub const XDS_CONNECTED: &str = "mesh_xds_connected";
 pub const XDS_UPDATES: &str = "mesh_xds_updates_total";
 /// Attempts to reach pilot again after a failed or lost stream.
 pub const XDS_RECONNECTS: &str = "mesh_xds_reconnects_total";
+/// When the workload certificate expires, in Unix seconds.
+pub const CERT_EXPIRY: &str = "mesh_cert_expiry_timestamp_seconds";
+/// Attempts to get a workload certificate, by `result`: `success` or `failure`.
+pub const CERT_RENEWALS: &str = "mesh_cert_renewals_total";
 
 /// Istio's buckets for request durations, in milliseconds.
 const DURATION_BUCKETS: [f64; 16] = [
@@ -119,6 +123,7 @@ impl Metrics {
             "Request duration until the response headers, in ms."
         );
         describe_xds();
+        describe_certs();
         Ok(Arc::new(Self {
             handle,
             identity,
@@ -186,6 +191,38 @@ fn describe_xds() {
         XDS_RECONNECTS,
         "Attempts to reach pilot again after a failed or lost stream."
     );
+}
+
+fn describe_certs() {
+    metrics::describe_gauge!(
+        CERT_EXPIRY,
+        "When the workload certificate expires, in Unix seconds; alert well before."
+    );
+    metrics::describe_counter!(
+        CERT_RENEWALS,
+        "Attempts to get a workload certificate from the CA, by result: success or failure."
+    );
+}
+
+/// The workload certificate's metrics; [`certs::register`] shows the counters at 0 from the
+/// first scrape.
+pub mod certs {
+    use super::{CERT_EXPIRY, CERT_RENEWALS};
+
+    pub fn register() {
+        metrics::counter!(CERT_RENEWALS, "result" => "success").increment(0);
+        metrics::counter!(CERT_RENEWALS, "result" => "failure").increment(0);
+    }
+
+    /// The current certificate's `not_after`, in Unix seconds.
+    pub fn expiry(not_after: i64) {
+        metrics::gauge!(CERT_EXPIRY).set(not_after as f64);
+    }
+
+    pub fn renewal(succeeded: bool) {
+        let result = if succeeded { "success" } else { "failure" };
+        metrics::counter!(CERT_RENEWALS, "result" => result).increment(1);
+    }
 }
 
 /// The discovery stream's metrics. Touched at start, so that every series shows from the
