@@ -1,15 +1,3 @@
-//! citadel: the certificate authority (issue 5).
-//!
-//! Only the command line exists so far: the binary is part of the workspace so that
-//! every crate builds and links from the first commit.
-
-use clap::Parser;
-
-#[derive(Parser, Debug)]
-#[command(version, about = "citadel: the certificate authority (issue 5).")]
-struct Args {}
-
 fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    anyhow::bail!("not implemented yet: {}", env!("CARGO_PKG_NAME"))
+    mesh_citadel::cli::main()
 }
