@@ -1,5 +1,6 @@
-//! Admin (loopback): the live config and the proxy's view of its clusters and listeners,
-//! plus `/quitquitquit`. Health (`/healthz/ready`) is served on its own port.
+//! Admin (loopback): the live config, the proxy's view of its clusters and listeners, its
+//! workload certificate (`/certs`, never the key), plus `/quitquitquit`. Health
+//! (`/healthz/ready`) is served on its own port.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::identity::CertificateManager;
 use crate::listeners::Listeners;
 use crate::state::State;
 use crate::xds::PilotStatus;
@@ -29,6 +31,8 @@ pub struct Admin {
     pub listeners: Arc<Listeners>,
     /// The discovery stream, when the config comes from pilot.
     pub pilot: Option<Arc<PilotStatus>>,
+    /// The workload certificate, when the proxy has an identity (`--ca-addr`).
+    pub certs: Option<Arc<CertificateManager>>,
     /// Notified by `/quitquitquit`.
     pub quit: Arc<Notify>,
 }
@@ -44,14 +48,40 @@ pub async fn serve_admin(listener: TcpListener, admin: Arc<Admin>) {
     .await;
 }
 
-/// Serves `/healthz/ready`: 200 once a snapshot is applied, 503 before and while draining.
-pub async fn serve_health(listener: TcpListener, state: Arc<State>, drain: crate::drain::Drain) {
+/// What readiness waits for.
+#[derive(Clone)]
+pub struct Health {
+    pub state: Arc<State>,
+    pub drain: crate::drain::Drain,
+    /// With an identity, the first workload certificate too: without it no peer would
+    /// accept this proxy's mTLS.
+    pub certs: Option<Arc<CertificateManager>>,
+}
+
+impl Health {
+    /// `None` when ready, else why not.
+    fn not_ready(&self) -> Option<&'static str> {
+        if self.drain.is_draining() {
+            Some("not ready: draining\n")
+        } else if self.state.current().is_none() {
+            Some("not ready: no config yet\n")
+        } else if self.certs.as_ref().is_some_and(|c| c.current().is_none()) {
+            Some("not ready: waiting for the workload certificate\n")
+        } else {
+            None
+        }
+    }
+}
+
+/// Serves `/healthz/ready`: 200 once a snapshot is applied (and, with an identity, the
+/// first certificate has arrived), 503 before and while draining.
+pub async fn serve_health(listener: TcpListener, health: Health) {
     serve(listener, move |req: Request<Incoming>| {
-        let ready = state.current().is_some() && !drain.is_draining();
+        let not_ready = health.not_ready();
         async move {
-            match (req.uri().path(), ready) {
-                ("/healthz/ready", true) => text(StatusCode::OK, "ready\n"),
-                ("/healthz/ready", false) => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+            match (req.uri().path(), not_ready) {
+                ("/healthz/ready", None) => text(StatusCode::OK, "ready\n"),
+                ("/healthz/ready", Some(why)) => text(StatusCode::SERVICE_UNAVAILABLE, why),
                 _ => text(StatusCode::NOT_FOUND, "not found\n"),
             }
         }
@@ -107,6 +137,7 @@ impl Admin {
             (&Method::GET, "/routes") => self.json(self.routes()),
             (&Method::GET, "/clusters") => self.json(self.clusters()),
             (&Method::GET, "/listeners") => self.json(json!(self.listeners.bound())),
+            (&Method::GET, "/certs") => self.certs(),
             (&Method::POST, "/logging") => {
                 self.set_log_level(req.uri().query().unwrap_or_default())
             }
@@ -116,7 +147,7 @@ impl Admin {
             }
             _ => text(
                 StatusCode::NOT_FOUND,
-                "admin: /config_dump /routes /clusters /listeners, POST /logging?level= /quitquitquit\n",
+                "admin: /config_dump /routes /clusters /listeners /certs, POST /logging?level= /quitquitquit\n",
             ),
         }
     }
@@ -155,6 +186,23 @@ impl Admin {
             header::HeaderValue::from_static("application/json"),
         );
         reply
+    }
+
+    /// The workload certificate as `meshctl proxy-config secret` shows it: identity, serial,
+    /// validity, chain, trust bundle and the renewal's state. Never the key.
+    fn certs(&self) -> Reply {
+        let Some(manager) = &self.certs else {
+            return text(
+                StatusCode::NOT_FOUND,
+                "no workload identity: mesh-proxy runs without --ca-addr\n",
+            );
+        };
+        let mut view = match manager.current() {
+            Some(cert) => json!(cert.view()),
+            None => json!({ "identity": manager.identity(), "serial": null }),
+        };
+        view["renewal"] = json!(manager.status());
+        self.json(view)
     }
 
     fn config_dump(&self) -> Value {

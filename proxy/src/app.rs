@@ -9,9 +9,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::admin::{Admin, LogControl, serve_admin, serve_health, serve_metrics};
+use crate::admin::{Admin, Health, LogControl, serve_admin, serve_health, serve_metrics};
 use crate::config::{Config, Source};
 use crate::drain::Drain;
+use crate::identity::{CaClient, CertificateManager, Policy};
 use crate::listeners::Listeners;
 use crate::metrics::{Identity, Metrics};
 use crate::snapshot_file;
@@ -28,6 +29,8 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
         Source::Pilot(_) => None,
     };
     let metrics = Metrics::install(identity(&config), config.access_log)?;
+    // Before readiness, which waits for the first certificate.
+    let certs = start_certificates(&config)?;
     let drain = Drain::default();
     let listeners = Arc::new(Listeners::new(
         state.clone(),
@@ -56,9 +59,15 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
         state: state.clone(),
         listeners,
         pilot,
+        certs: certs.clone(),
         quit: quit.clone(),
     });
-    ports.serve(admin, state, drain.clone(), metrics);
+    let health = Health {
+        state,
+        drain: drain.clone(),
+        certs,
+    };
+    ports.serve(admin, health, metrics);
 
     wait_for_stop(terminate, &quit).await;
     finish(&drain, &config).await;
@@ -72,6 +81,25 @@ fn identity(config: &Config) -> Identity {
         app: config.app.clone(),
         version: config.app_version.clone(),
     }
+}
+
+/// With `--ca-addr`: the manager that gets the workload certificate from citadel and
+/// renews it, running from now on.
+fn start_certificates(config: &Config) -> anyhow::Result<Option<Arc<CertificateManager>>> {
+    let Some(address) = &config.ca_addr else {
+        return Ok(None);
+    };
+    let identity = config.identity().context("the workload identity")?;
+    let bundle = config
+        .trust_bundle
+        .clone()
+        .context("--ca-addr needs --trust-bundle, the roots that verify the CA")?;
+    let client = CaClient::new(address, bundle, config.ca_token_file.clone())?;
+    crate::metrics::certs::register();
+    tracing::info!(%identity, ca = address, "requesting the workload certificate");
+    let policy = Policy::new(config.cert_ttl);
+    let (manager, _renewal) = CertificateManager::start(identity, Arc::new(client), policy);
+    Ok(Some(manager))
 }
 
 /// Applies the snapshot file; returns its content, what the watch compares against.
@@ -153,9 +181,9 @@ impl Ports {
         Ok(())
     }
 
-    fn serve(self, admin: Arc<Admin>, state: Arc<State>, drain: Drain, metrics: Arc<Metrics>) {
+    fn serve(self, admin: Arc<Admin>, health: Health, metrics: Arc<Metrics>) {
         tokio::spawn(serve_admin(self.admin, admin));
-        tokio::spawn(serve_health(self.health, state, drain));
+        tokio::spawn(serve_health(self.health, health));
         tokio::spawn(
             metrics
                 .clone()

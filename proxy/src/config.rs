@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{ArgGroup, Parser};
 use serde::Serialize;
 
+use crate::identity::{Identity, IdentityError};
+
 #[derive(Parser, Debug, Clone, Serialize)]
 #[command(
     name = "mesh-proxy",
@@ -77,6 +79,30 @@ pub struct Config {
     )]
     pub app_version: String,
 
+    /// citadel's `host:port`: the proxy gets its workload certificate (its SPIFFE identity,
+    /// `--trust-domain`, `--namespace`, `--service-account`) there and renews it at
+    /// half-life; it is ready only once it has one. Without it the proxy has no identity.
+    #[arg(long, env = "MESH_CA_ADDR", value_parser = parse_host_port, requires = "trust_bundle")]
+    pub ca_addr: Option<String>,
+
+    /// The credential for citadel, sent as a bearer token; read again for every request, as
+    /// projected service-account tokens rotate.
+    #[arg(long, env = "MESH_CA_TOKEN_FILE")]
+    pub ca_token_file: Option<PathBuf>,
+
+    /// The mesh's root certificates (PEM), to verify citadel's serving certificate.
+    #[arg(long, env = "MESH_TRUST_BUNDLE")]
+    pub trust_bundle: Option<PathBuf>,
+
+    /// The trust domain of SPIFFE identities.
+    #[arg(long, env = "MESH_TRUST_DOMAIN", default_value = "cluster.local")]
+    pub trust_domain: String,
+
+    /// The lifetime asked for workload certificates (the CA may shorten it).
+    #[arg(long, env = "MESH_CERT_TTL", default_value = "24h", value_parser = parse_duration)]
+    #[serde(with = "duration_text")]
+    pub cert_ttl: Duration,
+
     /// Write a JSON access log line per request to stdout.
     #[arg(long, env = "MESH_ACCESS_LOG")]
     pub access_log: bool,
@@ -111,6 +137,11 @@ impl Config {
             (None, Some(address)) => Ok(Source::Pilot(address.clone())),
             _ => Err(NoSource),
         }
+    }
+
+    /// The workload's SPIFFE identity.
+    pub fn identity(&self) -> Result<Identity, IdentityError> {
+        Identity::new(&self.trust_domain, &self.namespace, &self.service_account)
     }
 
     /// The node id sent to pilot.
@@ -185,6 +216,40 @@ mod tests {
         for bad in ["pilot", "http://pilot:15010", ":15010", "pilot:http"] {
             assert!(parse(&["--pilot", bad]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn certificate_flags() {
+        let plain = parse(&["--pilot=p:1"]).expect("parses");
+        assert_eq!(plain.ca_addr, None);
+        assert_eq!(plain.cert_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(
+            plain.identity().map(|i| i.to_string()),
+            Ok("spiffe://cluster.local/ns/unknown/sa/default".to_owned())
+        );
+        let meshed = parse(&[
+            "--pilot=p:1",
+            "--ca-addr=citadel.mesh-system.svc:8060",
+            "--trust-bundle=/etc/mesh/root-cert.pem",
+            "--ca-token-file=/var/run/secrets/tokens/mesh-token",
+            "--trust-domain=example.org",
+            "--namespace=shop",
+            "--service-account=cart",
+            "--cert-ttl=1h",
+        ])
+        .expect("parses");
+        assert_eq!(meshed.cert_ttl, Duration::from_secs(3600));
+        assert_eq!(
+            meshed.identity().map(|i| i.to_string()),
+            Ok("spiffe://example.org/ns/shop/sa/cart".to_owned())
+        );
+        assert!(
+            parse(&["--pilot=p:1", "--ca-addr=citadel:8060"]).is_err(),
+            "no bundle"
+        );
+        assert!(parse(&["--pilot=p:1", "--ca-addr=citadel", "--trust-bundle=r"]).is_err());
+        let bad = parse(&["--pilot=p:1", "--trust-domain=Not Valid"]).expect("parses");
+        assert!(bad.identity().is_err());
     }
 
     #[test]
