@@ -206,13 +206,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Durations shown as whole seconds in the logged config.
+/// Durations shown as `NNNs` (or `NNNms` below a second) in the logged config.
 mod seconds {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{}s", d.as_secs()))
+        if d.subsec_nanos() == 0 {
+            s.collect_str(&format_args!("{}s", d.as_secs()))
+        } else {
+            s.collect_str(&format_args!("{}ms", d.as_millis()))
+        }
     }
 }
 

@@ -1,0 +1,169 @@
+//! Local mode: TLS that verifies against the bundle file, signing and refusals, persistence
+//! across restarts, and no key or token in any answer or log line.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::client::{connect, request};
+use crate::support::{
+    Citadel, RATINGS_TOKEN, REVIEWS, REVIEWS_TOKEN, assert_no_secret, csr_for, ders, file,
+    leaf_sans_and_lifetime, read_bundle, verify,
+};
+use tonic::Code;
+
+const DAY: i64 = 86400;
+
+#[tokio::test]
+async fn signs_what_the_token_proves_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let citadel = Citadel::local(dir.path(), &[]);
+    let bundle = read_bundle(dir.path());
+    let mut client = connect(citadel.grpc, &bundle)
+        .await
+        .expect("TLS verified by the bundle");
+    let mut answers = String::new();
+
+    // Asking for two days gets one: the default --max-cert-ttl.
+    let csr = csr_for(&[REVIEWS]);
+    let answer = request(&mut client, &csr, 2 * DAY, Some(REVIEWS_TOKEN))
+        .await
+        .expect("signed");
+    answers.push_str(&format!("{answer:?}"));
+    assert_eq!(answer.cert_chain.len(), 2, "leaf and root");
+    let (sans, lifetime) = leaf_sans_and_lifetime(&answer.cert_chain);
+    assert_eq!(sans, [format!("URI({REVIEWS})")]);
+    assert!(lifetime <= DAY + 60, "lifetime {lifetime}s");
+    assert_eq!(
+        ders(&answer.trust_bundle),
+        ders(std::slice::from_ref(&bundle))
+    );
+    verify(&answer.cert_chain, &ders(std::slice::from_ref(&bundle))).expect("the leaf verifies");
+
+    let short = request(&mut client, &csr, 600, Some(REVIEWS_TOKEN))
+        .await
+        .expect("signed");
+    assert_eq!(
+        leaf_sans_and_lifetime(&short.cert_chain).1,
+        660,
+        "10 minutes + skew"
+    );
+
+    let refusals = [
+        (
+            Some(RATINGS_TOKEN),
+            csr.clone(),
+            Code::PermissionDenied,
+            "credential proves",
+        ),
+        (None, csr.clone(), Code::Unauthenticated, "authorization"),
+        (
+            Some("not-a-token"),
+            csr.clone(),
+            Code::Unauthenticated,
+            "bootstrap token",
+        ),
+        (
+            Some(REVIEWS_TOKEN),
+            "garbage".into(),
+            Code::InvalidArgument,
+            "not PEM",
+        ),
+        (
+            Some(REVIEWS_TOKEN),
+            csr_for(&[REVIEWS, "spiffe://cluster.local/ns/shop/sa/ratings"]),
+            Code::InvalidArgument,
+            "2 subject alternative names",
+        ),
+    ];
+    for (token, csr, code, says) in refusals {
+        let status = request(&mut client, &csr, 0, token).await.unwrap_err();
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(status.message().contains(says), "{status:?}");
+        answers.push_str(&format!("{status:?}"));
+    }
+
+    let (code, metrics) = citadel.get("/metrics");
+    assert_eq!(code, 200);
+    for line in [
+        "citadel_cert_issued_total 2",
+        "citadel_csr_refused_total{reason=\"identity_mismatch\"} 1",
+        "citadel_csr_refused_total{reason=\"unauthenticated\"} 2",
+        "citadel_csr_refused_total{reason=\"malformed\"} 1",
+        "citadel_csr_refused_total{reason=\"bad_san\"} 1",
+        "citadel_root_cert_expiry_timestamp_seconds ",
+        "citadel_issued_cert_expiry_timestamp_seconds ",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
+    assert_eq!(citadel.get("/ready"), (200, "ready\n".into()));
+    answers.push_str(&metrics);
+    answers.push_str(&citadel.get("/config").1);
+    answers.push_str(&citadel.get("/").1);
+
+    let key = file(dir.path().join("ca/root-key.pem"));
+    assert!(key.contains("PRIVATE KEY"));
+    let logs = citadel.stop();
+    assert!(logs.contains("issued"), "{logs}");
+    let secrets = [key, REVIEWS_TOKEN.into(), RATINGS_TOKEN.into()];
+    assert_no_secret(&secrets, &logs, "citadel's output");
+    assert_no_secret(&secrets, &answers, "citadel's answers");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_root_and_earlier_certificates_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Citadel::local(dir.path(), &[]);
+    let root_before = file(dir.path().join("ca/root-cert.pem"));
+    let mut client = connect(first.grpc, &read_bundle(dir.path())).await.unwrap();
+    let before = request(&mut client, &csr_for(&[REVIEWS]), 0, Some(REVIEWS_TOKEN))
+        .await
+        .unwrap();
+    let mut logs = first.stop();
+
+    let second = Citadel::local(dir.path(), &[]);
+    assert_eq!(
+        file(dir.path().join("ca/root-cert.pem")),
+        root_before,
+        "same root"
+    );
+    let mut client = connect(second.grpc, &read_bundle(dir.path()))
+        .await
+        .unwrap();
+    let after = request(&mut client, &csr_for(&[REVIEWS]), 0, Some(REVIEWS_TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(after.trust_bundle, before.trust_bundle);
+    assert_eq!(
+        after.cert_chain.last(),
+        before.cert_chain.last(),
+        "same root in the chain"
+    );
+    verify(&before.cert_chain, &ders(&after.trust_bundle)).expect("issued before, still valid");
+
+    let key = dir.path().join("ca/root-key.pem");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the root key is private");
+    logs.push_str(&second.stop());
+    assert!(
+        logs.contains("created=true") && logs.contains("created=false"),
+        "{logs}"
+    );
+    assert_no_secret(&[file(&key)], &logs, "citadel's output");
+    assert_no_secret(
+        &[file(&key)],
+        &format!("{before:?}{after:?}"),
+        "citadel's answers",
+    );
+}
+
+#[test]
+fn the_leak_check_catches_a_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let one_line = key.lines().nth(1).unwrap();
+    let leaked = format!("error: bad key {one_line} here");
+    let caught =
+        std::panic::catch_unwind(|| assert_no_secret(std::slice::from_ref(&key), &leaked, "x"));
+    assert!(caught.is_err(), "a leaked line must fail the check");
+    assert_no_secret(&[key], "nothing secret", "x");
+    drop(dir);
+}
