@@ -146,21 +146,25 @@ fn urgency(cert: &WorkloadCertificate, now: SystemTime) -> Urgency {
     }
 }
 
-/// The wait from `now` until renewal: half the lifetime after `not_before`, less up to a
-/// tenth of the lifetime (`jitter` in `[0, 1)`); never after half-life; zero if past it
-/// or if the validity makes no sense.
+/// The wait from `now` (when the certificate arrived) until renewal: half the lifetime,
+/// less up to a tenth of it (`jitter` in `[0, 1)`); zero once expired or when the
+/// validity makes no sense.
+///
+/// The lifetime counts from `now` when `not_before` is earlier: citadel backdates
+/// `not_before` for clock skew, and with short TTLs that backdating would otherwise put
+/// half-life in the past and renew in a loop.
 pub fn renewal_delay(
     not_before: SystemTime,
     not_after: SystemTime,
     now: SystemTime,
     jitter: f64,
 ) -> Duration {
-    let lifetime = not_after.duration_since(not_before).unwrap_or_default();
-    if lifetime.is_zero() {
+    let start = not_before.max(now);
+    let Ok(lifetime) = not_after.duration_since(start) else {
         return Duration::ZERO;
-    }
-    let at = not_before + lifetime.mul_f64(0.5 - 0.1 * jitter.clamp(0.0, 1.0));
-    at.duration_since(now).unwrap_or_default()
+    };
+    let until = lifetime.mul_f64(0.5 - 0.1 * jitter.clamp(0.0, 1.0));
+    (start + until).duration_since(now).unwrap_or_default()
 }
 
 /// The wait before attempt `failures + 1`: `base * 2^(failures - 1)` up to `cap`, of which
@@ -207,12 +211,21 @@ mod tests {
             renewal_delay(start, end, start, 0.999_999),
             Duration::from_secs_f64(24.0 * 3600.0 * 0.4000001)
         );
-        assert_eq!(renewal_delay(start, end, start + HOUR, 0.0), 11 * HOUR);
-        assert_eq!(
-            renewal_delay(start, end, start + 13 * HOUR, 0.0),
-            Duration::ZERO
-        );
+        assert_eq!(renewal_delay(start, end, end, 0.0), Duration::ZERO);
         assert_eq!(renewal_delay(end, start, start, 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_backdated_certificate_renews_at_half_its_remaining_life() {
+        let issued = UNIX_EPOCH + 1000 * HOUR;
+        let skew = Duration::from_secs(300);
+        let end = issued + 10 * skew;
+        assert_eq!(renewal_delay(issued - skew, end, issued, 0.0), 5 * skew);
+        // Not valid yet (the CA's clock is ahead): half-life of the stated validity.
+        assert_eq!(
+            renewal_delay(issued + skew, end, issued, 0.0),
+            skew + skew * 9 / 2
+        );
     }
 
     #[test]

@@ -40,8 +40,8 @@ async fn renews_at_half_life_less_a_little_jitter() {
     let second = manager.current().unwrap();
     assert_ne!(second.leaf().serial, first.leaf().serial);
     assert_eq!(source.calls(), 2);
-    // Half-life less up to a tenth of the lifetime; `not_before` is rounded down to the
-    // second, so up to a second earlier still.
+    // Half-life less up to a tenth of the lifetime; validity is in whole seconds, so the
+    // lifetime left at install may be up to a second short.
     let (low, high) = (HOUR.mul_f64(0.4) - Duration::from_secs(1), HOUR / 2);
     assert!(waited >= low && waited <= high, "renewed after {waited:?}");
     task.abort();
