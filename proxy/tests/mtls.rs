@@ -129,6 +129,12 @@ async fn strict_requires_a_client_certificate_and_permissive_does_not() {
             Ok((mut stream, peer)) => {
                 assert!(admitted, "{mode:?} admitted a client without a certificate");
                 assert_eq!(peer, None);
+                let alpn = stream.get_ref().1.alpn_protocol();
+                assert_eq!(
+                    alpn,
+                    Some(&b"http/1.1"[..]),
+                    "the client offered only HTTP/1.1"
+                );
                 exchange(&mut client, &mut stream, "plain client").await;
             }
             Err(error) => {
@@ -226,7 +232,8 @@ async fn during_a_root_rotation_both_roots_are_trusted_and_after_it_only_the_new
     );
 }
 
-/// A TLS client that checks the server as the mesh does but has no certificate to offer.
+/// A TLS client that checks the server as the mesh does but has no certificate to offer,
+/// and speaks only HTTP/1.1.
 async fn connect_without_certificate(
     addr: std::net::SocketAddr,
     trusting: &Arc<CertificateManager>,
@@ -238,12 +245,13 @@ async fn connect_without_certificate(
         expected: expected.to_vec(),
         provider: provider.clone(),
     };
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("backend").unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));

@@ -233,3 +233,78 @@ pub fn certs_from_pem<S: AsRef<str>>(
     }
     Ok(certs)
 }
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{
+        BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, PKCS_ECDSA_P256_SHA256, SanType,
+    };
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+
+    use super::*;
+
+    const ID: &str = "spiffe://cluster.local/ns/shop/sa/cart";
+
+    /// A root and a leaf for `uri` it signed, as DER, and the leaf's key.
+    fn issued(uri: Option<&str>) -> (CertificateDer<'static>, CertificateDer<'static>, KeyPair) {
+        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+        let mut root = CertificateParams::new(Vec::<String>::new()).expect("params");
+        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let root_cert = root.self_signed(&root_key).expect("signs");
+        let issuer = Issuer::new(root, root_key);
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+        let mut leaf = CertificateParams::new(Vec::<String>::new()).expect("params");
+        if let Some(uri) = uri {
+            leaf.subject_alt_names = vec![SanType::URI(uri.try_into().expect("ascii"))];
+        }
+        let leaf_cert = leaf.signed_by(&key, &issuer).expect("signs");
+        (root_cert.der().clone(), leaf_cert.der().clone(), key)
+    }
+
+    fn der(key: &KeyPair) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()))
+    }
+
+    #[test]
+    fn presents_the_chain_without_its_root_and_keeps_it_for_display() {
+        let (root, leaf, key) = issued(Some(ID));
+        let bundle = TrustBundle::new(vec![root.clone()]).expect("bundle");
+        let cert =
+            WorkloadCertificate::new(vec![leaf.clone(), root], der(&key), bundle).expect("valid");
+        assert_eq!(cert.identity().to_string(), ID);
+        assert_eq!(cert.certified_key().cert, vec![leaf]);
+        assert_eq!(cert.chain().len(), 2);
+        assert_eq!(cert.bundle().info().len(), 1);
+        let view = serde_json::to_value(cert.view()).expect("serializes");
+        assert_eq!(view["identity"], ID);
+        assert_eq!(view["serial"], cert.leaf().serial.as_str());
+    }
+
+    #[test]
+    fn refuses_a_key_the_leaf_does_not_certify() {
+        let (root, leaf, _) = issued(Some(ID));
+        let other = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+        let bundle = TrustBundle::new(vec![root]).expect("bundle");
+        let error = WorkloadCertificate::new(vec![leaf], der(&other), bundle);
+        assert!(matches!(error, Err(CertError::KeyMismatch(_))));
+    }
+
+    #[test]
+    fn refuses_a_leaf_without_a_spiffe_id_and_empty_inputs() {
+        let (root, leaf, key) = issued(None);
+        let bundle = TrustBundle::new(vec![root]).expect("bundle");
+        let error = WorkloadCertificate::new(vec![leaf], der(&key), bundle.clone());
+        assert!(matches!(error, Err(CertError::X509 { .. })));
+        let error = WorkloadCertificate::new(Vec::new(), der(&key), bundle);
+        assert!(matches!(error, Err(CertError::NoPem { .. })));
+        assert!(matches!(
+            TrustBundle::new(Vec::new()),
+            Err(CertError::NoPem { .. })
+        ));
+        let empty: [&str; 1] = ["not PEM at all"];
+        assert!(matches!(
+            TrustBundle::from_pem(&empty),
+            Err(CertError::NoPem { .. })
+        ));
+    }
+}

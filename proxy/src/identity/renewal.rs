@@ -108,7 +108,10 @@ fn failed(
         rand::random(),
     );
     let current = manager.current();
-    match current.as_deref().map(|cert| urgency(cert, now)) {
+    let urgency = current
+        .as_deref()
+        .map(|cert| urgency(cert.not_before(), cert.not_after(), now));
+    match urgency {
         None => tracing::warn!(%error, failures, retry_in = ?wait,
             "no workload certificate yet: not ready until the CA issues one"),
         Some(Urgency::Calm) => tracing::warn!(%error, failures, retry_in = ?wait,
@@ -134,12 +137,9 @@ enum Urgency {
     Expired,
 }
 
-fn urgency(cert: &WorkloadCertificate, now: SystemTime) -> Urgency {
-    let lifetime = cert
-        .not_after()
-        .duration_since(cert.not_before())
-        .unwrap_or_default();
-    match cert.not_after().duration_since(now) {
+fn urgency(not_before: SystemTime, not_after: SystemTime, now: SystemTime) -> Urgency {
+    let lifetime = not_after.duration_since(not_before).unwrap_or_default();
+    match not_after.duration_since(now) {
         Err(_) => Urgency::Expired,
         Ok(left) if left < lifetime / 4 => Urgency::Expiring(left),
         Ok(_) => Urgency::Calm,
@@ -226,6 +226,19 @@ mod tests {
             renewal_delay(issued + skew, end, issued, 0.0),
             skew + skew * 9 / 2
         );
+    }
+
+    #[test]
+    fn failures_get_louder_as_the_certificate_runs_out() {
+        let start = UNIX_EPOCH + 1000 * HOUR;
+        let end = start + 24 * HOUR;
+        assert_eq!(urgency(start, end, start + 13 * HOUR), Urgency::Calm);
+        assert_eq!(
+            urgency(start, end, start + 19 * HOUR),
+            Urgency::Expiring(5 * HOUR)
+        );
+        assert_eq!(urgency(start, end, end), Urgency::Expiring(Duration::ZERO));
+        assert_eq!(urgency(start, end, end + HOUR), Urgency::Expired);
     }
 
     #[test]
