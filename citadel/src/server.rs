@@ -133,3 +133,48 @@ impl CertificateService for CaService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_map_to_the_grpc_codes_proxies_act_on() {
+        use tonic::Code;
+        let mismatch = CsrError::IdentityMismatch {
+            requested: "a".into(),
+            proven: "b".into(),
+        };
+        let cases = [
+            (Refusal::Auth(AuthError::Missing), Code::Unauthenticated),
+            (
+                Refusal::Auth(AuthError::Invalid("x".into())),
+                Code::Unauthenticated,
+            ),
+            (
+                Refusal::Auth(AuthError::NotWorkload("u".into())),
+                Code::PermissionDenied,
+            ),
+            (
+                Refusal::Auth(AuthError::Unavailable("x".into())),
+                Code::Unavailable,
+            ),
+            (Refusal::Csr(mismatch), Code::PermissionDenied),
+            (Refusal::Csr(CsrError::Signature), Code::InvalidArgument),
+            (
+                Refusal::Csr(CsrError::NotUri("DNS:x".into())),
+                Code::InvalidArgument,
+            ),
+            (Refusal::Ttl(TtlError::Negative(-1)), Code::InvalidArgument),
+            (
+                Refusal::Issue(IssueError::Ttl(TtlError::SignerExpired)),
+                Code::Unavailable,
+            ),
+        ];
+        for (refusal, code) in cases {
+            let status = refusal.status();
+            assert_eq!(status.code(), code, "{refusal}");
+            assert_eq!(status.message(), refusal.to_string());
+        }
+    }
+}

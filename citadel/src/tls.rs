@@ -84,9 +84,16 @@ impl ServingCert {
     }
 }
 
+impl ServingCert {
+    /// The certificate handshakes get now.
+    pub fn current(&self) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|c| c.clone())
+    }
+}
+
 impl ResolvesServerCert for ServingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.read().ok().map(|c| c.clone())
+        self.current()
     }
 }
 
@@ -234,5 +241,70 @@ impl AsyncWrite for TlsIo {
 
     fn is_write_vectored(&self) -> bool {
         self.0.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn names() -> Vec<String> {
+        DEFAULT_SANS.map(str::to_owned).to_vec()
+    }
+
+    #[tokio::test]
+    async fn the_serving_certificate_is_renewed_at_half_life() {
+        let authority = Arc::new(crate::testing::authority());
+        let (_sender, receiver) = watch::channel(authority.clone());
+        let lifetime = Duration::from_secs(2);
+        let (cert, not_after) = ServingCert::new(&authority, names(), lifetime).unwrap();
+        let cert = Arc::new(cert);
+        let first = cert.current().unwrap();
+        tokio::spawn(keep_fresh(cert.clone(), receiver, not_after));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::ptr_eq(&first, &cert.current().unwrap()) {
+            assert!(tokio::time::Instant::now() < deadline, "never renewed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_authority_renews_it_at_once() {
+        let authority = Arc::new(crate::testing::authority());
+        let (sender, receiver) = watch::channel(authority.clone());
+        let day = Duration::from_secs(86400);
+        let (cert, not_after) = ServingCert::new(&authority, names(), day).unwrap();
+        let cert = Arc::new(cert);
+        tokio::spawn(keep_fresh(cert.clone(), receiver, not_after));
+        let rotated = Arc::new(crate::testing::authority());
+        let new_root = rotated.material().chain[0].clone();
+        sender.send_replace(rotated);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let served = cert.current().unwrap();
+            if served.cert.last().map(|c| c.as_ref()) == Some(new_root.as_slice()) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never renewed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[test]
+    fn the_serving_certificate_names_citadel() {
+        let authority = crate::testing::authority();
+        let (cert, _) = ServingCert::new(&authority, names(), Duration::from_secs(60)).unwrap();
+        let served = cert.current().unwrap();
+        let leaf = crate::pem::encode("CERTIFICATE", served.cert[0].as_ref());
+        let sans = crate::testing::sans_of(&leaf);
+        assert_eq!(
+            sans,
+            [
+                "DNSName(citadel.mesh-system.svc)",
+                "DNSName(localhost)",
+                "IPAddress(7f:00:00:01)"
+            ]
+        );
     }
 }

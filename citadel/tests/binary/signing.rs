@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use crate::support;
 use crate::support::client::{connect, request};
 use crate::support::{
     Citadel, RATINGS_TOKEN, REVIEWS, REVIEWS_TOKEN, assert_no_secret, csr_for, ders, file,
@@ -155,15 +156,51 @@ async fn a_restart_keeps_the_root_and_earlier_certificates_verify() {
     );
 }
 
+#[tokio::test]
+async fn tokens_added_to_the_file_work_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let citadel = Citadel::local(dir.path(), &[]);
+    let mut client = connect(citadel.grpc, &read_bundle(dir.path()))
+        .await
+        .unwrap();
+    let details = "spiffe://cluster.local/ns/shop/sa/details";
+    let csr = csr_for(&[details]);
+    let status = request(&mut client, &csr, 0, Some("tok-details-5c"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let tokens = format!("{}tok-details-5c shop details\n", support::TOKENS);
+    std::fs::write(dir.path().join("tokens"), tokens).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let signed = loop {
+        match request(&mut client, &csr, 0, Some("tok-details-5c")).await {
+            Ok(signed) => break signed,
+            Err(status) => assert!(std::time::Instant::now() < deadline, "{status:?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let chain = signed.cert_chain;
+    assert_eq!(
+        leaf_sans_and_lifetime(&chain).0,
+        [format!("URI({details})")]
+    );
+    let logs = citadel.stop();
+    assert_no_secret(&["tok-details-5c".to_owned()], &logs, "citadel's output");
+}
+
 #[test]
 fn the_leak_check_catches_a_leak() {
-    let dir = tempfile::tempdir().unwrap();
     let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
     let one_line = key.lines().nth(1).unwrap();
     let leaked = format!("error: bad key {one_line} here");
     let caught =
         std::panic::catch_unwind(|| assert_no_secret(std::slice::from_ref(&key), &leaked, "x"));
     assert!(caught.is_err(), "a leaked line must fail the check");
-    assert_no_secret(&[key], "nothing secret", "x");
-    drop(dir);
+    let token = "tok-short".to_owned();
+    let caught = std::panic::catch_unwind(|| {
+        assert_no_secret(std::slice::from_ref(&token), "Bearer tok-short", "x")
+    });
+    assert!(caught.is_err(), "a leaked token must fail the check");
+    assert_no_secret(&[key, token], "nothing secret", "x");
 }

@@ -54,7 +54,8 @@ impl Citadel {
             .args(args)
             .envs(env.iter().copied())
             .args(["--addr", "127.0.0.1:0", "--monitoring-addr", "127.0.0.1:0"])
-            .args(["--log", "debug", "--ca-reload-interval", "100ms"])
+            // trace: the key checks then cover everything citadel can log.
+            .args(["--log", "trace", "--ca-reload-interval", "100ms"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -229,6 +230,7 @@ pub fn secret_fragments(key_pem: &str) -> Vec<String> {
         .collect();
     let mut fragments = lines.clone();
     fragments.push(lines.concat());
+    fragments.retain(|f| !f.is_empty());
     fragments
 }
 

@@ -5,6 +5,9 @@
 pub mod dir;
 pub mod secret;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
