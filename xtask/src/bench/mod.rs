@@ -3,9 +3,12 @@
 //!
 //! Not run in CI: it takes minutes, needs root or the tools installed, and its numbers mean
 //! something only on a quiet machine.
+//!
+//! `cargo xtask bench pilot` (in `pilot/`) measures the control plane at scale instead.
 
 mod load;
 mod phase;
+mod pilot;
 mod report;
 mod resources;
 mod setup;
@@ -33,6 +36,9 @@ enum BenchTask {
     /// mesh-proxy against direct, nginx and HAProxy: latency at fixed rates, max rps, CPU and
     /// memory. Builds the release binaries and installs nginx, HAProxy and h2load if needed.
     Proxy(ProxyArgs),
+    /// pilot at scale: a generated mesh, thousands of simulated proxies, initial sync and
+    /// one change's latency, pilot's CPU and memory. Builds pilot in release.
+    Pilot(pilot::PilotArgs),
     /// The open-loop load generator `bench proxy` runs pinned for each fixed-rate phase;
     /// prints one `key=value` summary line.
     #[command(hide = true)]
@@ -98,6 +104,7 @@ impl ProxyArgs {
 pub fn run(args: BenchArgs, root: &Path) -> anyhow::Result<()> {
     match args.task {
         BenchTask::Proxy(args) => bench_proxy(args, root),
+        BenchTask::Pilot(args) => pilot::run(args, root),
         BenchTask::Load(args) => {
             println!("{}", load::run_fixed_rate(&args)?.to_line());
             Ok(())
