@@ -301,3 +301,26 @@ fn root_state_round_trips_through_files_and_heals_a_lost_bundle_entry() {
     edited.insert("trust-bundle.pem", &pem::encode("CERTIFICATE", &old.cert));
     assert_eq!(RootState::from_files(&edited).unwrap().bundle, state.bundle);
 }
+
+#[test]
+fn extra_roots_in_the_bundle_survive_a_rotation() {
+    let old = testing::new_root(HOUR);
+    let federated = testing::new_root(HOUR);
+    let mut files = RootState::fresh(old).to_files();
+    let bundle = format!(
+        "{}{}",
+        files.get("trust-bundle.pem").unwrap(),
+        pem::encode("CERTIFICATE", &federated.cert)
+    );
+    files.insert("trust-bundle.pem", &bundle);
+    let state = RootState::from_files(&files).unwrap();
+    assert_eq!(state.bundle.roots().len(), 2);
+    let state = rotation::prepare(&state, testing::new_root(HOUR)).unwrap();
+    let state = rotation::finish(&rotation::activate(&state).unwrap()).unwrap();
+    assert!(
+        state.bundle.contains(&federated.cert),
+        "the federated root stays"
+    );
+    assert!(state.bundle.contains(&state.current.cert));
+    assert_eq!(state.bundle.roots().len(), 2);
+}

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
 use super::{CaStore, Files, Snapshot, StoreError, names};
+use crate::ca::roots::RootsError;
 
 pub struct DirStore {
     dir: PathBuf,
@@ -58,7 +59,14 @@ impl DirStore {
 
     /// Links the root key into place: `false` if one is already there.
     async fn claim(&self, files: &Files) -> Result<bool, StoreError> {
-        let key = files.get(names::ROOT_KEY).unwrap_or_default();
+        let key = files
+            .get(names::ROOT_KEY)
+            .ok_or_else(|| StoreError::Roots {
+                store: self.describe(),
+                source: RootsError::Missing {
+                    name: names::ROOT_KEY,
+                },
+            })?;
         let aside = self.write_aside(names::ROOT_KEY, key).await?;
         let target = self.path(names::ROOT_KEY);
         let linked = tokio::fs::hard_link(&aside, &target).await;
