@@ -32,6 +32,7 @@ impl CertificateService for EchoCa {
         }
         Ok(Response::new(CertificateResponse {
             cert_chain: vec![format!("signed:{}", request.csr)],
+            trust_bundle: vec![],
         }))
     }
 }

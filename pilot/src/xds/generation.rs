@@ -5,7 +5,7 @@
 //! one endpoints resource and every affected proxy receives exactly that.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use mesh_core::snapshot::{ClusterSpec, RouteConfigSpec, VirtualHostSpec};
@@ -21,6 +21,11 @@ pub type Resources = BTreeMap<ResourceKey, Arc<pb::Resource>>;
 /// Built scopes by [`Scope::key`].
 type ScopeMap = HashMap<(String, Option<String>), Arc<ScopeResources>>;
 
+/// Scopes of this generation by key, each built once: the first stream to need a scope
+/// builds it while the others of that scope wait, so every proxy of a scope shares one
+/// build and its delta from the previous generation.
+type ScopeCells = HashMap<(String, Option<String>), Arc<OnceLock<Arc<ScopeResources>>>>;
+
 pub struct Generation {
     pub number: u64,
     pub index: Index,
@@ -28,7 +33,7 @@ pub struct Generation {
     /// here.
     pub changed_at: Instant,
     endpoints: HashMap<(ServiceKey, u16), EncodedEndpoints>,
-    scopes: Mutex<ScopeMap>,
+    scopes: Mutex<ScopeCells>,
     /// The previous generation's scopes, to reuse encodings and compute deltas; dropped
     /// (taken) as this generation's scopes are built.
     previous_scopes: Mutex<ScopeMap>,
@@ -93,7 +98,12 @@ impl Generation {
     ) -> Self {
         let endpoints = encode_endpoints(&index, previous);
         let previous_scopes = previous
-            .map(|p| lock(&p.scopes).clone())
+            .map(|p| {
+                lock(&p.scopes)
+                    .iter()
+                    .filter_map(|(key, cell)| Some((key.clone(), cell.get()?.clone())))
+                    .collect()
+            })
             .unwrap_or_default();
         Self {
             number,
@@ -123,18 +133,14 @@ impl Generation {
 
     fn scope(&self, scope: &Scope) -> Arc<ScopeResources> {
         let key = scope.key();
-        if let Some(built) = lock(&self.scopes).get(&key) {
-            return built.clone();
-        }
-        // Built outside the lock: two proxies of a new scope may both build it; the first
-        // stored wins, and both results are equal.
-        let previous = lock(&self.previous_scopes).remove(&key);
-        let mut built = self.build_scope(scope, previous.as_deref());
-        built.delta = previous.as_ref().map(|p| delta(p, &built));
-        lock(&self.scopes)
-            .entry(key)
-            .or_insert(Arc::new(built))
-            .clone()
+        let cell = lock(&self.scopes).entry(key.clone()).or_default().clone();
+        cell.get_or_init(|| {
+            let previous = lock(&self.previous_scopes).remove(&key);
+            let mut built = self.build_scope(scope, previous.as_deref());
+            built.delta = previous.as_ref().map(|p| delta(p, &built));
+            Arc::new(built)
+        })
+        .clone()
     }
 
     fn build_scope(&self, scope: &Scope, previous: Option<&ScopeResources>) -> ScopeResources {

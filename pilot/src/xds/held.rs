@@ -1,24 +1,33 @@
 //! What one proxy holds, as pilot believes it, and what to send it next.
 //!
 //! The belief moves only on an ACK: a NACKed response leaves the proxy on what it had, so
-//! the next update is computed against that. When the proxy holds exactly the previous
-//! generation of its scope, the scope's precomputed delta is the update (no per-proxy
-//! diff); otherwise every resource's version is compared.
+//! the next update is computed against that. After an ACK the proxy holds exactly what pilot
+//! computed for it, so the belief is just that computation (shared with every proxy of the
+//! scope), not a per-proxy copy of thousands of names and versions. When the proxy holds
+//! the previous generation of its scope, the scope's precomputed delta is the update.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use mesh_proto::convert::ResourceKey;
 use mesh_proto::discovery::v1 as pb;
 
-use super::generation::{Desired, ScopeResources, key_of};
+use super::generation::{Desired, Resources, ScopeResources};
 
-#[derive(Default)]
-pub struct Held {
-    versions: HashMap<ResourceKey, String>,
-    /// The scope resources `versions` reflects exactly, when known.
-    scope: Option<Arc<ScopeResources>>,
-    own: BTreeSet<ResourceKey>,
+pub enum Held {
+    /// What a (re)connecting proxy said it has: names and versions.
+    Reported(HashMap<ResourceKey, String>),
+    /// Exactly what pilot computed for it: a scope's resources and its own.
+    Synced {
+        scope: Arc<ScopeResources>,
+        own: Resources,
+    },
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self::Reported(HashMap::new())
+    }
 }
 
 /// The resources to send and the ones to remove.
@@ -44,89 +53,91 @@ impl Held {
                 Some(((kind, r.name.clone()), r.version.clone()))
             })
             .collect();
-        Self {
-            versions,
-            ..Self::default()
-        }
+        Self::Reported(versions)
     }
 
     pub fn len(&self) -> usize {
-        self.versions.len()
+        match self {
+            Self::Reported(versions) => versions.len(),
+            Self::Synced { scope, own } => scope.resources.len() + own.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.versions.is_empty()
+        self.len() == 0
     }
 
     pub fn update_for(&self, desired: &Desired) -> Update {
-        let (mut update, compared_all) = self.scope_update(desired);
-        for (key, resource) in &desired.own {
-            if self.versions.get(key) != Some(&resource.version) {
-                update.resources.push(resource.clone());
-            }
-        }
-        if !compared_all {
-            update.removed.extend(
-                self.own
+        match self {
+            Self::Reported(versions) => {
+                let resources = desired
                     .iter()
+                    .filter(|(key, r)| versions.get(*key) != Some(&r.version))
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                let removed = versions
+                    .keys()
                     .filter(|key| desired.get(key).is_none())
-                    .cloned(),
-            );
-        }
-        update
-    }
-
-    /// The scope's part of the update, and whether every held resource was compared (so
-    /// removals of the proxy's own resources are already in it).
-    fn scope_update(&self, desired: &Desired) -> (Update, bool) {
-        let scope = &desired.scope;
-        if let Some(held) = &self.scope {
-            if Arc::ptr_eq(held, scope) {
-                return (Update::default(), false);
+                    .cloned()
+                    .collect();
+                Update { resources, removed }
             }
-            if let Some(delta) = &scope.delta
-                && delta
-                    .from
-                    .upgrade()
-                    .is_some_and(|from| Arc::ptr_eq(&from, held))
-            {
-                let update = Update {
-                    resources: delta.changed.clone(),
-                    removed: delta.removed.clone(),
-                };
-                return (update, false);
+            Self::Synced { scope, own } => {
+                let mut update = scope_update(scope, &desired.scope);
+                let (changed, removed) = compare(own, &desired.own);
+                update.resources.extend(changed);
+                update.removed.extend(removed);
+                update
             }
         }
-        let resources = scope
-            .resources
-            .iter()
-            .filter(|(key, resource)| self.versions.get(*key) != Some(&resource.version))
-            .map(|(_, resource)| resource.clone())
-            .collect();
-        let removed = self
-            .versions
-            .keys()
-            .filter(|key| desired.get(key).is_none())
-            .cloned()
-            .collect();
-        (Update { resources, removed }, true)
     }
 
-    /// The proxy ACKed `update`: it now holds `desired`.
-    pub fn acked(&mut self, update: &Update, desired: &Desired) {
-        for resource in &update.resources {
-            self.versions
-                .insert(key_of(resource), resource.version.clone());
-        }
-        for key in &update.removed {
-            self.versions.remove(key);
-        }
+    /// The proxy ACKed an update to `desired`: it now holds exactly that.
+    pub fn acked(&mut self, desired: &Desired) {
         self.synced(desired);
     }
 
     /// The proxy holds `desired` already (nothing needed sending).
     pub fn synced(&mut self, desired: &Desired) {
-        self.scope = Some(desired.scope.clone());
-        self.own = desired.own.keys().cloned().collect();
+        *self = Self::Synced {
+            scope: desired.scope.clone(),
+            own: desired.own.clone(),
+        };
     }
+}
+
+/// From the scope resources a proxy holds to those of `desired`: nothing when they are the
+/// same, the precomputed delta when it was computed from them, else a comparison.
+fn scope_update(held: &Arc<ScopeResources>, desired: &Arc<ScopeResources>) -> Update {
+    if Arc::ptr_eq(held, desired) {
+        return Update::default();
+    }
+    if let Some(delta) = &desired.delta
+        && delta
+            .from
+            .upgrade()
+            .is_some_and(|from| Arc::ptr_eq(&from, held))
+    {
+        return Update {
+            resources: delta.changed.clone(),
+            removed: delta.removed.clone(),
+        };
+    }
+    let (resources, removed) = compare(&held.resources, &desired.resources);
+    Update { resources, removed }
+}
+
+/// What differs from `held` to `desired`: resources new or changed, and keys gone.
+fn compare(held: &Resources, desired: &Resources) -> (Vec<Arc<pb::Resource>>, Vec<ResourceKey>) {
+    let changed = desired
+        .iter()
+        .filter(|(key, r)| held.get(*key).is_none_or(|h| h.version != r.version))
+        .map(|(_, r)| r.clone())
+        .collect();
+    let removed = held
+        .keys()
+        .filter(|key| !desired.contains_key(*key))
+        .cloned()
+        .collect();
+    (changed, removed)
 }

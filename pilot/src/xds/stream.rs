@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tonic::{Status, Streaming};
 
 use super::generation::{Desired, Generation};
-use super::held::{Held, Update};
+use super::held::Held;
 use crate::metrics as m;
 use crate::syncz::{Nack, Syncz, now};
 use crate::translate::Node;
@@ -29,7 +29,6 @@ pub struct Stream {
 
 struct Pending {
     nonce: String,
-    update: Update,
     desired: Desired,
     /// When the change behind it was noticed; `None` for a proxy's first push.
     changed_at: Option<Instant>,
@@ -131,7 +130,6 @@ impl Stream {
         }
         Ok(Some(Pending {
             nonce,
-            update,
             desired,
             changed_at: (!first).then_some(generation.changed_at),
         }))
@@ -144,7 +142,7 @@ impl Stream {
         };
         match request.error_detail {
             None => {
-                self.held.acked(&sent.update, &sent.desired);
+                self.held.acked(&sent.desired);
                 metrics::counter!(m::ACKS).increment(1);
                 if let Some(changed_at) = sent.changed_at {
                     metrics::histogram!(m::CONVERGENCE).record(changed_at.elapsed().as_secs_f64());

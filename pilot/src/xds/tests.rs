@@ -130,19 +130,19 @@ fn a_proxy_holding_the_previous_scope_gets_the_delta_and_one_behind_gets_a_full_
         one.len(),
         "a new proxy gets everything"
     );
-    current.acked(&full, &one);
+    current.acked(&one);
 
     let second = generation(2, &services(9090, 90), Some(&first));
     let two = second.desired(&node());
     let update = current.update_for(&two);
     assert_eq!(update.resources.len(), 3, "the three endpoints resources");
     assert!(update.removed.is_empty());
-    current.acked(&update, &two);
+    current.acked(&two);
     assert!(current.update_for(&two).is_empty());
 
     // A proxy still on generation 1 (it NACKed 2) is compared resource by resource.
     let mut behind = Held::default();
-    behind.acked(&full, &one);
+    behind.acked(&one);
     let third = generation(3, &services(9090, 80), Some(&second));
     let three = third.desired(&node());
     let catch_up = behind.update_for(&three);
