@@ -28,57 +28,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(config = %config_json, "starting");
     let metrics = crate::metrics::install()?;
     let client = kube_client(config.store.kubernetes).await?;
-    let source = ca_source(&config, client.clone())?;
-    let settings = RootSettings {
-        trust_domain: config.root.trust_domain.clone(),
-        ttl: config.root.root_cert_ttl,
-    };
-    let (material, created) = source.start(&settings).await.context("loading the CA")?;
-    let authority = Arc::new(Authority::new(material).context("checking the CA")?);
-    log_authority(&source, &authority, created);
+    let (source, authority) = load_authority(&config, client.clone()).await?;
     let (authority_tx, authority_rx) = watch::channel(authority.clone());
-
     let tokens = match &config.token_file {
         Some(path) => Some(Arc::new(TokenFile::load(path).await?)),
         None => None,
     };
     let authenticator = authenticator(&config, tokens.clone(), client.clone())?;
-    tokio::spawn(reload(
-        source,
-        authority_tx,
-        tokens,
-        config.ca_reload_interval,
-    ));
+    let interval = config.ca_reload_interval;
+    tokio::spawn(reload(source, authority_tx, tokens, interval));
     if let Some(client) = client {
         tokio::spawn(crate::bundle::publish::run(client, authority_rx.clone()));
     }
-
-    let (serving, not_after) =
-        ServingCert::new(&authority, config.serving_names(), config.max_cert_ttl)?;
-    let serving = Arc::new(serving);
-    let tls_config = serving.server_config()?;
-    tokio::spawn(tls::keep_fresh(serving, authority_rx.clone(), not_after));
-
-    let grpc = TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("binding the signing port {}", config.addr))?;
-    let monitoring_socket = TcpListener::bind(config.monitoring_addr)
-        .await
-        .with_context(|| format!("binding the monitoring port {}", config.monitoring_addr))?;
-    // One line on stdout with the bound ports, for tests and scripts that use port 0.
-    println!(
-        "citadel ready grpc={} monitoring={}",
-        grpc.local_addr()?,
-        monitoring_socket.local_addr()?
-    );
-    tokio::spawn(monitoring::serve(
-        monitoring_socket,
-        Arc::new(Monitoring {
-            metrics,
-            authority: authority_rx.clone(),
-            config_json,
-        }),
-    ));
+    let tls_config = serving_tls(&config, &authority, authority_rx.clone())?;
+    let (grpc, monitoring_socket) = bind(&config).await?;
+    let monitoring = Monitoring {
+        metrics,
+        authority: authority_rx.clone(),
+        config_json,
+    };
+    tokio::spawn(monitoring::serve(monitoring_socket, Arc::new(monitoring)));
     let service = CaService::new(
         authority_rx,
         authenticator,
@@ -92,6 +61,52 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("serving certificate requests")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The CA from its source, created on first start, checked before anything is served.
+async fn load_authority(
+    config: &Config,
+    client: Option<kube::Client>,
+) -> anyhow::Result<(CaSource, Arc<Authority>)> {
+    let source = ca_source(config, client)?;
+    let settings = RootSettings {
+        trust_domain: config.root.trust_domain.clone(),
+        ttl: config.root.root_cert_ttl,
+    };
+    let (material, created) = source.start(&settings).await.context("loading the CA")?;
+    let authority = Arc::new(Authority::new(material).context("checking the CA")?);
+    log_authority(&source, &authority, created);
+    Ok((source, authority))
+}
+
+/// citadel's own serving certificate, kept fresh, in a rustls server config.
+fn serving_tls(
+    config: &Config,
+    authority: &Authority,
+    changes: watch::Receiver<Arc<Authority>>,
+) -> anyhow::Result<rustls::ServerConfig> {
+    let names = config.serving_names();
+    let (serving, not_after) = ServingCert::new(authority, names, config.max_cert_ttl)?;
+    let serving = Arc::new(serving);
+    let tls_config = serving.server_config()?;
+    tokio::spawn(tls::keep_fresh(serving, changes, not_after));
+    Ok(tls_config)
+}
+
+/// Binds both ports and prints the one line tests and scripts using port 0 read.
+async fn bind(config: &Config) -> anyhow::Result<(TcpListener, TcpListener)> {
+    let grpc = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding the signing port {}", config.addr))?;
+    let monitoring = TcpListener::bind(config.monitoring_addr)
+        .await
+        .with_context(|| format!("binding the monitoring port {}", config.monitoring_addr))?;
+    println!(
+        "citadel ready grpc={} monitoring={}",
+        grpc.local_addr()?,
+        monitoring.local_addr()?
+    );
+    Ok((grpc, monitoring))
 }
 
 /// `citadel rotate-root <step>`: one step against the store, then the state in words.

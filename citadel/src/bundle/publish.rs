@@ -69,19 +69,7 @@ pub async fn run(client: Client, mut authority: watch::Receiver<Arc<Authority>>)
     loop {
         let targets: Vec<String> = tokio::select! {
             event = events.next() => match event {
-                Some(Ok(Event::Apply(ns) | Event::InitApply(ns))) => {
-                    known.insert(ns.name_any());
-                    vec![ns.name_any()]
-                }
-                Some(Ok(Event::Delete(ns))) => {
-                    known.remove(&ns.name_any());
-                    continue;
-                }
-                Some(Ok(Event::Init | Event::InitDone)) => continue,
-                Some(Err(error)) => {
-                    tracing::warn!(%error, "watching namespaces");
-                    continue;
-                }
+                Some(event) => namespace_event(event, &mut known),
                 None => return,
             },
             changed = authority.changed() => {
@@ -97,12 +85,38 @@ pub async fn run(client: Client, mut authority: watch::Receiver<Arc<Authority>>)
             }
             _ = resync.tick() => known.iter().cloned().collect(),
         };
-        for namespace in targets {
-            match publish(&client, &namespace, &bundle).await {
-                Ok(()) => tracing::debug!(%namespace, "trust bundle published"),
-                Err(error) => {
-                    tracing::warn!(%error, "trust bundle not published; retrying at the next resync")
-                }
+        publish_all(&client, &targets, &bundle).await;
+    }
+}
+
+/// Tracks the labelled namespaces; returns the one that needs the bundle now, if any.
+fn namespace_event(
+    event: Result<Event<Namespace>, watcher::Error>,
+    known: &mut BTreeSet<String>,
+) -> Vec<String> {
+    match event {
+        Ok(Event::Apply(ns) | Event::InitApply(ns)) => {
+            known.insert(ns.name_any());
+            vec![ns.name_any()]
+        }
+        Ok(Event::Delete(ns)) => {
+            known.remove(&ns.name_any());
+            vec![]
+        }
+        Ok(Event::Init | Event::InitDone) => vec![],
+        Err(error) => {
+            tracing::warn!(%error, "watching namespaces");
+            vec![]
+        }
+    }
+}
+
+async fn publish_all(client: &Client, namespaces: &[String], bundle: &str) {
+    for namespace in namespaces {
+        match publish(client, namespace, bundle).await {
+            Ok(()) => tracing::debug!(%namespace, "trust bundle published"),
+            Err(error) => {
+                tracing::warn!(%error, "trust bundle not published; retrying at the next resync")
             }
         }
     }
