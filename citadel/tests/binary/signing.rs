@@ -190,17 +190,29 @@ async fn tokens_added_to_the_file_work_without_a_restart() {
 }
 
 #[test]
-fn the_leak_check_catches_a_leak() {
-    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
-    let one_line = key.lines().nth(1).unwrap();
-    let leaked = format!("error: bad key {one_line} here");
-    let caught =
-        std::panic::catch_unwind(|| assert_no_secret(std::slice::from_ref(&key), &leaked, "x"));
-    assert!(caught.is_err(), "a leaked line must fail the check");
-    let token = "tok-short".to_owned();
-    let caught = std::panic::catch_unwind(|| {
-        assert_no_secret(std::slice::from_ref(&token), "Bearer tok-short", "x")
-    });
-    assert!(caught.is_err(), "a leaked token must fail the check");
-    assert_no_secret(&[key, token], "nothing secret", "x");
+fn the_leak_check_catches_a_leak_and_only_a_leak() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = key.serialize_pem();
+    let secrets = [pem.clone(), "tok-short".to_owned()];
+    let first_line = pem.lines().nth(1).unwrap();
+    let der = support::base64_decode(
+        &pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>(),
+    );
+    let leaks = [
+        format!("error: bad key {first_line} here"),
+        format!("key={:?}", der),
+        format!("der: {}", support::base64_encode(&der[30..80])),
+        "Bearer tok-short".to_owned(),
+    ];
+    for leak in &leaks {
+        let caught = std::panic::catch_unwind(|| assert_no_secret(&secrets, leak, "x"));
+        assert!(caught.is_err(), "missed {leak:?}");
+    }
+    // The public half is no secret: a certificate for the key shows it.
+    let mut params = rcgen::CertificateParams::default();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap().pem();
+    assert_no_secret(&secrets, &format!("{cert}{cert}"), "a certificate");
 }
