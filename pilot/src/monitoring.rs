@@ -93,7 +93,7 @@ impl Monitoring {
         };
         let generation = self.generations.borrow().clone();
         let desired = generation.desired(&status.node);
-        let resources: Vec<_> = desired.iter().map(|(_, r)| r.as_ref()).collect();
+        let resources: Vec<_> = desired.iter().map(|(_, r)| &r.resource).collect();
         let inbound = resources.iter().find_map(|r| match &r.kind {
             Some(mesh_proto::discovery::v1::resource::Kind::InboundPolicy(p)) => Some(json!({
                 "peerAuthentications": parse(&p.peer_authentications_json),

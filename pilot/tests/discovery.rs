@@ -353,3 +353,50 @@ async fn replicas_agree_so_a_proxy_can_move_between_them_without_a_full_resend()
         names(&resync)
     );
 }
+
+#[tokio::test]
+async fn a_large_config_arrives_in_pieces_that_assemble_into_one_snapshot() {
+    let mut services = String::new();
+    for i in 0..300 {
+        services.push_str(&format!(
+            r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: svc-{i}, namespace: shop}}
+spec:
+  hosts: [svc-{i}.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http}}]
+  endpoints: [{{address: 10.0.{a}.{b}}}, {{address: 10.1.{a}.{b}}}]
+---
+"#,
+            a = i / 250,
+            b = i % 250 + 1
+        ));
+    }
+    let pilot = Pilot::start(&[("services.yaml", &services)]);
+    let mut proxy = FakeProxy::connect(pilot.grpc, "big.shop", "shop").await;
+    let mut pieces = vec![proxy.next_piece().await];
+    while pieces.last().expect("a piece").more {
+        pieces.push(proxy.next_piece().await);
+    }
+    assert!(pieces.len() >= 2, "{} piece(s)", pieces.len());
+    let nonce = &pieces[0].nonce;
+    assert!(pieces.iter().all(|p| &p.nonce == nonce));
+    let mut whole = pieces[0].clone();
+    for piece in &pieces[1..] {
+        whole.resources.extend(piece.resources.clone());
+    }
+    // 300 virtual hosts, clusters and endpoints, a route config, a listener, inbound policy.
+    assert_eq!(whole.resources.len(), 903);
+    proxy.ack(&whole).await;
+    let snapshot = proxy.snapshot(&whole.system_version_info);
+    let config = compile(&snapshot).expect("compiles");
+    assert_eq!(config.clusters().count(), 300);
+    pilot
+        .wait_syncz("big.shop", |e| {
+            e["versionAcked"] == whole.system_version_info
+        })
+        .await;
+}

@@ -46,6 +46,7 @@ fn response(version: &str, resources: Vec<pb::Resource>) -> pb::DiscoveryRespons
         nonce: format!("nonce-{version}"),
         resources,
         removed_resources: vec![],
+        more: false,
     }
 }
 

@@ -12,11 +12,12 @@ use mesh_core::snapshot::{ClusterSpec, RouteConfigSpec, VirtualHostSpec};
 use mesh_proto::convert::{self, ResourceKey};
 use mesh_proto::discovery::v1 as pb;
 
+use super::wire::Encoded;
 use crate::index::Index;
 use crate::registry::{Endpoint, ServiceKey};
 use crate::translate::{self, Node, Scope};
 
-pub type Resources = BTreeMap<ResourceKey, Arc<pb::Resource>>;
+pub type Resources = BTreeMap<ResourceKey, Arc<Encoded>>;
 
 /// Built scopes by [`Scope::key`].
 type ScopeMap = HashMap<(String, Option<String>), Arc<ScopeResources>>;
@@ -41,7 +42,7 @@ pub struct Generation {
 
 struct EncodedEndpoints {
     source: Vec<Endpoint>,
-    resource: Arc<pb::Resource>,
+    resource: Arc<Encoded>,
 }
 
 /// Routes, clusters and endpoints of every proxy with one scope key.
@@ -50,9 +51,9 @@ pub struct ScopeResources {
     /// A digest of every resource's name and version.
     pub digest: String,
     /// Cluster specs as encoded, to reuse an encoding when the spec is unchanged.
-    clusters: HashMap<String, (ClusterSpec, Arc<pb::Resource>)>,
+    clusters: HashMap<String, (ClusterSpec, Arc<Encoded>)>,
     /// Virtual hosts as encoded, likewise.
-    virtual_hosts: HashMap<String, (VirtualHostSpec, Arc<pb::Resource>)>,
+    virtual_hosts: HashMap<String, (VirtualHostSpec, Arc<Encoded>)>,
     /// What changed since the same scope of the previous generation: a proxy holding that
     /// one gets just this.
     pub delta: Option<ScopeDelta>,
@@ -60,7 +61,7 @@ pub struct ScopeResources {
 
 pub struct ScopeDelta {
     pub from: std::sync::Weak<ScopeResources>,
-    pub changed: Vec<Arc<pb::Resource>>,
+    pub changed: Vec<Arc<Encoded>>,
     pub removed: Vec<ResourceKey>,
 }
 
@@ -72,11 +73,11 @@ pub struct Desired {
 }
 
 impl Desired {
-    pub fn get(&self, key: &ResourceKey) -> Option<&Arc<pb::Resource>> {
+    pub fn get(&self, key: &ResourceKey) -> Option<&Arc<Encoded>> {
         self.own.get(key).or_else(|| self.scope.resources.get(key))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&ResourceKey, &Arc<pb::Resource>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&ResourceKey, &Arc<Encoded>)> {
         self.scope.resources.iter().chain(self.own.iter())
     }
 
@@ -120,9 +121,9 @@ impl Generation {
         let scope = self.scope(&Scope::of(&self.index, node));
         let mut own = Resources::new();
         let listener = convert::encode_listener(&translate::outbound_listener(node));
-        own.insert(key_of(&listener), Arc::new(listener));
+        own.insert(key_of(&listener), Arc::new(Encoded::new(listener)));
         let inbound = inbound_resource(&translate::inbound_policy(&self.index, node));
-        own.insert(key_of(&inbound), Arc::new(inbound));
+        own.insert(key_of(&inbound), Arc::new(Encoded::new(inbound)));
         let version = digest_with(&scope.digest, own.values());
         Desired {
             scope,
@@ -158,7 +159,10 @@ impl Generation {
                 .and_then(|p| p.resources.get(&key))
                 .filter(|old| old.version == resource.version)
                 .cloned();
-            resources.insert(key, reused.unwrap_or_else(|| Arc::new(resource)));
+            resources.insert(
+                key,
+                reused.unwrap_or_else(|| Arc::new(Encoded::new(resource))),
+            );
         }
         let mut virtual_hosts = HashMap::new();
         for host in routes.virtual_hosts {
@@ -166,8 +170,12 @@ impl Generation {
                 .and_then(|p| p.virtual_hosts.get(&host.name))
                 .filter(|(old, _)| *old == host)
                 .map(|(_, resource)| resource.clone());
-            let resource = reused
-                .unwrap_or_else(|| Arc::new(convert::encode_virtual_host(&routes.name, &host)));
+            let resource = reused.unwrap_or_else(|| {
+                Arc::new(Encoded::new(convert::encode_virtual_host(
+                    &routes.name,
+                    &host,
+                )))
+            });
             resources.insert(key_of(&resource), resource.clone());
             virtual_hosts.insert(host.name.clone(), (host, resource));
         }
@@ -180,7 +188,8 @@ impl Generation {
                     .and_then(|p| p.clusters.get(&name))
                     .filter(|(old, _)| *old == spec)
                     .map(|(_, resource)| resource.clone());
-                let cluster = reused.unwrap_or_else(|| Arc::new(convert::encode_cluster(&spec)));
+                let cluster = reused
+                    .unwrap_or_else(|| Arc::new(Encoded::new(convert::encode_cluster(&spec))));
                 resources.insert(key_of(&cluster), cluster.clone());
                 clusters.insert(name, (spec, cluster));
                 if let Some(e) = self.endpoints.get(&(visible.key.clone(), port.number)) {
@@ -215,11 +224,11 @@ fn encode_endpoints(
             let resource = reused.unwrap_or_else(|| {
                 let visible = translate::VisibleService { key, service };
                 let specs = translate::endpoint_specs(index, &visible, port.number);
-                Arc::new(convert::encode_endpoints(
+                Arc::new(Encoded::new(convert::encode_endpoints(
                     &service.hostname,
                     port.number,
                     &specs,
-                ))
+                )))
             });
             encoded.insert(
                 id,
@@ -276,11 +285,11 @@ pub fn key_of(resource: &pb::Resource) -> ResourceKey {
 }
 
 /// One version for a whole set: a digest of every resource's name and version.
-pub fn digest<'a>(resources: impl Iterator<Item = &'a Arc<pb::Resource>>) -> String {
+pub fn digest<'a>(resources: impl Iterator<Item = &'a Arc<Encoded>>) -> String {
     digest_with("", resources)
 }
 
-fn digest_with<'a>(seed: &str, resources: impl Iterator<Item = &'a Arc<pb::Resource>>) -> String {
+fn digest_with<'a>(seed: &str, resources: impl Iterator<Item = &'a Arc<Encoded>>) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in seed.bytes() {
         hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);

@@ -13,6 +13,7 @@ use mesh_proto::convert::ResourceKey;
 use mesh_proto::discovery::v1 as pb;
 
 use super::generation::{Desired, Resources, ScopeResources};
+use super::wire::Encoded;
 
 pub enum Held {
     /// What a (re)connecting proxy said it has: names and versions.
@@ -33,7 +34,7 @@ impl Default for Held {
 /// The resources to send and the ones to remove.
 #[derive(Default)]
 pub struct Update {
-    pub resources: Vec<Arc<pb::Resource>>,
+    pub resources: Vec<Arc<Encoded>>,
     pub removed: Vec<ResourceKey>,
 }
 
@@ -128,7 +129,7 @@ fn scope_update(held: &Arc<ScopeResources>, desired: &Arc<ScopeResources>) -> Up
 }
 
 /// What differs from `held` to `desired`: resources new or changed, and keys gone.
-fn compare(held: &Resources, desired: &Resources) -> (Vec<Arc<pb::Resource>>, Vec<ResourceKey>) {
+fn compare(held: &Resources, desired: &Resources) -> (Vec<Arc<Encoded>>, Vec<ResourceKey>) {
     let changed = desired
         .iter()
         .filter(|(key, r)| held.get(*key).is_none_or(|h| h.version != r.version))

@@ -5,6 +5,7 @@ pub mod generation;
 pub mod held;
 pub mod server;
 pub mod stream;
+pub mod wire;
 
 pub use generation::Generation;
 pub use server::DiscoveryService;

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::generation::Generation;
 use super::held::Held;
 use super::stream::Stream;
+use super::wire::{DiscoveryServer, WireResponse};
 use crate::syncz::Syncz;
 use crate::translate::Node;
 
@@ -31,27 +32,24 @@ impl DiscoveryService {
         }
     }
 
-    pub fn into_server(self) -> pb::discovery_server::DiscoveryServer<Self> {
-        pb::discovery_server::DiscoveryServer::new(self)
-            // Route configs of large meshes exceed tonic's 4 MiB default.
-            .max_encoding_message_size(64 << 20)
+    pub fn into_server(self) -> DiscoveryServer {
+        DiscoveryServer(Arc::new(self))
     }
-}
 
-#[tonic::async_trait]
-impl pb::discovery_server::Discovery for DiscoveryService {
-    type StreamStream = ReceiverStream<Result<pb::DiscoveryResponse, Status>>;
-
-    async fn stream(
+    /// Accepts a proxy's stream: reads its first request, checks the node, and hands the
+    /// stream to its own task.
+    pub async fn open(
         &self,
         request: Request<Streaming<pb::DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamStream>, Status> {
+    ) -> Result<Response<ReceiverStream<Result<WireResponse, Status>>>, Status> {
         let mut inbound = request.into_inner();
         let first = inbound
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("the stream ended before the first request"))?;
         let node = node_from(first.node)?;
+        // Small: a piece waits here until the stream takes it, so a slow proxy holds at
+        // most a few pieces of buffered config.
         let (outbound, responses) = mpsc::channel(2);
         let stream = Stream {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),

@@ -13,6 +13,7 @@ use tonic::{Status, Streaming};
 
 use super::generation::{Desired, Generation};
 use super::held::Held;
+use super::wire::WireResponse;
 use crate::metrics as m;
 use crate::syncz::{Nack, Syncz, now};
 use crate::translate::Node;
@@ -23,7 +24,7 @@ pub struct Stream {
     pub held: Held,
     pub generations: watch::Receiver<Arc<Generation>>,
     pub inbound: Streaming<pb::DiscoveryRequest>,
-    pub outbound: mpsc::Sender<Result<pb::DiscoveryResponse, Status>>,
+    pub outbound: mpsc::Sender<Result<WireResponse, Status>>,
     pub syncz: Arc<Syncz>,
 }
 
@@ -97,19 +98,6 @@ impl Stream {
             return Ok(None);
         }
         let nonce = NONCES.fetch_add(1, Ordering::Relaxed).to_string();
-        let response = pb::DiscoveryResponse {
-            system_version_info: desired.version.clone(),
-            nonce: nonce.clone(),
-            resources: update.resources.iter().map(|r| (**r).clone()).collect(),
-            removed_resources: update
-                .removed
-                .iter()
-                .map(|(kind, name)| pb::ResourceKey {
-                    r#type: *kind as i32,
-                    name: name.clone(),
-                })
-                .collect(),
-        };
         metrics::counter!(m::PUSHES).increment(1);
         metrics::counter!(m::PUSHED_RESOURCES).increment(update.resources.len() as u64);
         tracing::debug!(
@@ -125,8 +113,12 @@ impl Stream {
             s.version_sent = Some(version);
             s.nonce_sent = Some(sent_nonce);
         });
-        if self.outbound.send(Ok(response)).await.is_err() {
-            return Err("the proxy's stream closed".into());
+        let pieces =
+            WireResponse::pieces(&desired.version, &nonce, &update.resources, update.removed);
+        for piece in pieces {
+            if self.outbound.send(Ok(piece)).await.is_err() {
+                return Err("the proxy's stream closed".into());
+            }
         }
         Ok(Some(Pending {
             nonce,

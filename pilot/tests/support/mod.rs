@@ -218,8 +218,24 @@ impl FakeProxy {
         }
     }
 
-    /// The next response, within the deadline.
+    /// The next update, its pieces gathered, within the deadline.
     pub async fn next(&mut self) -> pb::DiscoveryResponse {
+        let mut whole = self.next_piece().await;
+        while whole.more {
+            let piece = self.next_piece().await;
+            assert_eq!(
+                piece.nonce, whole.nonce,
+                "pieces of one update share its nonce"
+            );
+            whole.resources.extend(piece.resources);
+            whole.removed_resources.extend(piece.removed_resources);
+            whole.more = piece.more;
+        }
+        whole
+    }
+
+    /// The next response as sent: one piece of an update.
+    pub async fn next_piece(&mut self) -> pb::DiscoveryResponse {
         tokio::time::timeout(DEADLINE, self.responses.message())
             .await
             .expect("a response before the deadline")

@@ -133,6 +133,7 @@ impl Client {
             held = self.store.len(),
             "discovery stream open"
         );
+        let mut pieces: Option<pb::DiscoveryResponse> = None;
         loop {
             let response = responses
                 .message()
@@ -140,6 +141,10 @@ impl Client {
                 .map_err(XdsError::Stream)?
                 .ok_or(XdsError::Ended)?;
             *delivered = true;
+            // A large update arrives in pieces: hold them until the last, apply together.
+            let Some(response) = gather(&mut pieces, response) else {
+                continue;
+            };
             let answer = self.answer(response).await;
             // The stream's receiving half went away: the next `message()` says why.
             let _ = requests.send(answer).await;
@@ -212,6 +217,31 @@ pub fn prepare(
     let config = compile(&snapshot)?;
     let runtime = Runtime::new(snapshot, config, state)?;
     Ok((next, runtime))
+}
+
+/// Adds `piece` to the update being gathered; returns the whole update once its last piece
+/// (`more` unset) has arrived.
+pub fn gather(
+    pieces: &mut Option<pb::DiscoveryResponse>,
+    piece: pb::DiscoveryResponse,
+) -> Option<pb::DiscoveryResponse> {
+    let whole = match pieces.take() {
+        None => piece,
+        Some(mut gathered) => {
+            gathered.resources.extend(piece.resources);
+            gathered.removed_resources.extend(piece.removed_resources);
+            gathered.system_version_info = piece.system_version_info;
+            gathered.nonce = piece.nonce;
+            gathered.more = piece.more;
+            gathered
+        }
+    };
+    if whole.more {
+        *pieces = Some(whole);
+        None
+    } else {
+        Some(whole)
+    }
 }
 
 /// A stream's first request: who we are and everything we hold.

@@ -30,6 +30,7 @@ fn response(snapshot: &Snapshot, version: &str) -> pb::DiscoveryResponse {
         nonce: format!("nonce-{version}"),
         resources: encode_snapshot(snapshot),
         removed_resources: vec![],
+        more: false,
     }
 }
 
@@ -121,4 +122,29 @@ fn error_chains_show_every_cause_once() {
     struct Inner(#[source] std::io::Error);
     let error = Outer(Inner(std::io::Error::other("refused")));
     assert_eq!(chain(&error), "outer: inner: refused");
+}
+
+#[test]
+fn pieces_are_gathered_and_answered_as_one_update() {
+    let whole = response(&snapshot("v1"), "p9");
+    let mut pieces = None;
+    let split = whole.resources.len() / 2;
+    let first = pb::DiscoveryResponse {
+        resources: whole.resources[..split].to_vec(),
+        more: true,
+        ..whole.clone()
+    };
+    let last = pb::DiscoveryResponse {
+        resources: whole.resources[split..].to_vec(),
+        ..whole.clone()
+    };
+    assert!(
+        gather(&mut pieces, first).is_none(),
+        "held until the last piece"
+    );
+    let gathered = gather(&mut pieces, last).expect("the whole update");
+    assert_eq!(gathered, whole);
+    assert!(pieces.is_none());
+    let (store, _) = prepare(&Store::default(), &gathered, &State::default()).expect("applies");
+    assert_eq!(store.len(), 5);
 }

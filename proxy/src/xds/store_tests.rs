@@ -22,6 +22,7 @@ fn response(resources: Vec<pb::Resource>, removed: Vec<pb::ResourceKey>) -> pb::
         nonce: "n".into(),
         resources,
         removed_resources: removed,
+        more: false,
     }
 }
 

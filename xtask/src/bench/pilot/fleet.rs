@@ -126,7 +126,12 @@ async fn serve(
     let _ = requests.send(first).await;
     let mut responses = wire::open(channel, ReceiverStream::new(outbound)).await?;
     let mut held: HashMap<Key, String> = HashMap::new();
+    let mut pieces: Option<(usize, Response)> = None;
     while let Some((bytes, response)) = responses.message().await? {
+        // A large update arrives in pieces: it counts, and is answered, at the last one.
+        let Some((bytes, response)) = gather(&mut pieces, bytes, response) else {
+            continue;
+        };
         let at = Instant::now();
         let event = event(proxy, at, bytes, &response);
         let ack = pb::DiscoveryRequest {
@@ -140,6 +145,31 @@ async fn serve(
         let _ = events.send(event);
     }
     Ok(())
+}
+
+/// Adds a piece to the update being gathered; the whole update once its last piece is in.
+fn gather(
+    pieces: &mut Option<(usize, Response)>,
+    bytes: usize,
+    piece: Response,
+) -> Option<(usize, Response)> {
+    let (bytes, whole) = match pieces.take() {
+        None => (bytes, piece),
+        Some((so_far, mut gathered)) => {
+            gathered.resources.extend(piece.resources);
+            gathered.removed_resources.extend(piece.removed_resources);
+            gathered.nonce = piece.nonce;
+            gathered.system_version_info = piece.system_version_info;
+            gathered.more = piece.more;
+            (so_far + bytes, gathered)
+        }
+    };
+    if whole.more {
+        *pieces = Some((bytes, whole));
+        None
+    } else {
+        Some((bytes, whole))
+    }
 }
 
 /// What a proxy holds after `response`: types, names and versions (see [`wire`]).

@@ -21,6 +21,9 @@ pub struct Response {
     pub resources: Vec<ResourceHead>,
     #[prost(message, repeated, tag = "4")]
     pub removed_resources: Vec<pb::ResourceKey>,
+    /// More pieces of the same update follow.
+    #[prost(bool, tag = "5")]
+    pub more: bool,
 }
 
 /// `Resource` without its body: the oneof's tag still says the type.
@@ -152,10 +155,12 @@ mod tests {
                 r#type: pb::ResourceType::VirtualHost as i32,
                 name: "gone".into(),
             }],
+            more: true,
         };
         let light = Response::decode(full.encode_to_vec().as_slice()).unwrap();
         assert_eq!(light.nonce, "42");
         assert_eq!(light.system_version_info, "v7");
+        assert!(light.more);
         let heads: Vec<_> = light
             .resources
             .iter()
