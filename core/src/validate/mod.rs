@@ -44,6 +44,12 @@ pub fn validate(set: &ConfigSet) -> Vec<Diagnostic> {
     found
 }
 
+/// Only the problems across the objects of `set` (what [`validate`] adds to each object's
+/// own), for callers that keep per-object results between loads.
+pub fn validate_across(set: &ConfigSet) -> Vec<Diagnostic> {
+    cross::check(set)
+}
+
 /// The problems one object has on its own, whatever else exists.
 pub fn validate_object(located: &Located<ConfigObject>) -> Vec<Diagnostic> {
     let mut report = Report::new(&located.origin);

@@ -35,14 +35,23 @@ impl LastGood {
     /// Validates a freshly loaded set and returns the objects to use and the status of
     /// every finding. Objects gone from the set are forgotten.
     pub fn admit(&mut self, set: ConfigSet) -> (Vec<Located<ConfigObject>>, Vec<StatusEntry>) {
-        let mut own: Vec<Diagnostic> = set.diagnostics.clone();
         let own_checks: Vec<Diagnostic> = set
             .objects
             .iter()
             .flat_map(validate::validate_object)
             .collect();
-        // `validate` reports each object's own problems first, then those across objects.
-        let cross = validate::validate(&set).into_iter().skip(own_checks.len());
+        self.admit_checked(set, own_checks)
+    }
+
+    /// As [`LastGood::admit`], with each object's own problems already found (a source
+    /// that caches them per unchanged file).
+    pub fn admit_checked(
+        &mut self,
+        set: ConfigSet,
+        own_checks: Vec<Diagnostic>,
+    ) -> (Vec<Located<ConfigObject>>, Vec<StatusEntry>) {
+        let cross = validate::validate_across(&set).into_iter();
+        let mut own: Vec<Diagnostic> = set.diagnostics.clone();
         own.extend(own_checks);
         let invalid: BTreeSet<ObjectKey> = own
             .iter()
