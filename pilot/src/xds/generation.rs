@@ -35,6 +35,12 @@ pub struct Generation {
     pub changed_at: Instant,
     endpoints: HashMap<(ServiceKey, u16), EncodedEndpoints>,
     scopes: Mutex<ScopeCells>,
+    /// A digest of everything routes and clusters are made of (config objects, services
+    /// and their ports; not endpoints).
+    routing: u64,
+    /// Whether `routing` equals the previous generation's: then every scope is the
+    /// previous one with this generation's endpoints.
+    routing_unchanged: bool,
     /// The previous generation's scopes, to reuse encodings and compute deltas; dropped
     /// (taken) as this generation's scopes are built.
     previous_scopes: Mutex<ScopeMap>,
@@ -51,9 +57,12 @@ pub struct ScopeResources {
     /// A digest of every resource's name and version.
     pub digest: String,
     /// Cluster specs as encoded, to reuse an encoding when the spec is unchanged.
-    clusters: HashMap<String, (ClusterSpec, Arc<Encoded>)>,
+    clusters: Arc<HashMap<String, (ClusterSpec, Arc<Encoded>)>>,
     /// Virtual hosts as encoded, likewise.
-    virtual_hosts: HashMap<String, (VirtualHostSpec, Arc<Encoded>)>,
+    virtual_hosts: Arc<HashMap<String, (VirtualHostSpec, Arc<Encoded>)>>,
+    /// The endpoints resources the scope holds, by service port: what an endpoint-only
+    /// change swaps.
+    endpoints: Vec<(ServiceKey, u16)>,
     /// What changed since the same scope of the previous generation: a proxy holding that
     /// one gets just this.
     pub delta: Option<ScopeDelta>,
@@ -98,6 +107,8 @@ impl Generation {
         previous: Option<&Generation>,
     ) -> Self {
         let endpoints = encode_endpoints(&index, previous);
+        let routing = routing_digest(&index);
+        let routing_unchanged = previous.is_some_and(|p| p.routing == routing);
         let previous_scopes = previous
             .map(|p| {
                 lock(&p.scopes)
@@ -112,6 +123,8 @@ impl Generation {
             changed_at,
             endpoints,
             scopes: Mutex::default(),
+            routing,
+            routing_unchanged,
             previous_scopes: Mutex::new(previous_scopes),
         }
     }
@@ -137,17 +150,40 @@ impl Generation {
         let cell = lock(&self.scopes).entry(key.clone()).or_default().clone();
         cell.get_or_init(|| {
             let previous = lock(&self.previous_scopes).remove(&key);
-            let mut built = self.build_scope(scope, previous.as_deref());
+            let mut built = match &previous {
+                Some(previous) if self.routing_unchanged => self.with_new_endpoints(previous),
+                _ => self.build_scope(scope, previous.as_deref()),
+            };
             built.delta = previous.as_ref().map(|p| delta(p, &built));
             Arc::new(built)
         })
         .clone()
     }
 
+    /// `previous` with this generation's endpoints: when only endpoints changed, routes and
+    /// clusters are as they were, and translating every service again would be wasted.
+    fn with_new_endpoints(&self, previous: &ScopeResources) -> ScopeResources {
+        let mut resources = previous.resources.clone();
+        for id in &previous.endpoints {
+            if let Some(e) = self.endpoints.get(id) {
+                resources.insert(key_of(&e.resource), e.resource.clone());
+            }
+        }
+        ScopeResources {
+            digest: digest(resources.values()),
+            resources,
+            clusters: previous.clusters.clone(),
+            virtual_hosts: previous.virtual_hosts.clone(),
+            endpoints: previous.endpoints.clone(),
+            delta: None,
+        }
+    }
+
     fn build_scope(&self, scope: &Scope, previous: Option<&ScopeResources>) -> ScopeResources {
         let services = scope.visible_services(&self.index);
         let mut resources = Resources::new();
         let mut clusters = HashMap::new();
+        let mut endpoint_ids = Vec::new();
         let routes = translate::outbound_route_config(&self.index, scope, &services);
         let route_config = convert::encode_route_config_split(&RouteConfigSpec {
             name: routes.name.clone(),
@@ -192,16 +228,19 @@ impl Generation {
                     .unwrap_or_else(|| Arc::new(Encoded::new(convert::encode_cluster(&spec))));
                 resources.insert(key_of(&cluster), cluster.clone());
                 clusters.insert(name, (spec, cluster));
-                if let Some(e) = self.endpoints.get(&(visible.key.clone(), port.number)) {
+                let id = (visible.key.clone(), port.number);
+                if let Some(e) = self.endpoints.get(&id) {
                     resources.insert(key_of(&e.resource), e.resource.clone());
+                    endpoint_ids.push(id);
                 }
             }
         }
         ScopeResources {
             digest: digest(resources.values()),
             resources,
-            clusters,
-            virtual_hosts,
+            clusters: Arc::new(clusters),
+            virtual_hosts: Arc::new(virtual_hosts),
+            endpoints: endpoint_ids,
             delta: None,
         }
     }
@@ -278,6 +317,33 @@ fn inbound_resource(policy: &translate::InboundPolicy) -> pb::Resource {
             authorization_policies_json: json(&policy.authorization_policies),
         }),
     )
+}
+
+/// What routes and clusters depend on, hashed: the routing objects, the services and
+/// their ports, and the settings. Endpoints are left out on purpose.
+fn routing_digest(index: &Index) -> u64 {
+    #[derive(serde::Serialize)]
+    struct Routing<'a> {
+        root_namespace: &'a str,
+        virtual_services: &'a [mesh_core::config::Object<mesh_core::config::VirtualServiceSpec>],
+        destination_rules:
+            &'a [mesh_core::config::Object<mesh_core::config::DestinationRuleSpec>],
+        sidecars: &'a [mesh_core::config::Object<mesh_core::config::SidecarSpec>],
+        services: Vec<&'a crate::registry::Service>,
+    }
+    let routing = Routing {
+        root_namespace: &index.settings.root_namespace,
+        virtual_services: &index.virtual_services,
+        destination_rules: &index.destination_rules,
+        sidecars: &index.sidecars,
+        services: index.registry().services.values().collect(),
+    };
+    // Serialization cannot fail for these types; an empty encoding would only make every
+    // generation look changed, which is safe.
+    let bytes = serde_json::to_vec(&routing).unwrap_or_default();
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 pub fn key_of(resource: &pb::Resource) -> ResourceKey {

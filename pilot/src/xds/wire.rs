@@ -22,8 +22,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::server::DiscoveryService;
 
-/// Target size of one response piece.
-pub const PIECE_BYTES: usize = 64 * 1024;
+/// Target size of one response piece: what each stream's encode buffer grows to (tonic
+/// keeps it for the stream's life), so small.
+pub const PIECE_BYTES: usize = 16 * 1024;
 
 /// Route configs of large meshes exceed tonic's 4 MiB default.
 const MAX_MESSAGE: usize = 64 << 20;
