@@ -153,27 +153,32 @@ impl Proxy {
     /// A sidecar for workload `name` in `namespace`, its outbound listener on a free port.
     pub fn start(pilot: &Pilot, name: &str, namespace: &str) -> Proxy {
         let pilot_addr = pilot.grpc.to_string();
-        let (child, line) = spawn(
-            env!("CARGO_BIN_EXE_e2e-proxy"),
-            &[
-                "--pilot",
-                &pilot_addr,
-                "--workload",
-                name,
-                "--namespace",
-                namespace,
-                "--outbound-addr",
-                "127.0.0.1:0",
-                "--admin-addr",
-                "127.0.0.1:0",
-                "--health-addr",
-                "127.0.0.1:0",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-            ],
-        );
+        Self::start_args(
+            name,
+            namespace,
+            &["--pilot", &pilot_addr, "--outbound-addr", "127.0.0.1:0"],
+        )
+    }
+
+    /// A proxy for workload `name` in `namespace` with these flags (its config source
+    /// among them), its admin, health and metrics ports free ones.
+    pub fn start_args(name: &str, namespace: &str, args: &[&str]) -> Proxy {
+        let mut all = vec![
+            "--workload",
+            name,
+            "--namespace",
+            namespace,
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--health-addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+        ];
+        all.extend_from_slice(args);
+        let (child, line) = spawn(env!("CARGO_BIN_EXE_e2e-proxy"), &all);
         Proxy {
             child,
             id: format!("{name}.{namespace}"),
@@ -265,4 +270,64 @@ pub async fn echo(version: &str) -> mesh_echo::EchoServer {
     })
     .await
     .unwrap()
+}
+
+/// citadel on a fresh CA directory, with bootstrap tokens `(token, namespace, sa)`.
+pub struct Citadel {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub grpc: SocketAddr,
+    pub monitoring: SocketAddr,
+}
+
+impl Citadel {
+    pub fn start(tokens: &[(&str, &str, &str)]) -> Citadel {
+        let dir = tempfile::tempdir().unwrap();
+        let lines: Vec<String> = tokens
+            .iter()
+            .map(|(token, ns, sa)| format!("{token} {ns} {sa}"))
+            .collect();
+        let token_file = dir.path().join("tokens");
+        std::fs::write(&token_file, lines.join("\n")).unwrap();
+        let ca_dir = dir.path().join("ca");
+        let (child, line) = spawn(
+            env!("CARGO_BIN_EXE_e2e-citadel"),
+            &[
+                "--ca-dir",
+                ca_dir.to_str().unwrap(),
+                "--token-file",
+                token_file.to_str().unwrap(),
+                "--addr",
+                "127.0.0.1:0",
+                "--monitoring-addr",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+            ],
+        );
+        Citadel {
+            child,
+            grpc: field(&line, "grpc"),
+            monitoring: field(&line, "monitoring"),
+            dir,
+        }
+    }
+
+    pub fn trust_bundle(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca").join("trust-bundle.pem")
+    }
+
+    /// A file holding `token`, as a proxy's `--ca-token-file`.
+    pub fn token_file(&self, token: &str) -> std::path::PathBuf {
+        let path = self.dir.path().join(format!("token-{token}"));
+        std::fs::write(&path, token).unwrap();
+        path
+    }
+}
+
+impl Drop for Citadel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    mesh_citadel::cli::main()
+}
