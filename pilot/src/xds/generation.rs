@@ -41,6 +41,8 @@ pub struct Generation {
     /// Whether `routing` equals the previous generation's: then every scope is the
     /// previous one with this generation's endpoints.
     routing_unchanged: bool,
+    /// A digest of what a proxy's own resources depend on besides the proxy itself.
+    security: u64,
     /// The previous generation's scopes, to reuse encodings and compute deltas; dropped
     /// (taken) as this generation's scopes are built.
     previous_scopes: Mutex<ScopeMap>,
@@ -109,6 +111,7 @@ impl Generation {
         let endpoints = encode_endpoints(&index, previous);
         let routing = routing_digest(&index);
         let routing_unchanged = previous.is_some_and(|p| p.routing == routing);
+        let security = security_digest(&index);
         let previous_scopes = previous
             .map(|p| {
                 lock(&p.scopes)
@@ -125,24 +128,45 @@ impl Generation {
             scopes: Mutex::default(),
             routing,
             routing_unchanged,
+            security,
             previous_scopes: Mutex::new(previous_scopes),
         }
     }
 
     /// Everything `node` should hold in this generation.
     pub fn desired(&self, node: &Node) -> Desired {
+        self.desired_reusing(node, &mut None)
+    }
+
+    /// As [`Generation::desired`], reusing the proxy's own resources (its listener and
+    /// inbound policy) from `cache` when the security config they come from is unchanged;
+    /// `cache` is updated. Spares a stream re-encoding them on every change.
+    pub fn desired_reusing(&self, node: &Node, cache: &mut Option<(u64, Resources)>) -> Desired {
         let scope = self.scope(&Scope::of(&self.index, node));
-        let mut own = Resources::new();
-        let listener = convert::encode_listener(&translate::outbound_listener(node));
-        own.insert(key_of(&listener), Arc::new(Encoded::new(listener)));
-        let inbound = inbound_resource(&translate::inbound_policy(&self.index, node));
-        own.insert(key_of(&inbound), Arc::new(Encoded::new(inbound)));
+        let own = match cache {
+            Some((security, own)) if *security == self.security => own.clone(),
+            _ => {
+                let own = self.own_resources(node);
+                *cache = Some((self.security, own.clone()));
+                own
+            }
+        };
         let version = digest_with(&scope.digest, own.values());
         Desired {
             scope,
             own,
             version,
         }
+    }
+
+    /// The resources only this proxy has: its outbound listener and its inbound policy.
+    fn own_resources(&self, node: &Node) -> Resources {
+        let mut own = Resources::new();
+        let listener = convert::encode_listener(&translate::outbound_listener(node));
+        own.insert(key_of(&listener), Arc::new(Encoded::new(listener)));
+        let inbound = inbound_resource(&translate::inbound_policy(&self.index, node));
+        own.insert(key_of(&inbound), Arc::new(Encoded::new(inbound)));
+        own
     }
 
     fn scope(&self, scope: &Scope) -> Arc<ScopeResources> {
@@ -338,9 +362,22 @@ fn routing_digest(index: &Index) -> u64 {
         sidecars: &index.sidecars,
         services: index.registry().services.values().collect(),
     };
-    // Serialization cannot fail for these types; an empty encoding would only make every
-    // generation look changed, which is safe.
-    let bytes = serde_json::to_vec(&routing).unwrap_or_default();
+    hash_json(&routing)
+}
+
+/// What a proxy's inbound policy depends on: the security objects and the root namespace.
+fn security_digest(index: &Index) -> u64 {
+    hash_json(&(
+        &index.settings.root_namespace,
+        &index.peer_authentications,
+        &index.authorization_policies,
+    ))
+}
+
+/// FNV-1a of a value's JSON. Serialization cannot fail for config types; an empty
+/// encoding would only make every generation look changed, which is safe.
+fn hash_json(value: &impl serde::Serialize) -> u64 {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -59,6 +59,7 @@ impl DiscoveryService {
             inbound,
             outbound,
             syncz: self.syncz.clone(),
+            own: None,
         };
         tokio::spawn(stream.run());
         Ok(Response::new(ReceiverStream::new(responses)))

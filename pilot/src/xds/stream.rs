@@ -11,7 +11,7 @@ use mesh_proto::discovery::v1 as pb;
 use tokio::sync::{mpsc, watch};
 use tonic::{Status, Streaming};
 
-use super::generation::{Desired, Generation};
+use super::generation::{Desired, Generation, Resources};
 use super::held::Held;
 use super::wire::WireResponse;
 use crate::metrics as m;
@@ -26,6 +26,8 @@ pub struct Stream {
     pub inbound: Streaming<pb::DiscoveryRequest>,
     pub outbound: mpsc::Sender<Result<WireResponse, Status>>,
     pub syncz: Arc<Syncz>,
+    /// This proxy's own resources, kept across generations while they do not change.
+    pub own: Option<(u64, Resources)>,
 }
 
 struct Pending {
@@ -84,7 +86,7 @@ impl Stream {
         generation: &Generation,
         first: bool,
     ) -> Result<Option<Pending>, String> {
-        let desired = generation.desired(&self.node);
+        let desired = generation.desired_reusing(&self.node, &mut self.own);
         let update = self.held.update_for(&desired);
         self.syncz.update(self.id, |s| {
             s.generation = generation.number;

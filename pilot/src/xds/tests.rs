@@ -157,3 +157,30 @@ fn a_proxy_holding_the_previous_scope_gets_the_delta_and_one_behind_gets_a_full_
     );
     assert_eq!(catch_up.resources.len(), 6);
 }
+
+#[test]
+fn a_proxys_own_resources_are_reused_until_the_security_config_changes() {
+    let first = generation(1, &services(8080, 90), None);
+    let mut cache = None;
+    let one = first.desired_reusing(&node(), &mut cache);
+    let second = generation(2, &services(9090, 90), Some(&first));
+    let two = second.desired_reusing(&node(), &mut cache);
+    for (key, resource) in &two.own {
+        assert!(
+            Arc::ptr_eq(resource, &one.own[key]),
+            "{key:?} encoded again"
+        );
+    }
+    let strict = format!(
+        "{}\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: default, namespace: shop}}\nspec: {{mtls: {{mode: STRICT}}}}\n",
+        services(9090, 90)
+    );
+    let third = generation(3, &strict, Some(&second));
+    let three = third.desired_reusing(&node(), &mut cache);
+    let inbound = (pb::ResourceType::InboundPolicy, "inbound".to_owned());
+    assert_ne!(three.own[&inbound].version, two.own[&inbound].version);
+    assert_eq!(
+        three.own[&inbound].version,
+        third.desired(&node()).own[&inbound].version
+    );
+}
