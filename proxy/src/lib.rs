@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod drain;
+pub mod error_text;
 pub mod http;
 pub mod identity;
 pub mod listeners;

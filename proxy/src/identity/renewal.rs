@@ -3,6 +3,7 @@
 //! the CA fails, and keep presenting the current certificate meanwhile, saying louder and
 //! louder that it is running out.
 
+use crate::error_text::chain;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -178,22 +179,6 @@ pub fn retry_delay(base: Duration, cap: Duration, failures: u32, draw: f64) -> D
 fn unix(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// An error and its causes on one line: tonic's and hyper's own messages alone do not say
-/// what went wrong.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! at all, answer it with an ACK or a NACK, and when the stream is lost keep serving and
 //! come back with exponential backoff.
 
+use crate::error_text::chain;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -266,22 +267,6 @@ pub fn nack(nonce: &str, message: String) -> pb::DiscoveryRequest {
         error_detail: Some(pb::Rejection { message }),
         ..Default::default()
     }
-}
-
-/// An error and its causes on one line: tonic's own messages alone ("transport error")
-/// do not say what went wrong.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
