@@ -3,7 +3,6 @@
 //! the CA fails, and keep presenting the current certificate meanwhile, saying louder and
 //! louder that it is running out.
 
-use crate::error_text::chain;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +10,7 @@ use super::certificate::WorkloadCertificate;
 use super::manager::CertificateManager;
 use super::source::{CertificateSource, FetchError};
 use super::x509::format_rfc3339;
+use crate::error_text::chain;
 
 /// How certificates are requested and retried.
 #[derive(Debug, Clone)]

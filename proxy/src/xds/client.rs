@@ -2,7 +2,6 @@
 //! at all, answer it with an ACK or a NACK, and when the stream is lost keep serving and
 //! come back with exponential backoff.
 
-use crate::error_text::chain;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::backoff::Backoff;
 use super::status::PilotStatus;
 use super::store::{Store, StoreError};
+use crate::error_text::chain;
 use crate::listeners::Listeners;
 use crate::state::{Runtime, RuntimeError, State};
 
