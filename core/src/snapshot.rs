@@ -22,6 +22,18 @@ pub struct Snapshot {
     pub route_configs: Vec<RouteConfigSpec>,
     #[serde(default)]
     pub clusters: Vec<ClusterSpec>,
+    /// The AuthorizationPolicies that apply to this workload's inbound traffic (mesh-wide,
+    /// namespace and workload ones), enforced on every `inbound` listener.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_policies: Vec<NamedPolicy>,
+}
+
+/// An AuthorizationPolicy and its `namespace/name`, which decisions and metrics name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamedPolicy {
+    pub name: String,
+    pub spec: crate::config::AuthorizationPolicySpec,
 }
 
 /// A socket the proxy accepts on and what it does with what arrives.
@@ -50,6 +62,31 @@ pub struct ListenerSpec {
     /// as opaque TCP (default 100ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detect_timeout: Option<crate::config::Duration>,
+    /// Set on listeners that take traffic for the local workload from its peers: how
+    /// peers must connect, and the workload's authorization policies apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound: Option<InboundSpec>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InboundSpec {
+    /// The PeerAuthentication mode in force for this port, inheritance already resolved.
+    #[serde(default)]
+    pub mtls: PeerMode,
+}
+
+/// How peers may connect to an inbound listener.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PeerMode {
+    /// Mutual TLS only: plaintext is refused.
+    Strict,
+    /// Mutual TLS or plaintext, told apart by the first bytes (Istio's default).
+    #[default]
+    Permissive,
+    /// Plaintext only: TLS bytes are passed to the workload as they are.
+    Disable,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

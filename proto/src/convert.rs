@@ -11,8 +11,8 @@ use mesh_core::config::{
     Destination, Duration, PortSelector, RouteDestination, Subset, TrafficPolicy,
 };
 use mesh_core::snapshot::{
-    AppProtocol, ClusterSpec, EndpointSpec, ListenerProtocol, ListenerSpec, RouteConfigSpec,
-    Snapshot, VirtualHostSpec,
+    AppProtocol, ClusterSpec, EndpointSpec, InboundSpec, ListenerProtocol, ListenerSpec,
+    NamedPolicy, PeerMode, RouteConfigSpec, Snapshot, VirtualHostSpec,
 };
 use serde::de::DeserializeOwned;
 
@@ -97,6 +97,13 @@ pub fn encode_listener(spec: &ListenerSpec) -> pb::Resource {
             .detect_timeout
             .map(|d| d.to_string())
             .unwrap_or_default(),
+        inbound: spec.inbound.map(|inbound| pb::InboundListener {
+            mtls: match inbound.mtls {
+                PeerMode::Permissive => pb::inbound_listener::PeerMode::Permissive,
+                PeerMode::Strict => pb::inbound_listener::PeerMode::Strict,
+                PeerMode::Disable => pb::inbound_listener::PeerMode::Disable,
+            } as i32,
+        }),
     };
     resource(spec.name.clone(), Kind::Listener(listener))
 }
@@ -205,6 +212,9 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<pb::Resource> {
             .iter()
             .flat_map(encode_route_config_split),
     );
+    if !snapshot.authorization_policies.is_empty() {
+        resources.push(encode_inbound_policy(&snapshot.authorization_policies));
+    }
     for cluster in &snapshot.clusters {
         resources.push(encode_cluster(cluster));
         resources.push(encode_endpoints(
@@ -214,6 +224,17 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<pb::Resource> {
         ));
     }
     resources
+}
+
+/// The workload's inbound policy resource, named `inbound`.
+pub fn encode_inbound_policy(authorization_policies: &[NamedPolicy]) -> pb::Resource {
+    resource(
+        "inbound".into(),
+        Kind::InboundPolicy(pb::InboundPolicy {
+            peer_authentications_json: "[]".into(),
+            authorization_policies_json: json(&authorization_policies),
+        }),
+    )
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -271,7 +292,16 @@ pub fn decode_snapshot<'a>(
                 }
                 snapshot.clusters.push(cluster);
             }
-            Some(Kind::Endpoints(_) | Kind::InboundPolicy(_) | Kind::VirtualHost(_)) => {}
+            Some(Kind::InboundPolicy(policy)) => {
+                snapshot.authorization_policies = if policy.authorization_policies_json.is_empty() {
+                    Vec::new()
+                } else {
+                    from_json(&policy.authorization_policies_json).map_err(|e| {
+                        error("inbound policy", name, format!("authorizationPolicies{e}"))
+                    })?
+                };
+            }
+            Some(Kind::Endpoints(_) | Kind::VirtualHost(_)) => {}
             None => return Err(error("resource", name, "has no content")),
         }
     }
@@ -325,7 +355,24 @@ fn decode_listener(name: &str, l: &pb::Listener) -> Result<ListenerSpec, DecodeE
     } else {
         Some(Duration::parse(&l.detect_timeout).map_err(|e| fail(format!("detectTimeout: {e}")))?)
     };
+    let inbound = match &l.inbound {
+        None => None,
+        Some(inbound) => Some(InboundSpec {
+            mtls: match pb::inbound_listener::PeerMode::try_from(inbound.mtls) {
+                Ok(pb::inbound_listener::PeerMode::Permissive) => PeerMode::Permissive,
+                Ok(pb::inbound_listener::PeerMode::Strict) => PeerMode::Strict,
+                Ok(pb::inbound_listener::PeerMode::Disable) => PeerMode::Disable,
+                Err(_) => {
+                    return Err(fail(format!(
+                        "inbound.mtls: unknown value {}",
+                        inbound.mtls
+                    )));
+                }
+            },
+        }),
+    };
     Ok(ListenerSpec {
+        inbound,
         name: name.to_owned(),
         address,
         protocol,

@@ -45,6 +45,7 @@ pub(super) fn listener(
         name: spec.name.clone(),
         address: spec.address,
         kind,
+        inbound: spec.inbound,
     })
 }
 

@@ -116,6 +116,28 @@ pub fn compile(snapshot: &Snapshot) -> Result<ProxyConfig, CompileErrors> {
         }
     }
     check_destinations(&config, &mut errors);
+    let policies: Vec<(String, crate::config::AuthorizationPolicySpec)> = snapshot
+        .authorization_policies
+        .iter()
+        .map(|p| (p.name.clone(), p.spec.clone()))
+        .collect();
+    match crate::authz::Policies::compile(&policies) {
+        Ok(authz) => config.authz = authz,
+        Err(error) => {
+            let index = snapshot
+                .authorization_policies
+                .iter()
+                .position(|p| p.name == error.policy)
+                .unwrap_or_default();
+            errors.push(
+                format!(
+                    "authorizationPolicies[{index}] ({}).{}",
+                    error.policy, error.field
+                ),
+                error.problem.to_string(),
+            );
+        }
+    }
     if errors.0.is_empty() {
         Ok(config)
     } else {

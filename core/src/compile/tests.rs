@@ -345,3 +345,42 @@ fn retry_budget_defaults_to_envoys_and_follows_istio() {
         (Fraction::from_percent(5.0), 1)
     );
 }
+
+#[test]
+fn inbound_listeners_carry_their_mode_and_policies_compile_or_name_the_field() {
+    let yaml = r#"
+version: "1"
+listeners:
+- name: inbound|9080
+  address: 127.0.0.2:9080
+  protocol: TCP
+  tcpRoute: [{destination: {host: app, port: {number: 8080}}}]
+  inbound: {mtls: STRICT}
+clusters:
+- host: app
+  port: 8080
+  endpoints: [{address: 127.0.0.1:8080}]
+authorizationPolicies:
+- name: shop/deny-admin
+  spec:
+    action: DENY
+    rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+"#;
+    let config = compile(&Snapshot::from_yaml(yaml).expect("parses")).expect("compiles");
+    assert_eq!(
+        config.listeners[0].inbound.map(|i| i.mtls),
+        Some(crate::snapshot::PeerMode::Strict)
+    );
+    assert!(!config.authz.is_empty());
+
+    let broken = yaml.replace(r#"paths: ["/admin*"]"#, r#"ports: ["http"]"#);
+    let errors = compile(&Snapshot::from_yaml(&broken).expect("parses"))
+        .expect_err("a port must be a number")
+        .0;
+    assert!(
+        errors[0]
+            .path
+            .starts_with("authorizationPolicies[0] (shop/deny-admin).spec.rules[0].to[0]"),
+        "{errors:?}"
+    );
+}

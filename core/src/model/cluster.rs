@@ -53,6 +53,8 @@ pub struct Listener {
     pub name: String,
     pub address: SocketAddr,
     pub kind: ListenerKind,
+    /// Inbound listeners: how peers must connect; the config's `authz` applies to them.
+    pub inbound: Option<crate::snapshot::InboundSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +111,8 @@ pub struct ProxyConfig {
     pub route_configs: BTreeMap<String, RouteConfig>,
     /// By host, then port: looked up by `&str` on every request, without allocating.
     clusters: BTreeMap<String, BTreeMap<u16, Cluster>>,
+    /// The workload's AuthorizationPolicies, enforced on inbound listeners.
+    pub authz: crate::authz::Policies,
 }
 
 impl ProxyConfig {

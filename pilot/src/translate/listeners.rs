@@ -24,5 +24,6 @@ pub fn outbound_listener(node: &Node) -> ListenerSpec {
         app_protocol: None,
         server_first_ports: Vec::new(),
         detect_timeout: None,
+        inbound: None,
     }
 }

@@ -54,6 +54,14 @@ pub fn snapshot(index: &Index, node: &Node) -> Snapshot {
         listeners: vec![outbound_listener(node)],
         route_configs: vec![outbound_route_config(index, &scope, &services)],
         clusters,
+        authorization_policies: inbound_policy(index, node)
+            .authorization_policies
+            .into_iter()
+            .map(|p| mesh_core::snapshot::NamedPolicy {
+                name: p.name,
+                spec: p.spec,
+            })
+            .collect(),
     }
 }
 

@@ -155,3 +155,30 @@ fn a_virtual_host_without_its_route_configuration_is_refused_by_name() {
         "virtual host gone/reviews:9080: names route configuration \"gone\", which is not held"
     );
 }
+
+#[test]
+fn inbound_listeners_and_authorization_policies_survive_the_wire() {
+    let snapshot = Snapshot::from_yaml(
+        r#"
+version: "1"
+listeners:
+- name: inbound|9080
+  address: 127.0.0.2:9080
+  protocol: TCP
+  tcpRoute: [{destination: {host: app, port: {number: 8080}}}]
+  inbound: {mtls: STRICT}
+clusters:
+- host: app
+  port: 8080
+  endpoints: [{address: 127.0.0.1:8080}]
+authorizationPolicies:
+- name: shop/allow-frontend
+  spec:
+    action: ALLOW
+    rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/frontend]}}]}]
+"#,
+    )
+    .expect("parses");
+    let decoded = decode_snapshot("1", &encode_snapshot(&snapshot)).expect("decodes");
+    assert_eq!(decoded, sorted(snapshot));
+}
