@@ -29,6 +29,10 @@ pub struct Entry {
     pub x_forwarded_for: Option<String>,
     pub user_agent: Option<String>,
     pub downstream_remote_address: Option<String>,
+    /// Inbound with mTLS: the peer's SPIFFE ID.
+    pub peer_identity: Option<String>,
+    /// Inbound: the AuthorizationPolicy decision.
+    pub authz: Option<String>,
 }
 
 impl Entry {
@@ -69,6 +73,8 @@ impl Entry {
             x_forwarded_for: header("x-forwarded-for"),
             user_agent: header("user-agent"),
             downstream_remote_address: peer.map(|p| p.to_string()),
+            peer_identity: None,
+            authz: None,
         }
     }
 

@@ -36,6 +36,7 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
         state.clone(),
         metrics.clone(),
         drain.clone(),
+        certs.clone(),
     ));
     listeners.reconcile().await;
 

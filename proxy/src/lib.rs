@@ -3,7 +3,9 @@
 //! Config in (pilot's stream, [`xds`], or a file, [`snapshot_file`]) -> [`state`] (the
 //! compiled snapshot, swapped atomically) -> [`listeners`] -> [`http`] (route, fault, balance, forward with
 //! timeouts and retries over pooled connections) or [`tcp`] (opaque, split by weight), with
-//! [`detect`] choosing between them per connection on AUTO listeners -> upstream.
+//! [`detect`] choosing between them per connection on AUTO listeners -> upstream. Inbound
+//! listeners first run [`inbound`]: mTLS by the port's PeerAuthentication mode, then the
+//! workload's AuthorizationPolicies.
 //! [`identity`] keeps the workload's SPIFFE certificate fresh and [`tls`] makes mTLS of it.
 //! [`metrics`] and [`admin`] show it all; [`drain`] ends it gracefully.
 
@@ -18,6 +20,7 @@ pub mod drain;
 pub mod error_text;
 pub mod http;
 pub mod identity;
+pub mod inbound;
 pub mod listeners;
 pub mod metrics;
 pub mod resilience;

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use mesh_core::model::{ListenerKind, WeightedDestination};
+use mesh_core::model::{DEFAULT_DETECT_TIMEOUT, ListenerKind, WeightedDestination};
+use mesh_core::snapshot::PeerMode;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -13,6 +14,8 @@ use tokio::sync::watch;
 use crate::detect::{self, Auto, HttpSide};
 use crate::drain::Drain;
 use crate::http::{self, Upstreams};
+use crate::identity::CertificateManager;
+use crate::inbound::{self, App, Inbound, Security};
 use crate::metrics::Metrics;
 use crate::state::State;
 use crate::tcp::{self, Forwarder, SourceIdentity};
@@ -24,6 +27,9 @@ pub struct BoundListener {
     pub configured: SocketAddr,
     pub bound: SocketAddr,
     pub protocol: &'static str,
+    /// Inbound listeners: the PeerAuthentication mode in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtls: Option<PeerMode>,
 }
 
 struct Running {
@@ -40,11 +46,18 @@ pub struct Listeners {
     /// The `source_*` labels of TCP metrics.
     tcp_identity: Arc<SourceIdentity>,
     drain: Drain,
+    /// The workload certificate, for mTLS on inbound listeners; `None` without `--ca-addr`.
+    certs: Option<Arc<CertificateManager>>,
     running: Mutex<HashMap<String, Running>>,
 }
 
 impl Listeners {
-    pub fn new(state: Arc<State>, metrics: Arc<Metrics>, drain: Drain) -> Self {
+    pub fn new(
+        state: Arc<State>,
+        metrics: Arc<Metrics>,
+        drain: Drain,
+        certs: Option<Arc<CertificateManager>>,
+    ) -> Self {
         let tcp_identity = Arc::new(SourceIdentity::new(metrics.identity().clone()));
         Self {
             state,
@@ -52,6 +65,7 @@ impl Listeners {
             upstreams: Arc::default(),
             tcp_identity,
             drain,
+            certs,
             running: Mutex::default(),
         }
     }
@@ -105,7 +119,7 @@ impl Listeners {
         };
         let bound = socket.local_addr().unwrap_or(listener.address);
         let (stop, stopped) = watch::channel(false);
-        if let Err(error) = self.serve(socket, &listener.kind, stopped).await {
+        if let Err(error) = self.serve(socket, &listener, stopped).await {
             tracing::error!(listener = %listener.name, %error, "cannot start listener");
             return;
         }
@@ -115,6 +129,7 @@ impl Listeners {
             configured: listener.address,
             bound,
             protocol: listener.kind.protocol(),
+            mtls: listener.inbound.map(|i| i.mtls),
         };
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running.insert(
@@ -131,11 +146,19 @@ impl Listeners {
     async fn serve(
         &self,
         socket: TcpListener,
-        kind: &ListenerKind,
+        listener: &mesh_core::model::Listener,
         stopped: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         let drain = self.drain.clone();
-        match kind {
+        if let Some(spec) = listener.inbound {
+            let inbound = Arc::new(Inbound {
+                security: self.security(listener, spec.mtls),
+                app: self.app(&listener.kind),
+            });
+            tokio::spawn(inbound::serve(socket, inbound, drain, stopped));
+            return Ok(());
+        }
+        match &listener.kind {
             ListenerKind::Http { route_config } => {
                 tokio::spawn(http::serve(
                     socket,
@@ -155,22 +178,67 @@ impl Listeners {
                 routes,
                 detect,
             } => {
-                let http = HttpSide {
-                    route_config: route_config.clone(),
-                    state: self.state.clone(),
-                    metrics: self.metrics.clone(),
-                    upstreams: self.upstreams.clone(),
-                    drain: drain.clone(),
-                };
                 let auto = Arc::new(Auto {
                     detect: detect.clone(),
                     tcp: self.forwarder(routes),
-                    http,
+                    http: self.http_side(route_config),
                 });
                 tokio::spawn(detect::serve(socket, auto, drain, stopped));
             }
         }
         Ok(())
+    }
+
+    fn security(&self, listener: &mesh_core::model::Listener, mode: PeerMode) -> Security {
+        let detect_timeout = match &listener.kind {
+            ListenerKind::Auto { detect, .. } => detect.timeout,
+            _ => DEFAULT_DETECT_TIMEOUT,
+        };
+        let tls_mode = match mode {
+            PeerMode::Strict => crate::tls::Mode::Strict,
+            PeerMode::Permissive | PeerMode::Disable => crate::tls::Mode::Permissive,
+        };
+        Security {
+            listener: listener.name.clone(),
+            mode,
+            tls: self
+                .certs
+                .as_ref()
+                .map(|m| crate::tls::server_config(m, tls_mode)),
+            own_identity: self
+                .certs
+                .as_ref()
+                .map(|m| Arc::from(m.identity().to_string())),
+            detect_timeout,
+            warned: Default::default(),
+        }
+    }
+
+    /// What an inbound listener serves once its peer is admitted.
+    fn app(&self, kind: &ListenerKind) -> App {
+        match kind {
+            ListenerKind::Http { route_config } => App::Http(self.http_side(route_config)),
+            ListenerKind::Tcp { routes } => App::Tcp(self.forwarder(routes)),
+            ListenerKind::Auto {
+                route_config,
+                routes,
+                detect,
+            } => App::Auto(Arc::new(Auto {
+                detect: detect.clone(),
+                tcp: self.forwarder(routes),
+                http: self.http_side(route_config),
+            })),
+        }
+    }
+
+    fn http_side(&self, route_config: &str) -> HttpSide {
+        HttpSide {
+            route_config: route_config.to_owned(),
+            state: self.state.clone(),
+            metrics: self.metrics.clone(),
+            upstreams: self.upstreams.clone(),
+            drain: self.drain.clone(),
+        }
     }
 
     fn forwarder(&self, routes: &[WeightedDestination]) -> Arc<Forwarder> {
@@ -183,5 +251,8 @@ impl Listeners {
 }
 
 fn signature(listener: &mesh_core::model::Listener) -> String {
-    format!("{}|{:?}", listener.address, listener.kind)
+    format!(
+        "{}|{:?}|{:?}",
+        listener.address, listener.kind, listener.inbound
+    )
 }

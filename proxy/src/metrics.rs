@@ -63,6 +63,8 @@ struct SeriesRef<'a> {
     flags: &'a str,
     grpc: &'a str,
     protocol: &'static str,
+    principal: Option<&'a str>,
+    mtls: bool,
 }
 
 /// A [`SeriesRef`] kept with its series.
@@ -74,6 +76,8 @@ struct SeriesKey {
     flags: String,
     grpc: String,
     protocol: &'static str,
+    principal: Option<String>,
+    mtls: bool,
 }
 
 impl SeriesRef<'_> {
@@ -85,6 +89,8 @@ impl SeriesRef<'_> {
             flags: self.flags.to_owned(),
             grpc: self.grpc.to_owned(),
             protocol: self.protocol,
+            principal: self.principal.map(str::to_owned),
+            mtls: self.mtls,
         }
     }
 
@@ -95,6 +101,8 @@ impl SeriesRef<'_> {
             && self.subset == key.subset.as_deref()
             && self.flags == key.flags
             && self.grpc == key.grpc
+            && self.mtls == key.mtls
+            && self.principal == key.principal.as_deref()
     }
 }
 
@@ -171,6 +179,7 @@ impl Metrics {
             protocol: if grpc { "grpc" } else { "http" },
             destination: None,
             outcome: None,
+            peer: None,
             log: self
                 .access_log
                 .then(|| Box::new(crate::access_log::Entry::start(parts, Some(peer)))),
@@ -259,6 +268,8 @@ pub struct RequestRecord {
     protocol: &'static str,
     destination: Option<(String, Option<String>)>,
     outcome: Option<(StatusCode, String, String)>,
+    /// Inbound: the peer's SPIFFE ID (if it showed one) and whether mTLS was used.
+    peer: Option<(Option<std::sync::Arc<str>>, bool)>,
     /// Present when access logging is on; written when the record drops.
     log: Option<Box<crate::access_log::Entry>>,
 }
@@ -271,6 +282,20 @@ impl RequestRecord {
     pub fn set_route(&mut self, name: &str) {
         if let Some(log) = &mut self.log {
             log.route_name = Some(name.to_owned());
+        }
+    }
+
+    /// An inbound request: labelled with the peer's identity and the connection's security.
+    pub fn set_peer(&mut self, peer: &crate::inbound::Peer) {
+        if let Some(log) = &mut self.log {
+            log.peer_identity = peer.identity.as_deref().map(str::to_owned);
+        }
+        self.peer = Some((peer.identity.clone(), peer.mtls));
+    }
+
+    pub fn set_authz(&mut self, decision: &mesh_core::authz::Decision) {
+        if let Some(log) = &mut self.log {
+            log.authz = Some(decision.to_string());
         }
     }
 
@@ -333,6 +358,8 @@ impl RequestRecord {
             flags,
             grpc,
             protocol: self.protocol,
+            principal: self.peer.as_ref().and_then(|(id, _)| id.as_deref()),
+            mtls: self.peer.as_ref().is_some_and(|(_, mtls)| *mtls),
         }
     }
 
@@ -359,11 +386,18 @@ impl RequestRecord {
             .unwrap_or("unknown")
             .to_owned();
         let unknown = || "unknown".to_owned();
+        let (principal, security) = match &self.peer {
+            None => (unknown(), unknown()),
+            Some((id, mtls)) => (
+                id.as_deref().map_or_else(unknown, str::to_owned),
+                if *mtls { "mutual_tls" } else { "none" }.to_owned(),
+            ),
+        };
         [
             ("reporter", "source".to_owned()),
             ("source_workload", id.workload.clone()),
             ("source_workload_namespace", id.namespace.clone()),
-            ("source_principal", unknown()),
+            ("source_principal", principal),
             ("source_app", id.app.clone()),
             ("source_version", id.version.clone()),
             ("destination_workload", unknown()),
@@ -378,7 +412,7 @@ impl RequestRecord {
             ("response_code", code),
             ("grpc_response_status", grpc),
             ("response_flags", flags),
-            ("connection_security_policy", unknown()),
+            ("connection_security_policy", security),
         ]
         .into_iter()
         .map(|(k, v)| Label::new(k, v))

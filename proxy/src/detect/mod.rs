@@ -88,6 +88,7 @@ impl Auto {
             route_config: http.route_config.clone(),
             local_port,
             peer,
+            inbound: None,
         });
         crate::http::serve_connection(stream, connection, http.drain.clone()).await;
     }

@@ -35,6 +35,8 @@ pub enum Flag {
     NoCluster,
     /// UO: upstream overflow, a circuit breaker refused the request.
     Overflow,
+    /// RBAC: an AuthorizationPolicy refused the request.
+    Rbac,
 }
 
 impl Flag {
@@ -44,6 +46,7 @@ impl Flag {
             Flag::NoHealthyUpstream => "UH",
             Flag::UpstreamConnectFailure => "UF",
             Flag::UpstreamTimeout => "UT",
+            Flag::Rbac => "RBAC",
             Flag::UpstreamReset => "UC",
             Flag::FaultAbort => "FI",
             Flag::NoCluster => "NC",

@@ -31,6 +31,8 @@ pub struct Connection {
     pub route_config: String,
     pub local_port: u16,
     pub peer: SocketAddr,
+    /// On inbound listeners: the peer as mTLS identified it; policies apply.
+    pub inbound: Option<crate::inbound::Peer>,
 }
 
 pub async fn handle(
@@ -40,6 +42,15 @@ pub async fn handle(
     let (mut parts, body) = req.into_parts();
     ensure_request_id(&mut parts.headers);
     let mut record = conn.metrics.request(&parts, conn.peer);
+    if let Some(peer) = &conn.inbound {
+        record.set_peer(peer);
+        let decision = crate::inbound::authz::decide(&conn.state, peer, Some(&parts));
+        record.set_authz(&decision);
+        if !decision.is_allowed() {
+            return Ok(record.attach(crate::inbound::authz::denied_response()));
+        }
+        crate::inbound::xfcc::apply(&mut parts.headers, peer);
+    }
     let req = Request::from_parts(parts, body);
     let response = match conn.state.current() {
         Some(runtime) => route_request(&conn, &runtime, req, &mut record).await,

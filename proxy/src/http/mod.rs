@@ -16,9 +16,10 @@ use std::sync::Arc;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 
-pub use body::{Body, BoxError, Flag, RESPONSE_FLAGS, boxed};
+pub use body::{Body, BoxError, Flag, RESPONSE_FLAGS, boxed, local_reply};
 pub use handle::Connection;
 pub use upstream::Upstreams;
 
@@ -48,6 +49,7 @@ pub async fn serve(
             route_config: route_config.clone(),
             local_port,
             peer,
+            inbound: None,
         });
         serve_connection(stream, connection, connection_drain.clone())
     })
@@ -56,7 +58,10 @@ pub async fn serve(
 
 /// Serves one accepted connection (HTTP/1.1 or HTTP/2) until it closes, or gracefully
 /// closes it when draining starts. AUTO listeners call this after detection.
-pub async fn serve_connection(stream: TcpStream, connection: Arc<Connection>, drain: Drain) {
+pub async fn serve_connection<S>(stream: S, connection: Arc<Connection>, drain: Drain)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let peer = connection.peer;
     let service = service_fn(move |req| handle::handle(connection.clone(), req));
     let builder = auto::Builder::new(TokioExecutor::new());

@@ -34,8 +34,8 @@ pub(super) enum Outcome {
 
 /// Copies between the client and the upstream, honouring half-close (a side that finished
 /// sending gets its peer's write side shut down, and the other direction goes on).
-pub(super) async fn copy(
-    downstream: TcpStream,
+pub(super) async fn copy<D: AsyncRead + AsyncWrite + Unpin>(
+    downstream: D,
     upstream: TcpStream,
     record: &ConnectionRecord,
     idle_timeout: Option<Duration>,

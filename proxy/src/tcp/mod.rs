@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mesh_core::model::WeightedDestination;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -56,6 +57,14 @@ impl Forwarder {
     pub async fn forward(&self, downstream: TcpStream, peer: SocketAddr) {
         let _ = downstream.set_nodelay(true);
         let local_port = downstream.local_addr().map_or(0, |a| a.port());
+        self.forward_stream(downstream, peer, local_port).await;
+    }
+
+    /// Forwards a connection already accepted (and perhaps decrypted) by someone else.
+    pub async fn forward_stream<S>(&self, downstream: S, peer: SocketAddr, local_port: u16)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let Some(runtime) = self.state.current() else {
             self.identity.refused(None, Flag::NoCluster);
             return;
