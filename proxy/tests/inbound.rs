@@ -14,6 +14,8 @@ mod ca;
 mod citadel;
 #[path = "inbound/harness.rs"]
 mod harness;
+#[path = "inbound/modes.rs"]
+mod modes;
 
 use http::StatusCode;
 use mesh_echo::EchoReply;

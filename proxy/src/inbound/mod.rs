@@ -9,6 +9,7 @@
 //! before anything is forwarded.
 
 pub mod authz;
+mod rewind;
 mod secure;
 mod stream;
 pub mod xfcc;
@@ -16,6 +17,7 @@ pub mod xfcc;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -82,7 +84,10 @@ impl Inbound {
     }
 }
 
-async fn serve_http(http: &HttpSide, stream: Stream, peer: Peer) {
+async fn serve_http<S>(http: &HttpSide, stream: S, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let connection = Arc::new(Connection {
         state: http.state.clone(),
         metrics: http.metrics.clone(),
@@ -96,7 +101,10 @@ async fn serve_http(http: &HttpSide, stream: Stream, peer: Peer) {
 }
 
 /// Authorized once, before the upstream is dialled: a denied peer never reaches the app.
-async fn serve_tcp(tcp: &Forwarder, stream: Stream, peer: Peer) {
+async fn serve_tcp<S>(tcp: &Forwarder, stream: S, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     if !allowed(&tcp.state, &peer) {
         return;
     }
@@ -104,23 +112,30 @@ async fn serve_tcp(tcp: &Forwarder, stream: Stream, peer: Peer) {
         .await;
 }
 
-/// Plaintext is sniffed as on any AUTO listener; after TLS the negotiated ALPN tells HTTP
-/// from the rest, as the decrypted bytes cannot be peeked at.
+/// Plaintext is peeked at as on any AUTO listener; decrypted bytes cannot be, so they are
+/// read, classified and replayed ([`rewind`]).
 async fn serve_auto(auto: &Auto, stream: Stream, peer: Peer) {
-    let server_first = auto.detect.server_first_ports.contains(&peer.local.port());
-    let http = match &stream {
-        Stream::Plain(_) if server_first => false,
-        Stream::Plain(tcp) => detect::sniff(tcp, auto.detect.timeout)
-            .await
-            .protocol()
-            .is_http(),
-        Stream::Tls(_) => stream.alpn().is_some(),
-    };
-    tracing::debug!(peer = %peer.address, http, mtls = peer.mtls, "inbound protocol detected");
-    if http {
-        serve_http(&auto.http, stream, peer).await;
-    } else {
-        serve_tcp(&auto.tcp, stream, peer).await;
+    if auto.detect.server_first_ports.contains(&peer.local.port()) {
+        return serve_tcp(&auto.tcp, stream, peer).await;
+    }
+    match stream {
+        Stream::Plain(tcp) => {
+            let sniffed = detect::sniff(&tcp, auto.detect.timeout).await;
+            if sniffed.protocol().is_http() {
+                serve_http(&auto.http, tcp, peer).await;
+            } else {
+                serve_tcp(&auto.tcp, tcp, peer).await;
+            }
+        }
+        Stream::Tls(tls) => {
+            let (protocol, stream) = rewind::detect(tls, auto.detect.timeout).await;
+            tracing::debug!(peer = %peer.address, ?protocol, "inbound mTLS protocol detected");
+            if protocol.is_http() {
+                serve_http(&auto.http, stream, peer).await;
+            } else {
+                serve_tcp(&auto.tcp, stream, peer).await;
+            }
+        }
     }
 }
 

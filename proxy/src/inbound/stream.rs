@@ -13,16 +13,6 @@ pub enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl Stream {
-    /// The protocol the TLS handshake agreed on (`h2`, `http/1.1`), if any.
-    pub fn alpn(&self) -> Option<&[u8]> {
-        match self {
-            Self::Plain(_) => None,
-            Self::Tls(tls) => tls.get_ref().1.alpn_protocol(),
-        }
-    }
-}
-
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

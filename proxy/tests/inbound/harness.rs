@@ -19,6 +19,7 @@ use crate::citadel::FakeCitadel;
 use crate::support::{DEADLINE, Proxy, get};
 
 pub const APP: &str = "app.shop.svc.cluster.local";
+pub const DB: &str = "db.shop.svc.cluster.local";
 
 pub fn id(service_account: &str) -> Identity {
     Identity::new("cluster.local", "shop", service_account).unwrap()
@@ -164,6 +165,29 @@ listeners:
 - {{name: in, address: "127.0.0.1:0", protocol: TCP, tcpRoute: [{{destination: {{host: {APP}}}}}], inbound: {{mtls: {mode}}}}}
 {cluster}{policies}"#,
         cluster = cluster(upstream, 9080),
+    )
+}
+
+/// An AUTO inbound listener `in` in `mode`: HTTP to `http`, anything else to `tcp`
+/// (host `db`).
+pub fn auto_snapshot(mode: &str, http: SocketAddr, tcp: SocketAddr) -> String {
+    format!(
+        r#"version: "1"
+listeners:
+- {{name: in, address: "127.0.0.1:0", protocol: AUTO, routeConfig: inbound, tcpRoute: [{{destination: {{host: {DB}}}}}], inbound: {{mtls: {mode}}}}}
+routeConfigs:
+- name: inbound
+  virtualHosts:
+  - name: app
+    domains: ["*"]
+    routes:
+    - name: app
+      route: [{{destination: {{host: {APP}}}}}]
+{cluster}- host: {DB}
+  port: 5432
+  endpoints: [{{address: "{tcp}"}}]
+"#,
+        cluster = cluster(http, 9080),
     )
 }
 
