@@ -222,4 +222,10 @@ async fn over_tcp_a_denied_peer_is_closed_before_the_upstream_sees_it() {
         1,
         "the denied peer reached the app"
     );
+    let mtls = [
+        ("connection_security_policy", "mutual_tls"),
+        ("source_principal", WEB),
+    ];
+    let opened = "mesh_tcp_connections_opened_total";
+    assert_eq!(metric_value(&mesh.proxy, opened, &mtls).await, 1.0);
 }

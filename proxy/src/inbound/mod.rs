@@ -108,7 +108,7 @@ where
     if !allowed(&tcp.state, &peer) {
         return;
     }
-    tcp.forward_stream(stream, peer.address, peer.local.port())
+    tcp.forward_stream(stream, peer.address, peer.local.port(), Some(&peer))
         .await;
 }
 

@@ -22,6 +22,7 @@ use self::idle::Outcome;
 use crate::accept::accept_loop;
 use crate::drain::Drain;
 use crate::http::Flag;
+use crate::inbound::Peer;
 use crate::state::State;
 
 pub use record::{
@@ -57,20 +58,27 @@ impl Forwarder {
     pub async fn forward(&self, downstream: TcpStream, peer: SocketAddr) {
         let _ = downstream.set_nodelay(true);
         let local_port = downstream.local_addr().map_or(0, |a| a.port());
-        self.forward_stream(downstream, peer, local_port).await;
+        self.forward_stream(downstream, peer, local_port, None)
+            .await;
     }
 
-    /// Forwards a connection already accepted (and perhaps decrypted) by someone else.
-    pub async fn forward_stream<S>(&self, downstream: S, peer: SocketAddr, local_port: u16)
-    where
+    /// Forwards a connection already accepted (and perhaps decrypted) by someone else;
+    /// `inbound` labels its metrics with the peer's identity and security.
+    pub async fn forward_stream<S>(
+        &self,
+        downstream: S,
+        peer: SocketAddr,
+        local_port: u16,
+        inbound: Option<&Peer>,
+    ) where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let Some(runtime) = self.state.current() else {
-            self.identity.refused(None, Flag::NoCluster);
+            self.identity.refused(None, Flag::NoCluster, inbound);
             return;
         };
         let Some(target) = connect::target(&runtime, &self.routes) else {
-            self.identity.refused(None, Flag::NoCluster);
+            self.identity.refused(None, Flag::NoCluster, inbound);
             return;
         };
         let destination = (target.cluster.host.as_str(), target.subset);
@@ -78,11 +86,11 @@ impl Forwarder {
             Ok(upstream) => upstream,
             Err(flag) => {
                 tracing::debug!(%peer, cluster = %target.cluster.name(target.subset), flag = flag.code(), "TCP connection refused");
-                self.identity.refused(Some(destination), flag);
+                self.identity.refused(Some(destination), flag, inbound);
                 return;
             }
         };
-        let record = self.identity.opened(destination);
+        let record = self.identity.opened(destination, inbound);
         let idle_timeout = idle::idle_timeout(&runtime.snapshot, target.cluster, target.subset);
         let endpoint = upstream.endpoint;
         // Not needed while bytes flow: a long-lived connection must not keep an old

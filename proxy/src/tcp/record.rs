@@ -4,6 +4,7 @@
 use metrics::{Counter, Label};
 
 use crate::http::Flag;
+use crate::inbound::Peer;
 use crate::metrics::Identity;
 
 /// Bytes sent to the client (the response direction).
@@ -33,21 +34,32 @@ impl SourceIdentity {
 
     /// A connection forwarded to `destination`: counted opened now, closed when the record
     /// drops, so every exit path counts it once.
-    pub(super) fn opened(&self, destination: Destination) -> ConnectionRecord {
-        let labels = self.labels(Some(destination), "-");
+    pub(super) fn opened(&self, destination: Destination, peer: Option<&Peer>) -> ConnectionRecord {
+        let labels = self.labels(Some(destination), "-", peer);
         metrics::counter!(CONNECTIONS_OPENED, labels.clone()).increment(1);
         ConnectionRecord { labels }
     }
 
     /// A connection accepted but never forwarded, counted opened and closed with the
     /// reason, as Envoy reports it.
-    pub(super) fn refused(&self, destination: Option<Destination>, flag: Flag) {
-        let labels = self.labels(destination, flag.code());
+    pub(super) fn refused(
+        &self,
+        destination: Option<Destination>,
+        flag: Flag,
+        peer: Option<&Peer>,
+    ) {
+        let labels = self.labels(destination, flag.code(), peer);
         metrics::counter!(CONNECTIONS_OPENED, labels.clone()).increment(1);
         metrics::counter!(CONNECTIONS_CLOSED, labels).increment(1);
     }
 
-    fn labels(&self, destination: Option<Destination>, flags: &str) -> Vec<Label> {
+    /// `peer`: on inbound listeners, who connected and whether with mTLS.
+    fn labels(
+        &self,
+        destination: Option<Destination>,
+        flags: &str,
+        peer: Option<&Peer>,
+    ) -> Vec<Label> {
         let id = &self.0;
         let (service, version) = match destination {
             Some((host, subset)) => (host, subset.unwrap_or("unknown")),
@@ -60,11 +72,17 @@ impl SourceIdentity {
             .and_then(|s| s.split('.').nth(1))
             .unwrap_or("unknown");
         let unknown = "unknown";
+        let principal = peer.and_then(|p| p.identity.as_deref()).unwrap_or(unknown);
+        let security = match peer {
+            None => unknown,
+            Some(peer) if peer.mtls => "mutual_tls",
+            Some(_) => "none",
+        };
         [
             ("reporter", "source"),
             ("source_workload", &id.workload),
             ("source_workload_namespace", &id.namespace),
-            ("source_principal", unknown),
+            ("source_principal", principal),
             ("source_app", &id.app),
             ("source_version", &id.version),
             ("destination_workload", unknown),
@@ -77,7 +95,7 @@ impl SourceIdentity {
             ("destination_service_namespace", service_namespace),
             ("request_protocol", "tcp"),
             ("response_flags", flags),
-            ("connection_security_policy", unknown),
+            ("connection_security_policy", security),
         ]
         .into_iter()
         .map(|(k, v)| Label::new(k, v.to_owned()))
