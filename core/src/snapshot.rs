@@ -169,6 +169,10 @@ pub struct EndpointSpec {
     pub labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
+    /// The endpoint's SPIFFE ID (`spiffe://TRUST_DOMAIN/ns/NS/sa/SA`), from its service
+    /// account: the identity its sidecar must present when traffic to it is mTLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -195,6 +195,7 @@ pub fn encode_endpoints(host: &str, port: u16, endpoints: &[EndpointSpec]) -> pb
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             weight: e.weight.unwrap_or(0),
+            identity: e.identity.clone().unwrap_or_default(),
         })
         .collect();
     resource(
@@ -473,6 +474,7 @@ fn decode_endpoints(
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 weight: (endpoint.weight != 0).then_some(endpoint.weight),
+                identity: (!endpoint.identity.is_empty()).then(|| endpoint.identity.clone()),
             })
         })
         .collect()

@@ -6,10 +6,12 @@ use http::HeaderName;
 
 use super::Errors;
 use crate::balance::{ConsistentHash, HashCookie, HashPolicy, LbPolicy, Maglev};
-use crate::config::{self, LoadBalancerSettings, SimpleLb, TrafficPolicy};
+use crate::config::{
+    self, ClientTlsMode, ClientTlsSettings, LoadBalancerSettings, SimpleLb, TrafficPolicy,
+};
 use crate::model::{
     self, ClusterSubset, ConnectionLimits, DEFAULT_CONNECT_TIMEOUT, Endpoint, Fraction,
-    OutlierPolicy, Subset,
+    OutlierPolicy, Subset, UpstreamTls, UpstreamTlsMode,
 };
 use crate::snapshot::ClusterSpec;
 
@@ -25,7 +27,12 @@ pub(crate) fn cluster(
         &format!("{path}.trafficPolicy.loadBalancer"),
         errors,
     );
-    let subsets = spec
+    let tls = upstream_tls(
+        policy.tls.as_ref(),
+        &format!("{path}.trafficPolicy.tls"),
+        errors,
+    );
+    let subsets: Vec<ClusterSubset> = spec
         .subsets
         .iter()
         .enumerate()
@@ -45,12 +52,21 @@ pub(crate) fn cluster(
                 ),
                 None => lb.clone(),
             };
+            let subset_tls = match subset_policy.as_ref().and_then(|p| p.tls.as_ref()) {
+                Some(settings) => upstream_tls(
+                    Some(settings),
+                    &format!("{path}.subsets[{i}].trafficPolicy.tls"),
+                    errors,
+                ),
+                None => tls.clone(),
+            };
             ClusterSubset {
                 subset: Subset {
                     name: s.name.clone(),
                     labels: s.labels.clone(),
                 },
                 lb,
+                tls: subset_tls,
             }
         })
         .collect();
@@ -62,15 +78,17 @@ pub(crate) fn cluster(
         .and_then(|t| t.to_std())
         .filter(|t| !t.is_zero())
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let endpoints = spec
+    let endpoints: Vec<Endpoint> = spec
         .endpoints
         .iter()
         .map(|e| Endpoint {
             address: e.address,
             labels: e.labels.clone(),
             weight: e.weight.unwrap_or(1),
+            identity: e.identity.clone(),
         })
         .collect();
+    check_identities(&endpoints, &tls, &subsets, path, errors);
     (errors.0.len() == before).then(|| model::Cluster {
         host: spec.host.clone(),
         port: spec.port,
@@ -83,7 +101,59 @@ pub(crate) fn cluster(
             policy.retry_budget.as_ref(),
         ),
         outlier: policy.outlier_detection.as_ref().map(outlier),
+        tls,
     })
+}
+
+/// The proxy's view of a DestinationRule `tls`: DISABLE and ISTIO_MUTUAL; SIMPLE and
+/// MUTUAL need the user's certificates, which the proxy cannot load yet.
+fn upstream_tls(
+    settings: Option<&ClientTlsSettings>,
+    path: &str,
+    errors: &mut Errors,
+) -> UpstreamTls {
+    let Some(settings) = settings else {
+        return UpstreamTls::default();
+    };
+    let mode = match settings.mode {
+        ClientTlsMode::Disable => UpstreamTlsMode::Disable,
+        ClientTlsMode::IstioMutual => UpstreamTlsMode::IstioMutual,
+        ClientTlsMode::Simple | ClientTlsMode::Mutual => {
+            let name = if settings.mode == ClientTlsMode::Simple {
+                "SIMPLE"
+            } else {
+                "MUTUAL"
+            };
+            errors.push(
+                format!("{path}.mode"),
+                format!("{name} (TLS with your own certificates) is not supported yet: use ISTIO_MUTUAL or DISABLE"),
+            );
+            UpstreamTlsMode::Disable
+        }
+    };
+    UpstreamTls {
+        mode: Some(mode),
+        subject_alt_names: settings.subject_alt_names.clone(),
+    }
+}
+
+/// Every endpoint the cluster or a subset sends mTLS to must have an identity to verify.
+fn check_identities(
+    endpoints: &[Endpoint],
+    tls: &UpstreamTls,
+    subsets: &[ClusterSubset],
+    path: &str,
+    errors: &mut Errors,
+) {
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let in_subsets = subsets.iter().filter(|s| s.subset.contains(endpoint));
+        for tls in std::iter::once(tls).chain(in_subsets.map(|s| &s.tls)) {
+            if let Err(err) = tls.decide(endpoint) {
+                errors.push(format!("{path}.endpoints[{i}]"), err.to_string());
+                break;
+            }
+        }
+    }
 }
 
 fn limits(

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{ConnectionLimits, Endpoint, OutlierPolicy, RouteConfig, Subset, WeightedDestination};
+use super::{
+    ConnectionLimits, Endpoint, OutlierPolicy, RouteConfig, Subset, UpstreamTls,
+    WeightedDestination,
+};
 use crate::balance::LbPolicy;
 
 /// One port of one service: its endpoints and how they are balanced.
@@ -20,6 +23,8 @@ pub struct Cluster {
     pub limits: ConnectionLimits,
     /// `None` unless the DestinationRule sets `outlierDetection`.
     pub outlier: Option<OutlierPolicy>,
+    /// The DestinationRule's `tls` for this port: whether connections are mTLS.
+    pub tls: UpstreamTls,
 }
 
 /// A DestinationRule subset, with the balancing it overrides.
@@ -27,6 +32,8 @@ pub struct Cluster {
 pub struct ClusterSubset {
     pub subset: Subset,
     pub lb: LbPolicy,
+    /// The subset's own `tls`, else the cluster's.
+    pub tls: UpstreamTls,
 }
 
 impl Cluster {
@@ -42,6 +49,13 @@ impl Cluster {
 
     pub fn subset(&self, name: &str) -> Option<&ClusterSubset> {
         self.subsets.iter().find(|s| s.subset.name == name)
+    }
+
+    /// The TLS setting connections to `subset` (or the whole cluster) follow.
+    pub fn tls_of(&self, subset: Option<&str>) -> &UpstreamTls {
+        subset
+            .and_then(|name| self.subset(name))
+            .map_or(&self.tls, |s| &s.tls)
     }
 }
 

@@ -12,6 +12,8 @@ pub struct Endpoint {
     /// Relative load-balancing weight. 0 means unset and counts as 1, as an unset weight
     /// does in Envoy's endpoint API.
     pub weight: u32,
+    /// The SPIFFE ID the endpoint's sidecar presents, when the control plane knows it.
+    pub identity: Option<String>,
 }
 
 impl Endpoint {
@@ -21,6 +23,7 @@ impl Endpoint {
             address,
             labels: Labels::new(),
             weight: 1,
+            identity: None,
         }
     }
 

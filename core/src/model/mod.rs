@@ -21,6 +21,7 @@ mod request_match;
 mod route;
 mod route_table;
 mod string_match;
+mod tls;
 
 pub use cluster::{
     Cluster, ClusterSubset, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DETECT_TIMEOUT,
@@ -42,3 +43,7 @@ pub use route::{
 };
 pub use route_table::{RouteConfig, RouteTable};
 pub use string_match::StringMatch;
+pub use tls::{
+    TLS_MODE_ISTIO, TLS_MODE_LABEL, TlsDecision, UnknownIdentity, UpstreamTls, UpstreamTlsMode,
+    has_sidecar,
+};

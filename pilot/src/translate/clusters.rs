@@ -34,6 +34,7 @@ pub fn endpoint_specs(index: &Index, visible: &VisibleService<'_>, port: u16) ->
                 address: SocketAddr::new(endpoint.address, *target),
                 labels: endpoint.labels.clone(),
                 weight: (endpoint.weight > 0).then_some(endpoint.weight),
+                identity: None,
             })
         })
         .collect()

@@ -170,7 +170,12 @@ listeners:
 clusters:
 - host: app
   port: 8080
-  endpoints: [{address: 127.0.0.1:8080}]
+  endpoints:
+  - address: 127.0.0.1:8080
+  - address: 127.0.0.3:8080
+    labels: {security.istio.io/tlsMode: istio}
+    weight: 2
+    identity: spiffe://cluster.local/ns/shop/sa/app
 authorizationPolicies:
 - name: shop/allow-frontend
   spec:
@@ -180,5 +185,14 @@ authorizationPolicies:
     )
     .expect("parses");
     let decoded = decode_snapshot("1", &encode_snapshot(&snapshot)).expect("decodes");
+    let identities: Vec<_> = decoded.clusters[0]
+        .endpoints
+        .iter()
+        .map(|e| e.identity.as_deref())
+        .collect();
+    assert_eq!(
+        identities,
+        [None, Some("spiffe://cluster.local/ns/shop/sa/app")]
+    );
     assert_eq!(decoded, sorted(snapshot));
 }
