@@ -62,7 +62,7 @@ impl Listeners {
         Self {
             state,
             metrics,
-            upstreams: Arc::default(),
+            upstreams: Arc::new(Upstreams::new(certs.clone())),
             tcp_identity,
             drain,
             certs,
@@ -246,6 +246,7 @@ impl Listeners {
             state: self.state.clone(),
             routes: routes.into(),
             identity: self.tcp_identity.clone(),
+            certs: self.certs.clone(),
         })
     }
 }

@@ -180,6 +180,7 @@ impl Metrics {
             destination: None,
             outcome: None,
             peer: None,
+            upstream_mtls: false,
             log: self
                 .access_log
                 .then(|| Box::new(crate::access_log::Entry::start(parts, Some(peer)))),
@@ -270,6 +271,8 @@ pub struct RequestRecord {
     outcome: Option<(StatusCode, String, String)>,
     /// Inbound: the peer's SPIFFE ID (if it showed one) and whether mTLS was used.
     peer: Option<(Option<std::sync::Arc<str>>, bool)>,
+    /// Outbound: the upstream connection was mTLS.
+    upstream_mtls: bool,
     /// Present when access logging is on; written when the record drops.
     log: Option<Box<crate::access_log::Entry>>,
 }
@@ -277,6 +280,10 @@ pub struct RequestRecord {
 /// Set on a forwarded response by the HTTP path, for the access log.
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamHost(pub std::net::SocketAddr);
+
+/// Set on a forwarded response that came over an mTLS upstream connection.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamMtls;
 
 impl RequestRecord {
     pub fn set_route(&mut self, name: &str) {
@@ -333,6 +340,7 @@ impl RequestRecord {
             header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into()),
             header("grpc-status").unwrap_or_default(),
         ));
+        self.upstream_mtls = response.extensions().get::<UpstreamMtls>().is_some();
         if let Some(log) = &mut self.log {
             log.response_code = response.status().as_u16();
             log.response_flags = header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into());
@@ -359,7 +367,7 @@ impl RequestRecord {
             grpc,
             protocol: self.protocol,
             principal: self.peer.as_ref().and_then(|(id, _)| id.as_deref()),
-            mtls: self.peer.as_ref().is_some_and(|(_, mtls)| *mtls),
+            mtls: self.upstream_mtls || self.peer.as_ref().is_some_and(|(_, mtls)| *mtls),
         }
     }
 
@@ -387,6 +395,7 @@ impl RequestRecord {
             .to_owned();
         let unknown = || "unknown".to_owned();
         let (principal, security) = match &self.peer {
+            None if self.upstream_mtls => (unknown(), "mutual_tls".to_owned()),
             None => (unknown(), unknown()),
             Some((id, mtls)) => (
                 id.as_deref().map_or_else(unknown, str::to_owned),

@@ -171,13 +171,14 @@ async fn forward_request(
             // upgrades HTTP/1.1 to HTTP/2 (h2UpgradePolicy: UPGRADE).
             http2: parts.version == Version::HTTP_2 || limits.upgrade_to_http2,
             keep_alive: limits.max_requests_per_connection != Some(1),
+            tls: endpoint_tls(&target, index),
         };
         let resendable =
             is_idempotent(&parts.method) && matches!(body, Some(RequestBody::Replayable(_)));
         let mut stale = 0;
         let sent = loop {
-            let request = upstream_request(&parts, dial, next_body(&mut body));
-            match within(deadline, per_try, conn.upstreams.send(dial, request)).await {
+            let request = upstream_request(&parts, &dial, next_body(&mut body));
+            match within(deadline, per_try, conn.upstreams.send(&dial, request)).await {
                 // A pooled connection the upstream had closed: the request never reached it,
                 // so send it again on another connection. Not a retry: no budget, no back-off.
                 Timed::Done(Err(error))
@@ -193,7 +194,14 @@ async fn forward_request(
             }
         };
         let outcome = match sent {
-            Timed::Done(Ok(response)) => Outcome::Response(response, guards),
+            Timed::Done(Ok(mut response)) => {
+                if dial.tls.is_some() {
+                    response
+                        .extensions_mut()
+                        .insert(crate::metrics::UpstreamMtls);
+                }
+                Outcome::Response(response, guards)
+            }
             Timed::Done(Err(error)) => {
                 tracing::debug!(%endpoint, %error, "upstream request failed");
                 Outcome::Failed(if error.is_connect() {
@@ -264,10 +272,11 @@ async fn forward_upgrade(
         idle_timeout: limits.idle_timeout,
         http2: false,
         keep_alive: limits.max_requests_per_connection != Some(1),
+        tls: endpoint_tls(&target, index),
     };
-    let mut request = upstream_request(&parts, dial, boxed(body));
+    let mut request = upstream_request(&parts, &dial, boxed(body));
     upgrade::restore(request.headers_mut(), protocol.clone());
-    match conn.upstreams.send(dial, request).await {
+    match conn.upstreams.send(&dial, request).await {
         Ok(mut response) => {
             let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
             upgrade::splice(on_upgrade, &mut response, guards);
@@ -522,7 +531,18 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-pub(super) fn upstream_request(parts: &Parts, dial: Dial, body: Body) -> Request<Body> {
+/// Whether the connection to endpoint `index` of `target` is mTLS, and to whom. An
+/// identity that does not parse leaves nobody to trust: the handshake fails, never
+/// falling back to plaintext.
+pub(super) fn endpoint_tls(target: &Target<'_>, index: usize) -> crate::tls::Expected {
+    let endpoint = target.balancer.balancer.endpoints().get(index)?;
+    crate::tls::expected(target.cluster, target.subset, endpoint).unwrap_or_else(|error| {
+        tracing::warn!(endpoint = %endpoint.address, %error, "upstream mTLS: no usable identity");
+        Some(std::sync::Arc::from([]))
+    })
+}
+
+pub(super) fn upstream_request(parts: &Parts, dial: &Dial, body: Body) -> Request<Body> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);

@@ -9,7 +9,7 @@ use mesh_core::model::{Downstream, Fraction};
 use rand::RngExt;
 
 use super::body::boxed;
-use super::forward::{Target, pick_endpoint, upstream_request};
+use super::forward::{Target, endpoint_tls, pick_endpoint, upstream_request};
 use super::upstream::{Dial, Upstreams};
 
 /// A mirror destination, resolved, and its share of requests.
@@ -34,7 +34,7 @@ pub fn send_copies(
         {
             continue;
         }
-        let Some((_, endpoint)) = pick_endpoint(&mirror.target, parts, downstream, &[], false)
+        let Some((index, endpoint)) = pick_endpoint(&mirror.target, parts, downstream, &[], false)
         else {
             continue;
         };
@@ -44,13 +44,14 @@ pub fn send_copies(
             idle_timeout: mirror.target.cluster.limits.idle_timeout,
             http2: parts.version == http::Version::HTTP_2,
             keep_alive: mirror.target.cluster.limits.max_requests_per_connection != Some(1),
+            tls: endpoint_tls(&mirror.target, index),
         };
-        let mut request = upstream_request(parts, dial, boxed(Full::new(body.clone())));
+        let mut request = upstream_request(parts, &dial, boxed(Full::new(body.clone())));
         shadow_authority(&mut request, dial.http2);
         let upstreams = upstreams.clone();
         let cluster = mirror.target.cluster.host.clone();
         tokio::spawn(async move {
-            match upstreams.send(dial, request).await {
+            match upstreams.send(&dial, request).await {
                 Ok(response) => tracing::debug!(%cluster, status = %response.status(), "mirrored"),
                 Err(error) => tracing::debug!(%cluster, %error, "mirror failed"),
             }

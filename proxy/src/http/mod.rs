@@ -7,6 +7,7 @@ mod cors;
 mod forward;
 mod handle;
 mod mirror;
+mod secure;
 mod sticky;
 mod upgrade;
 mod upstream;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -21,6 +21,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use super::body::Body;
+use super::secure::SecurePools;
+use crate::identity::CertificateManager;
+use crate::tls::{Expected, TlsError};
 
 type HttpClient = Client<HttpConnector, Body>;
 
@@ -28,7 +31,7 @@ type HttpClient = Client<HttpConnector, Body>;
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// How to reach one endpoint: the cluster's settings that shape its connections.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Dial {
     pub endpoint: SocketAddr,
     pub connect_timeout: Duration,
@@ -36,6 +39,8 @@ pub struct Dial {
     pub http2: bool,
     /// False with `maxRequestsPerConnection: 1`: each HTTP/1.1 connection carries one request.
     pub keep_alive: bool,
+    /// mTLS, and who the endpoint must prove to be; `None`: plaintext.
+    pub tls: Expected,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +51,11 @@ pub enum UpstreamError {
     ConnectTimeout,
     #[error(transparent)]
     Http1(#[from] hyper_util::client::legacy::Error),
+    /// Any hyper connection error (HTTP/2, and HTTP/1.1 over mTLS).
     #[error(transparent)]
     Http2(#[from] hyper::Error),
+    #[error(transparent)]
+    Tls(TlsError),
 }
 
 impl UpstreamError {
@@ -82,7 +90,9 @@ impl UpstreamError {
     /// Whether the request never reached the endpoint (Envoy's "connect failure").
     pub fn is_connect(&self) -> bool {
         match self {
-            UpstreamError::Connect(_) | UpstreamError::ConnectTimeout => true,
+            UpstreamError::Connect(_) | UpstreamError::ConnectTimeout | UpstreamError::Tls(_) => {
+                true
+            }
             UpstreamError::Http1(e) => e.is_connect(),
             UpstreamError::Http2(_) => false,
         }
@@ -94,15 +104,33 @@ pub struct Upstreams {
     /// One HTTP/1.1 client per (connect timeout, idle timeout), created on first use.
     http1: Mutex<HashMap<(Duration, Option<Duration>), HttpClient>>,
     http2: Mutex<HashMap<SocketAddr, http2::SendRequest<Body>>>,
+    /// mTLS connections, pooled apart.
+    secure: SecurePools,
+    /// The workload certificate for mTLS upstreams; `None` without `--ca-addr`.
+    certs: Option<Arc<CertificateManager>>,
 }
 
 impl Upstreams {
-    /// Sends `request` (its URI names the endpoint for HTTP/1.1, the authority for HTTP/2).
+    pub fn new(certs: Option<Arc<CertificateManager>>) -> Self {
+        Self {
+            certs,
+            ..Self::default()
+        }
+    }
+
+    /// Sends `request` (its URI names the endpoint for HTTP/1.1, the authority for HTTP/2),
+    /// over mTLS when `dial.tls` says so.
     pub async fn send(
         &self,
-        dial: Dial,
+        dial: &Dial,
         request: Request<Body>,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        if let Some(expected) = &dial.tls {
+            return self
+                .secure
+                .send(self.certs.as_ref(), dial, expected, request)
+                .await;
+        }
         if dial.http2 {
             let mut sender = self.http2_sender(dial).await?;
             return Ok(sender.send_request(request).await?);
@@ -110,7 +138,7 @@ impl Upstreams {
         Ok(self.http1_client(dial).request(request).await?)
     }
 
-    fn http1_client(&self, dial: Dial) -> HttpClient {
+    fn http1_client(&self, dial: &Dial) -> HttpClient {
         let mut clients = self.http1.lock().unwrap_or_else(|p| p.into_inner());
         clients
             .entry((dial.connect_timeout, dial.idle_timeout))
@@ -127,7 +155,7 @@ impl Upstreams {
             .clone()
     }
 
-    async fn http2_sender(&self, dial: Dial) -> Result<http2::SendRequest<Body>, UpstreamError> {
+    async fn http2_sender(&self, dial: &Dial) -> Result<http2::SendRequest<Body>, UpstreamError> {
         let existing = {
             let senders = self.http2.lock().unwrap_or_else(|p| p.into_inner());
             senders

@@ -7,9 +7,11 @@ use std::sync::atomic::Ordering;
 use mesh_core::balance::pick_weighted;
 use mesh_core::compile::resolve;
 use mesh_core::model::{Cluster, ConnectionLimits, Downstream, RequestInfo, WeightedDestination};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::http::Flag;
+use crate::identity::CertificateManager;
 use crate::resilience::{Admission, ClusterHealth, Outcome as OutlierOutcome};
 use crate::state::{ClusterBalancer, InFlight, Runtime};
 
@@ -49,12 +51,18 @@ pub(super) fn target<'r>(
 /// An open upstream connection, counted as in flight on its endpoint for least-request
 /// balancing (for TCP that is least connections) until it is dropped.
 pub(super) struct Upstream {
-    pub stream: TcpStream,
+    /// Plain TCP, or mTLS when the endpoint gets it.
+    pub stream: Box<dyn Io>,
     pub endpoint: SocketAddr,
     pub in_flight: InFlight,
     /// The connection's circuit-breaker slot (`maxConnections`), held while it is open.
     pub admission: Admission,
 }
+
+/// A byte stream to an upstream, plain or encrypted.
+pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Connects to an endpoint of `target`, each try bounded by the cluster's connect timeout.
 /// Fails with UO past `maxConnections`, UH when the cluster has no usable endpoint, UF when
@@ -63,6 +71,7 @@ pub(super) async fn connect(
     target: &Target<'_>,
     peer: SocketAddr,
     local_port: u16,
+    certs: Option<&std::sync::Arc<CertificateManager>>,
 ) -> Result<Upstream, Flag> {
     // TCP has no pending queue: past maxConnections a connection is refused at once.
     let limits = ConnectionLimits {
@@ -92,24 +101,20 @@ pub(super) async fn connect(
             break;
         };
         tried.push(index);
-        let endpoint = target.balancer.balancer.endpoints()[index].address;
+        let Some(chosen) = target.balancer.balancer.endpoints().get(index) else {
+            break;
+        };
+        let endpoint = chosen.address;
         let in_flight = InFlight::start(&target.balancer.loads[index]);
-        let timeout = target.cluster.connect_timeout;
-        let connected = tokio::time::timeout(timeout, TcpStream::connect(endpoint)).await;
-        let reachable = matches!(connected, Ok(Ok(_)));
-        report(target, endpoint, reachable, members);
-        match connected {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(Upstream {
-                    stream,
-                    endpoint,
-                    in_flight,
-                    admission,
-                });
-            }
-            Ok(Err(error)) => tracing::debug!(%endpoint, %error, "TCP connect failed"),
-            Err(_) => tracing::debug!(%endpoint, ?timeout, "TCP connect timed out"),
+        let connected = connect_one(target, chosen, certs).await;
+        report(target, endpoint, connected.is_some(), members);
+        if let Some(stream) = connected {
+            return Ok(Upstream {
+                stream,
+                endpoint,
+                in_flight,
+                admission,
+            });
         }
     }
     Err(if tried.is_empty() {
@@ -117,6 +122,53 @@ pub(super) async fn connect(
     } else {
         Flag::UpstreamConnectFailure
     })
+}
+
+/// TCP to `endpoint`, then mTLS when Istio's rule says so; `None` (logged) on failure.
+/// The handshake gets its own connect timeout.
+async fn connect_one(
+    target: &Target<'_>,
+    endpoint: &mesh_core::model::Endpoint,
+    certs: Option<&std::sync::Arc<CertificateManager>>,
+) -> Option<Box<dyn Io>> {
+    let address = endpoint.address;
+    let timeout = target.cluster.connect_timeout;
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(endpoint = %address, %error, "TCP connect failed");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!(endpoint = %address, ?timeout, "TCP connect timed out");
+            return None;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let expected =
+        crate::tls::expected(target.cluster, target.subset, endpoint).unwrap_or_else(|error| {
+            tracing::warn!(endpoint = %address, %error, "upstream mTLS: no usable identity");
+            Some(std::sync::Arc::from([]))
+        });
+    let Some(expected) = expected else {
+        return Some(Box::new(stream));
+    };
+    let secured = tokio::time::timeout(timeout, crate::tls::secure(stream, certs, &expected, &[]));
+    match secured.await {
+        Ok(Ok(stream)) => Some(Box::new(stream)),
+        Ok(Err(crate::tls::TlsError::NoCaAddr)) => {
+            tracing::warn!(endpoint = %address, "upstream wants mTLS, which needs --ca-addr (a workload certificate); refusing to send plaintext");
+            None
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(endpoint = %address, %error, "upstream mTLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(endpoint = %address, ?timeout, "upstream mTLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// The balancer's choice, or when that endpoint already failed for this connection, the

@@ -13,7 +13,6 @@ use mesh_core::model::Cluster;
 use mesh_core::snapshot::Snapshot;
 use metrics::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::record::ConnectionRecord;
@@ -34,9 +33,9 @@ pub(super) enum Outcome {
 
 /// Copies between the client and the upstream, honouring half-close (a side that finished
 /// sending gets its peer's write side shut down, and the other direction goes on).
-pub(super) async fn copy<D: AsyncRead + AsyncWrite + Unpin>(
+pub(super) async fn copy<D: AsyncRead + AsyncWrite + Unpin, U: AsyncRead + AsyncWrite + Unpin>(
     downstream: D,
-    upstream: TcpStream,
+    upstream: U,
     record: &ConnectionRecord,
     idle_timeout: Option<Duration>,
 ) -> Outcome {

@@ -36,6 +36,8 @@ pub struct Forwarder {
     /// restarts the listener).
     pub routes: Arc<[WeightedDestination]>,
     pub identity: Arc<SourceIdentity>,
+    /// The workload certificate, for endpoints reached over mTLS; `None` without `--ca-addr`.
+    pub certs: Option<Arc<crate::identity::CertificateManager>>,
 }
 
 /// Accepts until `stop` fires or draining starts. Open connections are not cut on drain:
@@ -82,7 +84,8 @@ impl Forwarder {
             return;
         };
         let destination = (target.cluster.host.as_str(), target.subset);
-        let upstream = match connect::connect(&target, peer, local_port).await {
+        let upstream = match connect::connect(&target, peer, local_port, self.certs.as_ref()).await
+        {
             Ok(upstream) => upstream,
             Err(flag) => {
                 tracing::debug!(%peer, cluster = %target.cluster.name(target.subset), flag = flag.code(), "TCP connection refused");

@@ -29,6 +29,7 @@
 //! ```
 
 mod config;
+mod outbound;
 mod resolve;
 mod sniff;
 mod verify;
@@ -42,6 +43,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
 pub use config::{ALPN, Mode, client_config, server_config};
+pub use outbound::{Expected, expected, secure};
 pub use resolve::ManagerResolver;
 pub use sniff::{SNIFF_LEN, Sniff, is_tls_client_hello, sniff};
 pub use verify::{ClientVerifier, ServerVerifier, UnexpectedIdentity};
@@ -52,6 +54,8 @@ use crate::identity::{CertificateManager, Identity, x509};
 pub enum TlsError {
     #[error("no workload certificate yet: mTLS waits for the CA to issue one")]
     NoCertificate,
+    #[error("mTLS to this endpoint needs a workload certificate: start the proxy with --ca-addr")]
+    NoCaAddr,
     #[error("mTLS refused: {0}")]
     UnexpectedIdentity(UnexpectedIdentity),
     #[error("mTLS handshake: {0}")]
