@@ -57,6 +57,10 @@ pub struct Config {
     #[arg(long, env = "MESH_ROOT_NAMESPACE", default_value = "mesh-system")]
     pub root_namespace: String,
 
+    /// The trust domain of the mesh's SPIFFE identities.
+    #[arg(long, env = "MESH_TRUST_DOMAIN", default_value = "cluster.local")]
+    pub trust_domain: String,
+
     /// Log filter, e.g. `info` or `mesh_pilot=debug`.
     #[arg(long, env = "MESH_LOG", default_value = "info")]
     pub log: String,

@@ -19,12 +19,15 @@ use crate::source::Inputs;
 pub struct Settings {
     /// Config here applies mesh-wide (Istio's `istio-system`).
     pub root_namespace: String,
+    /// Of the SPIFFE identities endpoints are expected to prove.
+    pub trust_domain: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             root_namespace: "mesh-system".into(),
+            trust_domain: "cluster.local".into(),
         }
     }
 }

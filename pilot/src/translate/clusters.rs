@@ -34,7 +34,11 @@ pub fn endpoint_specs(index: &Index, visible: &VisibleService<'_>, port: u16) ->
                 address: SocketAddr::new(endpoint.address, *target),
                 labels: endpoint.labels.clone(),
                 weight: (endpoint.weight > 0).then_some(endpoint.weight),
-                identity: None,
+                // Who the endpoint must prove to be when the proxy originates mTLS to it.
+                identity: Some(format!(
+                    "spiffe://{}/ns/{}/sa/{}",
+                    index.settings.trust_domain, endpoint.namespace, endpoint.service_account
+                )),
             })
         })
         .collect()

@@ -4,6 +4,7 @@
 
 mod clusters;
 mod inbound;
+mod ingress;
 mod listeners;
 mod routes;
 mod scope;
@@ -18,6 +19,7 @@ use crate::index::Index;
 
 pub use clusters::{cluster_spec, endpoint_specs};
 pub use inbound::{InboundPolicy, inbound_policy};
+pub use ingress::{Inbound, inbound, peer_mode};
 pub use listeners::{OUTBOUND_ROUTE_CONFIG, outbound_listener};
 pub use routes::outbound_route_config;
 pub use scope::{Scope, VisibleService};
@@ -49,10 +51,16 @@ pub fn snapshot(index: &Index, node: &Node) -> Snapshot {
             clusters.push(spec);
         }
     }
+    let local = inbound(index, node);
+    let mut listeners = vec![outbound_listener(node)];
+    listeners.extend(local.listeners);
+    let mut route_configs = vec![outbound_route_config(index, &scope, &services)];
+    route_configs.extend(local.route_configs);
+    clusters.extend(local.clusters);
     Snapshot {
         version: String::new(),
-        listeners: vec![outbound_listener(node)],
-        route_configs: vec![outbound_route_config(index, &scope, &services)],
+        listeners,
+        route_configs,
         clusters,
         authorization_policies: inbound_policy(index, node)
             .authorization_policies

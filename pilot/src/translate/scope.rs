@@ -105,7 +105,7 @@ impl Scope {
 
 /// Istio's choice: a Sidecar in the proxy's namespace whose selector matches it, else the
 /// namespace's Sidecar without a selector, else the root namespace's.
-fn select_sidecar<'a>(
+pub(super) fn select_sidecar<'a>(
     index: &'a Index,
     namespace: &str,
     labels: &Labels,

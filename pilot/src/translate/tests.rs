@@ -96,6 +96,11 @@ fn canary_routes_carry_the_virtual_service_and_every_short_name() {
     assert_eq!(subsets, ["v1", "v2", "v3"]);
     let ports: Vec<_> = cluster.endpoints.iter().map(|e| e.address.port()).collect();
     assert_eq!(ports, [9081, 9082, 9083]);
+    assert_eq!(
+        cluster.endpoints[0].identity.as_deref(),
+        Some("spiffe://cluster.local/ns/canary/sa/bookinfo-reviews"),
+        "the identity mTLS to the endpoint must verify"
+    );
     let config = compile(&snapshot).expect("compiles");
     assert_eq!(config.clusters().count(), 3);
 }
@@ -267,4 +272,80 @@ fn inbound_policy_selects_mesh_wide_namespace_and_workload_policies() {
         "mesh-wide policy applies everywhere: {:?}",
         names(&unselected)
     );
+}
+
+#[test]
+fn a_sidecar_ingress_becomes_an_inbound_listener_to_the_app() {
+    let index = index_of(&examples().join("sidecar-scope.yaml"));
+    let ratings = node("sidecar-scope", &[("app", "ratings")]);
+    let snapshot = snapshot(&index, &ratings);
+    let listener = snapshot
+        .listeners
+        .iter()
+        .find(|l| l.name == "inbound|9080")
+        .expect("an inbound listener for the ingress port");
+    assert_eq!(listener.address.port(), 9080);
+    assert_eq!(
+        listener.inbound.map(|i| i.mtls),
+        Some(mesh_core::snapshot::PeerMode::Permissive)
+    );
+    let app = snapshot
+        .clusters
+        .iter()
+        .find(|c| c.host == "inbound|9080")
+        .expect("the local app's cluster");
+    assert_eq!(app.endpoints[0].address.to_string(), "127.0.0.1:8080");
+    let config = compile(&snapshot).expect("compiles");
+    assert!(config.listeners.iter().any(|l| l.inbound.is_some()));
+    // A workload the Sidecar does not select gets no inbound listener.
+    let other = snapshot_of_other(&index);
+    assert!(other.listeners.iter().all(|l| l.inbound.is_none()));
+}
+
+fn snapshot_of_other(index: &Index) -> Snapshot {
+    snapshot(index, &node("sidecar-scope", &[("app", "reviews")]))
+}
+
+const PEER_AUTHENTICATIONS: &str = r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: mesh-system}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: a}
+spec: {mtls: {mode: PERMISSIVE}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: x, namespace: a}
+spec:
+  selector: {matchLabels: {app: x}}
+  mtls: {mode: UNSET}
+  portLevelMtls: {"8080": {mode: DISABLE}}
+"#;
+
+#[test]
+fn peer_authentication_inherits_from_port_to_workload_to_namespace_to_mesh() {
+    use mesh_core::snapshot::PeerMode;
+    let index = index_of_yaml(PEER_AUTHENTICATIONS);
+    let x = node("a", &[("app", "x")]);
+    assert_eq!(peer_mode(&index, &x, 8080), PeerMode::Disable, "port level");
+    assert_eq!(
+        peer_mode(&index, &x, 9090),
+        PeerMode::Permissive,
+        "UNSET defers to the namespace"
+    );
+    assert_eq!(
+        peer_mode(&index, &node("a", &[]), 8080),
+        PeerMode::Permissive
+    );
+    assert_eq!(
+        peer_mode(&index, &node("b", &[]), 8080),
+        PeerMode::Strict,
+        "mesh-wide"
+    );
+    let none = index_of_yaml("");
+    assert_eq!(peer_mode(&none, &node("b", &[]), 80), PeerMode::Permissive);
 }

@@ -166,6 +166,26 @@ impl Generation {
         own.insert(key_of(&listener), Arc::new(Encoded::new(listener)));
         let inbound = inbound_resource(&translate::inbound_policy(&self.index, node));
         own.insert(key_of(&inbound), Arc::new(Encoded::new(inbound)));
+        let local = translate::inbound(&self.index, node);
+        let mut resources: Vec<pb::Resource> = local
+            .listeners
+            .iter()
+            .map(convert::encode_listener)
+            .collect();
+        for routes in &local.route_configs {
+            resources.extend(convert::encode_route_config_split(routes));
+        }
+        for cluster in &local.clusters {
+            resources.push(convert::encode_cluster(cluster));
+            resources.push(convert::encode_endpoints(
+                &cluster.host,
+                cluster.port,
+                &cluster.endpoints,
+            ));
+        }
+        for resource in resources {
+            own.insert(key_of(&resource), Arc::new(Encoded::new(resource)));
+        }
         own
     }
 
@@ -365,12 +385,14 @@ fn routing_digest(index: &Index) -> u64 {
     hash_json(&routing)
 }
 
-/// What a proxy's inbound policy depends on: the security objects and the root namespace.
+/// What a proxy's own resources depend on besides the proxy itself: the security objects,
+/// the Sidecars (their ingress makes inbound listeners) and the root namespace.
 fn security_digest(index: &Index) -> u64 {
     hash_json(&(
         &index.settings.root_namespace,
         &index.peer_authentications,
         &index.authorization_policies,
+        &index.sidecars,
     ))
 }
 

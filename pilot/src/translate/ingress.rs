@@ -1,0 +1,179 @@
+//! Inbound listeners from the Sidecar's `ingress` section: where peers reach this
+//! workload when traffic is not captured by iptables (local mode, VMs), as Istio configures
+//! them. Each port becomes a listener at `bind:port` that forwards to the app at
+//! `defaultEndpoint` (default `127.0.0.1:<port>`), with the PeerAuthentication mode for that
+//! port; the workload's AuthorizationPolicies apply to it.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use mesh_core::config::{
+    Destination, HttpRoute, HttpRouteDestination, IngressListener, MtlsMode, PortSelector,
+};
+use mesh_core::model::selects;
+use mesh_core::snapshot::{
+    ClusterSpec, EndpointSpec, InboundSpec, ListenerProtocol, ListenerSpec, PeerMode,
+    RouteConfigSpec, VirtualHostSpec,
+};
+
+use super::Node;
+use super::scope::select_sidecar;
+use crate::index::Index;
+use crate::registry::port_protocol;
+
+/// The inbound side of one proxy: its listeners, their route configs and the local app's
+/// clusters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Inbound {
+    pub listeners: Vec<ListenerSpec>,
+    pub route_configs: Vec<RouteConfigSpec>,
+    pub clusters: Vec<ClusterSpec>,
+}
+
+pub fn inbound(index: &Index, node: &Node) -> Inbound {
+    let root = &index.settings.root_namespace;
+    let mut inbound = Inbound::default();
+    let Some(sidecar) = select_sidecar(index, &node.namespace, &node.labels, root) else {
+        return inbound;
+    };
+    for ingress in &sidecar.spec.ingress {
+        let Some((listener, cluster)) = ingress_listener(index, node, ingress) else {
+            continue;
+        };
+        if let Some(route) = &listener.route_config {
+            inbound.route_configs.push(local_routes(route, &cluster));
+        }
+        inbound.listeners.push(listener);
+        inbound.clusters.push(cluster);
+    }
+    inbound
+}
+
+fn ingress_listener(
+    index: &Index,
+    node: &Node,
+    ingress: &IngressListener,
+) -> Option<(ListenerSpec, ClusterSpec)> {
+    let port = u16::try_from(ingress.port.number).ok()?;
+    let bind: IpAddr = match &ingress.bind {
+        Some(bind) => bind.parse().ok()?,
+        None => node_ip(node).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+    };
+    let app: SocketAddr = match &ingress.default_endpoint {
+        // `unix://` endpoints are not supported by the proxy: leave the port out.
+        Some(endpoint) => endpoint.parse().ok()?,
+        None => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+    };
+    let name = format!("inbound|{port}");
+    let cluster = ClusterSpec {
+        host: name.clone(),
+        port: app.port(),
+        endpoints: vec![EndpointSpec {
+            address: app,
+            labels: BTreeMap::new(),
+            weight: None,
+            identity: None,
+        }],
+        traffic_policy: None,
+        subsets: Vec::new(),
+    };
+    let protocol = port_protocol(Some(&ingress.port.protocol), &ingress.port.name);
+    let (protocol, route_config, tcp_route) = match protocol {
+        Some(p) if !p.is_http() => (ListenerProtocol::Tcp, None, vec![to(&cluster)]),
+        Some(_) => (ListenerProtocol::Http, Some(name.clone()), Vec::new()),
+        None => (
+            ListenerProtocol::Auto,
+            Some(name.clone()),
+            vec![to(&cluster)],
+        ),
+    };
+    let listener = ListenerSpec {
+        name,
+        address: SocketAddr::new(bind, port),
+        protocol,
+        route_config,
+        tcp_route: tcp_route
+            .into_iter()
+            .map(|destination| mesh_core::config::RouteDestination {
+                destination,
+                weight: None,
+            })
+            .collect(),
+        app_protocol: None,
+        server_first_ports: Vec::new(),
+        detect_timeout: None,
+        inbound: Some(InboundSpec {
+            mtls: peer_mode(index, node, port),
+        }),
+    };
+    Some((listener, cluster))
+}
+
+fn to(cluster: &ClusterSpec) -> Destination {
+    Destination {
+        host: cluster.host.clone(),
+        subset: None,
+        port: Some(PortSelector {
+            number: u32::from(cluster.port),
+        }),
+    }
+}
+
+/// Every request on the inbound port goes to the local app.
+fn local_routes(name: &str, cluster: &ClusterSpec) -> RouteConfigSpec {
+    RouteConfigSpec {
+        name: name.to_owned(),
+        virtual_hosts: vec![VirtualHostSpec {
+            name: name.to_owned(),
+            domains: vec!["*".into()],
+            routes: vec![HttpRoute {
+                name: "local".into(),
+                route: vec![HttpRouteDestination {
+                    destination: to(cluster),
+                    ..HttpRouteDestination::default()
+                }],
+                ..HttpRoute::default()
+            }],
+        }],
+    }
+}
+
+fn node_ip(node: &Node) -> Option<IpAddr> {
+    node.metadata
+        .get("ipAddresses")?
+        .split(',')
+        .find_map(|ip| ip.trim().parse().ok())
+}
+
+/// Istio's PeerAuthentication inheritance for `port` of this workload: the workload's own
+/// policy (a port-level setting first), then its namespace's, then the mesh's (root
+/// namespace); UNSET defers to the next; PERMISSIVE when nothing decides.
+pub fn peer_mode(index: &Index, node: &Node, port: u16) -> PeerMode {
+    let root = &index.settings.root_namespace;
+    let policies = &index.peer_authentications;
+    let workload = policies.iter().find(|p| {
+        p.metadata.namespace == node.namespace
+            && p.spec
+                .selector
+                .as_ref()
+                .is_some_and(|s| selects(&s.match_labels, &node.labels))
+    });
+    let namespace = policies
+        .iter()
+        .find(|p| p.metadata.namespace == node.namespace && p.spec.selector.is_none());
+    let mesh = policies
+        .iter()
+        .find(|p| &p.metadata.namespace == root && p.spec.selector.is_none());
+    let port_level = workload.and_then(|p| p.spec.port_level_mtls.get(&port.to_string()));
+    let modes = [
+        port_level.map(|m| m.mode),
+        workload.and_then(|p| p.spec.mtls.as_ref()).map(|m| m.mode),
+        namespace.and_then(|p| p.spec.mtls.as_ref()).map(|m| m.mode),
+        mesh.and_then(|p| p.spec.mtls.as_ref()).map(|m| m.mode),
+    ];
+    match modes.into_iter().flatten().find(|m| *m != MtlsMode::Unset) {
+        Some(MtlsMode::Strict) => PeerMode::Strict,
+        Some(MtlsMode::Disable) => PeerMode::Disable,
+        _ => PeerMode::Permissive,
+    }
+}
