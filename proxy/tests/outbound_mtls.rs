@@ -61,6 +61,18 @@ async fn the_client_proxy_originates_mtls_to_a_strict_peer_and_plaintext_where_i
             policy: "  trafficPolicy: {tls: {mode: DISABLE}}\n",
         },
         Upstream {
+            host: "unknown",
+            endpoint: peer,
+            endpoint_extra: SIDECAR,
+            policy: "  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n",
+        },
+        Upstream {
+            host: "simple",
+            endpoint: peer,
+            endpoint_extra: &with_identity,
+            policy: "  trafficPolicy: {tls: {mode: SIMPLE}}\n",
+        },
+        Upstream {
             host: "plain",
             endpoint: outside.addr(),
             endpoint_extra: "",
@@ -91,21 +103,38 @@ async fn the_client_proxy_originates_mtls_to_a_strict_peer_and_plaintext_where_i
     })
     .await;
 
+    // HTTP/2 from the client stays HTTP/2 over mTLS (ALPN h2).
+    let (status, body) = h2_get(out, "mtls").await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let reply: EchoReply = serde_json::from_slice(&body).unwrap();
+    assert_eq!(reply.protocol, "HTTP/2.0", "{reply:?}");
+    assert!(reply.headers.contains_key("x-forwarded-client-cert"));
+    assert_eq!(app.stats().requests(), 2);
+
     // The server proves another identity than the endpoint's: UF, nothing reaches it.
     let (status, headers, _) = get(out, "/", &[("host", "wrong")]).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(headers["x-mesh-response-flags"], "UF");
-    assert_eq!(app.stats().requests(), 1, "the server never saw it");
+    assert_eq!(app.stats().requests(), 2, "the server never saw it");
 
     // DISABLE sends plaintext even to a sidecar, and STRICT refuses it.
     let (status, _, _) = get(out, "/", &[("host", "disabled")]).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(app.stats().requests(), 1, "plaintext never reached the app");
+    assert_eq!(app.stats().requests(), 2, "plaintext never reached the app");
     let refused = [("listener", "in")];
     eventually("the server refused plaintext", || async {
         metric_value(&server, "mesh_inbound_plaintext_refused_total", &refused).await >= 1.0
     })
     .await;
+
+    // ISTIO_MUTUAL with no identity to verify, and SIMPLE (not supported yet): the
+    // snapshot is accepted, but those endpoints are refused, never sent plaintext.
+    for host in ["unknown", "simple"] {
+        let (status, headers, _) = get(out, "/", &[("host", host)]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{host}");
+        assert_eq!(headers["x-mesh-response-flags"], "UF", "{host}");
+    }
+    assert_eq!(app.stats().requests(), 2);
 
     // No sidecar label: auto-mTLS stays plaintext, and a plain app answers.
     let (status, _, body) = get(out, "/", &[("host", "plain")]).await;
@@ -171,4 +200,29 @@ async fn tcp_connects_to_a_sidecar_are_mtls_as_the_client_proxy() {
         "STRICT and ALLOW only for the client's principal"
     );
     assert_eq!(app.stats().connections(), 1);
+}
+
+/// One HTTP/2 (prior knowledge) GET to `addr` with `:authority` `host`.
+async fn h2_get(addr: std::net::SocketAddr, host: &str) -> (StatusCode, bytes::Bytes) {
+    use http_body_util::BodyExt;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{host}/h2"))
+        .body(http_body_util::Full::<bytes::Bytes>::default())
+        .unwrap();
+    let response = tokio::time::timeout(DEADLINE, sender.send_request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    let status = response.status();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
 }

@@ -27,11 +27,7 @@ pub(crate) fn cluster(
         &format!("{path}.trafficPolicy.loadBalancer"),
         errors,
     );
-    let tls = upstream_tls(
-        policy.tls.as_ref(),
-        &format!("{path}.trafficPolicy.tls"),
-        errors,
-    );
+    let tls = upstream_tls(policy.tls.as_ref());
     let subsets: Vec<ClusterSubset> = spec
         .subsets
         .iter()
@@ -53,11 +49,7 @@ pub(crate) fn cluster(
                 None => lb.clone(),
             };
             let subset_tls = match subset_policy.as_ref().and_then(|p| p.tls.as_ref()) {
-                Some(settings) => upstream_tls(
-                    Some(settings),
-                    &format!("{path}.subsets[{i}].trafficPolicy.tls"),
-                    errors,
-                ),
+                Some(settings) => upstream_tls(Some(settings)),
                 None => tls.clone(),
             };
             ClusterSubset {
@@ -88,7 +80,6 @@ pub(crate) fn cluster(
             identity: e.identity.clone(),
         })
         .collect();
-    check_identities(&endpoints, &tls, &subsets, path, errors);
     (errors.0.len() == before).then(|| model::Cluster {
         host: spec.host.clone(),
         port: spec.port,
@@ -105,54 +96,24 @@ pub(crate) fn cluster(
     })
 }
 
-/// The proxy's view of a DestinationRule `tls`: DISABLE and ISTIO_MUTUAL; SIMPLE and
-/// MUTUAL need the user's certificates, which the proxy cannot load yet.
-fn upstream_tls(
-    settings: Option<&ClientTlsSettings>,
-    path: &str,
-    errors: &mut Errors,
-) -> UpstreamTls {
+/// The proxy's view of a DestinationRule `tls`. SIMPLE and MUTUAL need the user's
+/// certificates, which the proxy cannot load yet: they stay in the model so connections
+/// fail (UF, logged) instead of going out in plaintext. Neither they nor an ISTIO_MUTUAL
+/// endpoint without a known identity refuse the snapshot: pilot passes DestinationRules
+/// through as written, and one rule must not take a proxy's whole config down.
+fn upstream_tls(settings: Option<&ClientTlsSettings>) -> UpstreamTls {
     let Some(settings) = settings else {
         return UpstreamTls::default();
     };
     let mode = match settings.mode {
         ClientTlsMode::Disable => UpstreamTlsMode::Disable,
         ClientTlsMode::IstioMutual => UpstreamTlsMode::IstioMutual,
-        ClientTlsMode::Simple | ClientTlsMode::Mutual => {
-            let name = if settings.mode == ClientTlsMode::Simple {
-                "SIMPLE"
-            } else {
-                "MUTUAL"
-            };
-            errors.push(
-                format!("{path}.mode"),
-                format!("{name} (TLS with your own certificates) is not supported yet: use ISTIO_MUTUAL or DISABLE"),
-            );
-            UpstreamTlsMode::Disable
-        }
+        ClientTlsMode::Simple => UpstreamTlsMode::Unsupported("SIMPLE"),
+        ClientTlsMode::Mutual => UpstreamTlsMode::Unsupported("MUTUAL"),
     };
     UpstreamTls {
         mode: Some(mode),
         subject_alt_names: settings.subject_alt_names.clone(),
-    }
-}
-
-/// Every endpoint the cluster or a subset sends mTLS to must have an identity to verify.
-fn check_identities(
-    endpoints: &[Endpoint],
-    tls: &UpstreamTls,
-    subsets: &[ClusterSubset],
-    path: &str,
-    errors: &mut Errors,
-) {
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        let in_subsets = subsets.iter().filter(|s| s.subset.contains(endpoint));
-        for tls in std::iter::once(tls).chain(in_subsets.map(|s| &s.tls)) {
-            if let Err(err) = tls.decide(endpoint) {
-                errors.push(format!("{path}.endpoints[{i}]"), err.to_string());
-                break;
-            }
-        }
     }
 }
 

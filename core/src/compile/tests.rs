@@ -386,62 +386,69 @@ authorizationPolicies:
 }
 
 #[test]
-fn upstream_tls_per_cluster_and_subset_and_refusals_name_the_field() {
-    let tls_snapshot = |tls: &str, identity: &str| {
+fn upstream_tls_per_cluster_and_subset_never_refuses_the_snapshot() {
+    use crate::model::{TlsDecision, TlsRefusal, UpstreamTls, UpstreamTlsMode};
+    let tls_snapshot = |tls: &str| {
         SNAPSHOT
             .replace(
                 "  - {address: \"127.0.0.1:9081\", labels: {version: v1}}",
-                &format!("  - {{address: \"127.0.0.1:9081\", labels: {{version: v1}}{identity}}}"),
+                "  - {address: \"127.0.0.1:9081\", labels: {version: v1, security.istio.io/tlsMode: istio}, identity: spiffe://cluster.local/ns/default/sa/reviews}",
             )
             .replace(
                 "    connectionPool: {tcp: {connectTimeout: 250ms}}",
                 &format!("    connectionPool: {{tcp: {{connectTimeout: 250ms}}}}\n    {tls}"),
             )
     };
-    let id = ", identity: spiffe://cluster.local/ns/default/sa/reviews";
-    let text = tls_snapshot(
-        "tls: {mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://td/ns/a/sa/b]}",
-        "",
-    );
-    let config = compile(&Snapshot::from_yaml(&text).expect("parses")).expect("compiles");
-    let reviews = config
-        .cluster("reviews.default.svc.cluster.local", 9080)
-        .expect("cluster");
-    assert_eq!(
-        reviews.tls.mode,
-        Some(crate::model::UpstreamTlsMode::IstioMutual)
-    );
+    let reviews_of = |config: &ProxyConfig| {
+        config
+            .cluster("reviews.default.svc.cluster.local", 9080)
+            .expect("cluster")
+            .clone()
+    };
+    let text = tls_snapshot("tls: {mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://td/ns/a/sa/b]}");
+    let reviews =
+        reviews_of(&compile(&Snapshot::from_yaml(&text).expect("parses")).expect("compiles"));
+    assert_eq!(reviews.tls.mode, Some(UpstreamTlsMode::IstioMutual));
     assert_eq!(reviews.tls.subject_alt_names, ["spiffe://td/ns/a/sa/b"]);
     assert_eq!(reviews.tls_of(Some("v1")), &reviews.tls, "subsets inherit");
-    assert_eq!(reviews.endpoints[0].identity, None);
 
-    let text = tls_snapshot("tls: {mode: ISTIO_MUTUAL}", id);
-    let err = compile(&Snapshot::from_yaml(&text).expect("parses"))
-        .expect_err("the second endpoint has no identity")
-        .to_string();
-    assert!(err.contains("clusters[0].endpoints[1]"), "{err}");
-    assert!(err.contains("identity is unknown"), "{err}");
-
-    let text = tls_snapshot("tls: {mode: SIMPLE}", id);
-    let err = compile(&Snapshot::from_yaml(&text).expect("parses"))
-        .expect_err("SIMPLE")
-        .to_string();
-    assert!(err.contains("trafficPolicy.tls.mode"), "{err}");
-    assert!(err.contains("SIMPLE"), "{err}");
-    assert!(err.contains("not supported yet"), "{err}");
-
-    let config = compile(&Snapshot::from_yaml(&tls_snapshot("", id)).expect("parses"))
-        .expect("auto-mTLS compiles");
-    let reviews = config
-        .cluster("reviews.default.svc.cluster.local", 9080)
-        .expect("cluster");
+    // ISTIO_MUTUAL to an endpoint without identity: compiles, and that endpoint is refused.
+    let text = tls_snapshot("tls: {mode: ISTIO_MUTUAL}");
+    let reviews =
+        reviews_of(&compile(&Snapshot::from_yaml(&text).expect("parses")).expect("compiles"));
     assert_eq!(
-        reviews.tls,
-        crate::model::UpstreamTls::default(),
-        "unset: auto"
+        reviews.tls.decide(&reviews.endpoints[0]),
+        Ok(TlsDecision::Mutual {
+            identities: vec!["spiffe://cluster.local/ns/default/sa/reviews".into()]
+        })
+    );
+    assert!(matches!(
+        reviews.tls.decide(&reviews.endpoints[1]),
+        Err(TlsRefusal::UnknownIdentity(_))
+    ));
+
+    let text = tls_snapshot("tls: {mode: SIMPLE}");
+    let reviews =
+        reviews_of(&compile(&Snapshot::from_yaml(&text).expect("parses")).expect("compiles"));
+    let err = reviews
+        .tls
+        .decide(&reviews.endpoints[0])
+        .expect_err("SIMPLE");
+    assert!(err.to_string().contains("SIMPLE"), "{err}");
+    assert!(err.to_string().contains("not supported yet"), "{err}");
+
+    let reviews = reviews_of(
+        &compile(&Snapshot::from_yaml(&tls_snapshot("")).expect("parses")).expect("compiles"),
+    );
+    assert_eq!(reviews.tls, UpstreamTls::default(), "unset: auto-mTLS");
+    assert!(
+        reviews
+            .tls
+            .decide(&reviews.endpoints[0])
+            .is_ok_and(|d| d.is_mutual())
     );
     assert_eq!(
-        reviews.endpoints[0].identity.as_deref(),
-        Some("spiffe://cluster.local/ns/default/sa/reviews")
+        reviews.tls.decide(&reviews.endpoints[1]),
+        Ok(TlsDecision::Plaintext)
     );
 }

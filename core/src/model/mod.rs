@@ -44,6 +44,6 @@ pub use route::{
 pub use route_table::{RouteConfig, RouteTable};
 pub use string_match::StringMatch;
 pub use tls::{
-    TLS_MODE_ISTIO, TLS_MODE_LABEL, TlsDecision, UnknownIdentity, UpstreamTls, UpstreamTlsMode,
+    TLS_MODE_ISTIO, TLS_MODE_LABEL, TlsDecision, TlsRefusal, UpstreamTls, UpstreamTlsMode,
     has_sidecar,
 };

@@ -9,13 +9,16 @@ pub const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
 /// The value of [`TLS_MODE_LABEL`] meaning "has a sidecar that accepts mTLS".
 pub const TLS_MODE_ISTIO: &str = "istio";
 
-/// The DestinationRule modes the proxy acts on (SIMPLE and MUTUAL are refused at compile).
+/// A DestinationRule `tls.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamTlsMode {
     /// Plaintext, whatever the endpoint.
     Disable,
     /// mTLS with the mesh's own certificates.
     IstioMutual,
+    /// SIMPLE or MUTUAL (as spelt): TLS with the user's certificates, not supported yet.
+    /// Connections fail rather than go out in plaintext.
+    Unsupported(&'static str),
 }
 
 /// A cluster's (or subset's) upstream TLS setting: `mode: None` when no DestinationRule
@@ -44,13 +47,19 @@ impl TlsDecision {
     }
 }
 
-/// `ISTIO_MUTUAL` to an endpoint whose identity nobody knows: the server cannot be
-/// verified, and falling back to plaintext would silently drop what the rule asked for.
+/// Why no connection may be made: going out in plaintext would silently drop what the
+/// DestinationRule asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "tls.mode ISTIO_MUTUAL to {0}, whose identity is unknown: set tls.subjectAltNames or the endpoint's identity"
-)]
-pub struct UnknownIdentity(pub std::net::SocketAddr);
+pub enum TlsRefusal {
+    /// `ISTIO_MUTUAL` to an endpoint whose identity nobody knows: the server cannot be
+    /// verified.
+    #[error(
+        "tls.mode ISTIO_MUTUAL to {0}, whose identity is unknown: set tls.subjectAltNames or the endpoint's identity"
+    )]
+    UnknownIdentity(std::net::SocketAddr),
+    #[error("tls.mode {0} (TLS with your own certificates) is not supported yet")]
+    Unsupported(&'static str),
+}
 
 impl UpstreamTls {
     /// Istio's rule: `ISTIO_MUTUAL` is mTLS, `DISABLE` plaintext; unset is auto-mTLS, mTLS
@@ -59,13 +68,14 @@ impl UpstreamTls {
     /// Identities are `subjectAltNames`, else the endpoint's `identity`. Auto-mTLS with
     /// neither is plaintext: auto-mTLS is a best-effort upgrade, and a control plane that
     /// does not (yet) send identities must not make every labelled endpoint unreachable.
-    /// An explicit `ISTIO_MUTUAL` with neither is [`UnknownIdentity`].
-    pub fn decide(&self, endpoint: &Endpoint) -> Result<TlsDecision, UnknownIdentity> {
+    /// An explicit `ISTIO_MUTUAL` with neither is [`TlsRefusal::UnknownIdentity`].
+    pub fn decide(&self, endpoint: &Endpoint) -> Result<TlsDecision, TlsRefusal> {
         let identities = self.identities(endpoint);
         match self.mode {
             Some(UpstreamTlsMode::Disable) => Ok(TlsDecision::Plaintext),
+            Some(UpstreamTlsMode::Unsupported(mode)) => Err(TlsRefusal::Unsupported(mode)),
             Some(UpstreamTlsMode::IstioMutual) if identities.is_empty() => {
-                Err(UnknownIdentity(endpoint.address))
+                Err(TlsRefusal::UnknownIdentity(endpoint.address))
             }
             Some(UpstreamTlsMode::IstioMutual) => Ok(TlsDecision::Mutual { identities }),
             None if has_sidecar(endpoint) && !identities.is_empty() => {

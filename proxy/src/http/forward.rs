@@ -531,15 +531,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Whether the connection to endpoint `index` of `target` is mTLS, and to whom. An
-/// identity that does not parse leaves nobody to trust: the handshake fails, never
-/// falling back to plaintext.
+/// Whether the connection to endpoint `index` of `target` is mTLS, and to whom.
 pub(super) fn endpoint_tls(target: &Target<'_>, index: usize) -> crate::tls::Expected {
     let endpoint = target.balancer.balancer.endpoints().get(index)?;
-    crate::tls::expected(target.cluster, target.subset, endpoint).unwrap_or_else(|error| {
-        tracing::warn!(endpoint = %endpoint.address, %error, "upstream mTLS: no usable identity");
-        Some(std::sync::Arc::from([]))
-    })
+    crate::tls::expected_or_refused(target.cluster, target.subset, endpoint)
 }
 
 pub(super) fn upstream_request(parts: &Parts, dial: &Dial, body: Body) -> Request<Body> {

@@ -122,6 +122,10 @@ async fn dial_tls(
     expected: &[Identity],
     alpn: &[&[u8]],
 ) -> Result<TlsStream<TcpStream>, UpstreamError> {
+    // Refused by the DestinationRule (logged when decided): not even dialled.
+    if expected.is_empty() {
+        return Err(UpstreamError::Tls(TlsError::NoIdentity));
+    }
     let tcp = tokio::time::timeout(dial.connect_timeout, TcpStream::connect(dial.endpoint))
         .await
         .map_err(|_| UpstreamError::ConnectTimeout)?
@@ -141,6 +145,7 @@ async fn dial_tls(
 
 fn log_tls_failure(endpoint: std::net::SocketAddr, error: &TlsError) {
     match error {
+        TlsError::NoIdentity => {}
         TlsError::NoCaAddr => tracing::warn!(
             %endpoint,
             "upstream wants mTLS, which needs --ca-addr (a workload certificate); refusing to send plaintext"

@@ -133,6 +133,10 @@ async fn connect_one(
 ) -> Option<Box<dyn Io>> {
     let address = endpoint.address;
     let timeout = target.cluster.connect_timeout;
+    let expected = crate::tls::expected_or_refused(target.cluster, target.subset, endpoint);
+    if expected.as_ref().is_some_and(|ids| ids.is_empty()) {
+        return None;
+    }
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
@@ -145,11 +149,6 @@ async fn connect_one(
         }
     };
     let _ = stream.set_nodelay(true);
-    let expected =
-        crate::tls::expected(target.cluster, target.subset, endpoint).unwrap_or_else(|error| {
-            tracing::warn!(endpoint = %address, %error, "upstream mTLS: no usable identity");
-            Some(std::sync::Arc::from([]))
-        });
     let Some(expected) = expected else {
         return Some(Box::new(stream));
     };

@@ -43,7 +43,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
 pub use config::{ALPN, Mode, client_config, server_config};
-pub use outbound::{Expected, expected, secure};
+pub use outbound::{Expected, expected, expected_or_refused, secure};
 pub use resolve::ManagerResolver;
 pub use sniff::{SNIFF_LEN, Sniff, is_tls_client_hello, sniff};
 pub use verify::{ClientVerifier, ServerVerifier, UnexpectedIdentity};
@@ -56,6 +56,8 @@ pub enum TlsError {
     NoCertificate,
     #[error("mTLS to this endpoint needs a workload certificate: start the proxy with --ca-addr")]
     NoCaAddr,
+    #[error("no identity to verify the upstream against: not connecting")]
+    NoIdentity,
     #[error("mTLS refused: {0}")]
     UnexpectedIdentity(UnexpectedIdentity),
     #[error("mTLS handshake: {0}")]

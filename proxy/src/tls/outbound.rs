@@ -14,8 +14,22 @@ use crate::identity::{CertificateManager, Identity};
 /// The identities an upstream server must prove; `None`: plaintext.
 pub type Expected = Option<Arc<[Identity]>>;
 
-/// Istio's client-side rule for one endpoint of `cluster` (or `subset`). Compile already
-/// refused what cannot be decided, so an error here is an identity that does not parse.
+/// Istio's client-side rule for one endpoint of `cluster` (or `subset`). An endpoint that
+/// may not be reached (ISTIO_MUTUAL without a known identity, SIMPLE/MUTUAL, an identity
+/// that does not parse) gets an empty list: [`secure`] then refuses to connect, and the
+/// reason is logged here.
+pub fn expected_or_refused(
+    cluster: &Cluster,
+    subset: Option<&str>,
+    endpoint: &Endpoint,
+) -> Expected {
+    expected(cluster, subset, endpoint).unwrap_or_else(|error| {
+        tracing::warn!(endpoint = %endpoint.address, cluster = %cluster.name(subset), %error, "upstream TLS: not connecting");
+        Some(Arc::from([]))
+    })
+}
+
+/// Istio's client-side rule for one endpoint of `cluster` (or `subset`).
 pub fn expected(
     cluster: &Cluster,
     subset: Option<&str>,
@@ -46,6 +60,9 @@ pub async fn secure(
     expected: &[Identity],
     alpn: &[&[u8]],
 ) -> Result<client::TlsStream<TcpStream>, TlsError> {
+    if expected.is_empty() {
+        return Err(TlsError::NoIdentity);
+    }
     let Some(manager) = certs else {
         return Err(TlsError::NoCaAddr);
     };

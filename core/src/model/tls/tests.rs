@@ -20,7 +20,7 @@ fn tls(mode: Option<UpstreamTlsMode>, sans: &[&str]) -> UpstreamTls {
     }
 }
 
-fn mutual(identities: &[&str]) -> Result<TlsDecision, UnknownIdentity> {
+fn mutual(identities: &[&str]) -> Result<TlsDecision, TlsRefusal> {
     Ok(TlsDecision::Mutual {
         identities: identities.iter().map(|s| s.to_string()).collect(),
     })
@@ -87,5 +87,17 @@ fn subject_alt_names_replace_the_endpoints_identity() {
     assert_eq!(
         pinned.decide(&endpoint(true, Some(SERVER))),
         mutual(&["spiffe://td/ns/x/sa/y"])
+    );
+}
+
+#[test]
+fn user_certificate_modes_refuse_rather_than_send_plaintext() {
+    let simple = tls(Some(UpstreamTlsMode::Unsupported("SIMPLE")), &[]);
+    let err = simple
+        .decide(&endpoint(false, None))
+        .expect_err("unsupported");
+    assert_eq!(
+        err.to_string(),
+        "tls.mode SIMPLE (TLS with your own certificates) is not supported yet"
     );
 }
