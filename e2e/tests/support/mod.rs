@@ -17,6 +17,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+pub mod mesh;
+
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
 /// Starts a binary and reads the one line it prints when its ports are bound.
@@ -282,6 +284,11 @@ pub struct Citadel {
 
 impl Citadel {
     pub fn start(tokens: &[(&str, &str, &str)]) -> Citadel {
+        Self::start_args(tokens, &[])
+    }
+
+    /// As [`start`](Self::start), with more flags (`--max-cert-ttl`, `--ca-reload-interval`).
+    pub fn start_args(tokens: &[(&str, &str, &str)], extra: &[&str]) -> Citadel {
         let dir = tempfile::tempdir().unwrap();
         let lines: Vec<String> = tokens
             .iter()
@@ -290,27 +297,46 @@ impl Citadel {
         let token_file = dir.path().join("tokens");
         std::fs::write(&token_file, lines.join("\n")).unwrap();
         let ca_dir = dir.path().join("ca");
-        let (child, line) = spawn(
-            env!("CARGO_BIN_EXE_e2e-citadel"),
-            &[
-                "--ca-dir",
-                ca_dir.to_str().unwrap(),
-                "--token-file",
-                token_file.to_str().unwrap(),
-                "--addr",
-                "127.0.0.1:0",
-                "--monitoring-addr",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-            ],
-        );
+        let mut args = vec![
+            "--ca-dir",
+            ca_dir.to_str().unwrap(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--monitoring-addr",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+        ];
+        args.extend_from_slice(extra);
+        let (child, line) = spawn(env!("CARGO_BIN_EXE_e2e-citadel"), &args);
         Citadel {
             child,
             grpc: field(&line, "grpc"),
             monitoring: field(&line, "monitoring"),
             dir,
         }
+    }
+
+    pub fn ca_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca")
+    }
+
+    /// `citadel rotate-root <step> --ca-dir <its store>`; panics unless it succeeds.
+    pub fn rotate_root(&self, step: &str) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_e2e-citadel"))
+            .args(["rotate-root", step, "--ca-dir"])
+            .arg(self.ca_dir())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "rotate-root {step}: {text}");
+        text
     }
 
     pub fn trust_bundle(&self) -> std::path::PathBuf {
