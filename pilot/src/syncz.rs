@@ -85,8 +85,6 @@ impl Syncz {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, ProxyStatus>> {
-        self.proxies
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.proxies)
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use mesh_core::balance::stable_hash;
 use mesh_core::config::{
     Destination, Duration, PortSelector, RouteDestination, Subset, TrafficPolicy,
 };
@@ -38,28 +39,13 @@ pub struct DecodeError {
 /// A resource with its version: a digest of its encoded content, so equal content gives an
 /// equal version in every pilot replica and across restarts.
 pub fn resource(name: String, kind: Kind) -> pb::Resource {
-    let mut bytes = Vec::new();
-    prost::Message::encode(
-        &pb::Resource {
-            name: String::new(),
-            version: String::new(),
-            kind: Some(kind.clone()),
-        },
-        &mut bytes,
-    )
-    .expect("a Vec grows as needed");
+    let mut bytes = Vec::with_capacity(kind.encoded_len());
+    kind.encode(&mut bytes);
     pb::Resource {
         name,
-        version: format!("{:016x}", fnv1a(&bytes)),
+        version: format!("{:016x}", stable_hash(&bytes)),
         kind: Some(kind),
     }
-}
-
-/// FNV-1a, 64 bits: stable across builds and platforms, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 pub fn resource_type(resource: &pb::Resource) -> pb::ResourceType {

@@ -18,6 +18,7 @@ use mesh_core::validate::validate_object;
 use super::entries::add_service_entries;
 use super::last_good::LastGood;
 use super::{Changes, Inputs, Source};
+use crate::lock::lock;
 use crate::registry::Registry;
 
 pub struct LocalSource {
@@ -175,10 +176,4 @@ fn fingerprint(dir: &Path) -> Fingerprint {
             (path, len, modified)
         })
         .collect()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -8,13 +8,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use mesh_core::balance::stable_hash;
 use mesh_core::snapshot::{ClusterSpec, RouteConfigSpec, VirtualHostSpec};
 use mesh_proto::convert::{self, ResourceKey};
 use mesh_proto::discovery::v1 as pb;
 
 use super::wire::Encoded;
 use crate::index::Index;
-use crate::registry::{Endpoint, ServiceKey};
+use crate::lock::lock;
+use crate::registry::ServiceKey;
 use crate::translate::{self, Node, Scope};
 
 pub type Resources = BTreeMap<ResourceKey, Arc<Encoded>>;
@@ -33,7 +35,8 @@ pub struct Generation {
     /// When the change that made this generation was noticed: convergence is measured from
     /// here.
     pub changed_at: Instant,
-    endpoints: HashMap<(ServiceKey, u16), EncodedEndpoints>,
+    /// Each service port's endpoints resource.
+    endpoints: HashMap<(ServiceKey, u16), Arc<Encoded>>,
     scopes: Mutex<ScopeCells>,
     /// A digest of everything routes and clusters are made of (config objects, services
     /// and their ports; not endpoints).
@@ -46,11 +49,6 @@ pub struct Generation {
     /// The previous generation's scopes, to reuse encodings and compute deltas; dropped
     /// (taken) as this generation's scopes are built.
     previous_scopes: Mutex<ScopeMap>,
-}
-
-struct EncodedEndpoints {
-    source: Vec<Endpoint>,
-    resource: Arc<Encoded>,
 }
 
 /// Routes, clusters and endpoints of every proxy with one scope key.
@@ -210,7 +208,7 @@ impl Generation {
         let mut resources = previous.resources.clone();
         for id in &previous.endpoints {
             if let Some(e) = self.endpoints.get(id) {
-                resources.insert(key_of(&e.resource), e.resource.clone());
+                resources.insert(key_of(e), e.clone());
             }
         }
         ScopeResources {
@@ -274,7 +272,7 @@ impl Generation {
                 clusters.insert(name, (spec, cluster));
                 let id = (visible.key.clone(), port.number);
                 if let Some(e) = self.endpoints.get(&id) {
-                    resources.insert(key_of(&e.resource), e.resource.clone());
+                    resources.insert(key_of(e), e.clone());
                     endpoint_ids.push(id);
                 }
             }
@@ -290,20 +288,20 @@ impl Generation {
     }
 }
 
+/// Each service port's endpoints resource, reused from `previous` when the service's
+/// endpoints there were the same.
 fn encode_endpoints(
     index: &Index,
     previous: Option<&Generation>,
-) -> HashMap<(ServiceKey, u16), EncodedEndpoints> {
+) -> HashMap<(ServiceKey, u16), Arc<Encoded>> {
     let registry = index.registry();
     let mut encoded = HashMap::new();
     for (key, service) in &registry.services {
         let source = registry.endpoints(key);
+        let unchanged = previous.filter(|p| p.index.registry().endpoints(key) == source);
         for port in &service.ports {
             let id = (key.clone(), port.number);
-            let reused = previous
-                .and_then(|p| p.endpoints.get(&id))
-                .filter(|old| old.source == source)
-                .map(|old| old.resource.clone());
+            let reused = unchanged.and_then(|p| p.endpoints.get(&id)).cloned();
             let resource = reused.unwrap_or_else(|| {
                 let visible = translate::VisibleService { key, service };
                 let specs = translate::endpoint_specs(index, &visible, port.number);
@@ -313,13 +311,7 @@ fn encode_endpoints(
                     &specs,
                 )))
             });
-            encoded.insert(
-                id,
-                EncodedEndpoints {
-                    source: source.to_vec(),
-                    resource,
-                },
-            );
+            encoded.insert(id, resource);
         }
     }
     encoded
@@ -396,13 +388,10 @@ fn security_digest(index: &Index) -> u64 {
     ))
 }
 
-/// FNV-1a of a value's JSON. Serialization cannot fail for config types; an empty
+/// The stable hash of a value's JSON. Serialization cannot fail for config types; an empty
 /// encoding would only make every generation look changed, which is safe.
 fn hash_json(value: &impl serde::Serialize) -> u64 {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    stable_hash(&serde_json::to_vec(value).unwrap_or_default())
 }
 
 pub fn key_of(resource: &pb::Resource) -> ResourceKey {
@@ -415,26 +404,12 @@ pub fn digest<'a>(resources: impl Iterator<Item = &'a Arc<Encoded>>) -> String {
 }
 
 fn digest_with<'a>(seed: &str, resources: impl Iterator<Item = &'a Arc<Encoded>>) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in seed.bytes() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let mut bytes = seed.as_bytes().to_vec();
     for resource in resources {
-        for byte in resource
-            .name
-            .bytes()
-            .chain([0])
-            .chain(resource.version.bytes())
-            .chain([0])
-        {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        bytes.extend_from_slice(resource.name.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(resource.version.as_bytes());
+        bytes.push(0);
     }
-    format!("{hash:016x}")
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    format!("{:016x}", stable_hash(&bytes))
 }
