@@ -142,10 +142,7 @@ pub fn build(root: &Path) -> anyhow::Result<Binaries> {
         root,
         &["build", "--release", "-p", "mesh-proxy", "-p", "mesh-echo"],
     )?;
-    let release = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("release");
+    let release = release_dir(root);
     let xtask = if cfg!(debug_assertions) {
         cargo(
             root,
@@ -162,7 +159,16 @@ pub fn build(root: &Path) -> anyhow::Result<Binaries> {
     })
 }
 
-fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+/// Where `cargo build --release` puts the binaries.
+pub(crate) fn release_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release")
+}
+
+/// Runs cargo (the one running xtask) in the workspace, echoing the command.
+pub(crate) fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("bench: cargo {}", args.join(" "));
     let status = Command::new(cargo)
@@ -261,6 +267,13 @@ pub fn run_info(method: &[String], tools: &Tools, root: &Path) -> RunInfo {
 
 /// `git rev-parse` of the workspace, noting uncommitted changes in what the bench builds.
 fn mesh_revision(root: &Path) -> String {
+    let build = ["proxy", "core", "examples/echo", "Cargo.toml", "Cargo.lock"];
+    revision(root, &build, "the proxy's build")
+}
+
+/// `git rev-parse` of the workspace, noting uncommitted changes under `paths` (what a
+/// bench's binaries are built from, called `what` in the note).
+pub(crate) fn revision(root: &Path, paths: &[&str], what: &str) -> String {
     let git = |args: &[&str]| {
         Command::new("git")
             .current_dir(root)
@@ -270,21 +283,14 @@ fn mesh_revision(root: &Path) -> String {
             .unwrap_or_default()
     };
     let rev = git(&["rev-parse", "--short=12", "HEAD"]);
-    let status = git(&[
-        "status",
-        "--porcelain",
-        "--",
-        "proxy",
-        "core",
-        "examples/echo",
-        "Cargo.toml",
-        "Cargo.lock",
-    ]);
+    let mut status_args = vec!["status", "--porcelain", "--"];
+    status_args.extend_from_slice(paths);
+    let status = git(&status_args);
     let dirty: Vec<&str> = status.lines().filter_map(|l| l.get(3..)).collect();
     match dirty.len() {
         0 => rev,
         n if n <= 5 => format!("{rev} + uncommitted changes in {}", dirty.join(", ")),
-        n => format!("{rev} + uncommitted changes in {n} files of the proxy's build"),
+        n => format!("{rev} + uncommitted changes in {n} files of {what}"),
     }
 }
 

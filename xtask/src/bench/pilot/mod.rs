@@ -18,6 +18,8 @@ mod wire;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::setup::{cargo, release_dir};
+
 use anyhow::{Context, bail};
 use clap::Args;
 
@@ -169,27 +171,6 @@ fn rerun_in_release(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn release_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("release")
-}
-
-fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("bench: cargo {}", args.join(" "));
-    let status = Command::new(cargo)
-        .current_dir(root)
-        .args(args)
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("cargo {} failed", args.join(" "));
-    }
-    Ok(())
-}
-
 /// The command, the date, the machine and the versions, as the proxy bench records them,
 /// with the revision of what pilot is built from.
 fn run_info(root: &Path, binary: Option<&Path>) -> crate::bench::report::RunInfo {
@@ -202,7 +183,11 @@ fn run_info(root: &Path, binary: Option<&Path>) -> crate::bench::report::RunInfo
     if let Some(mesh) = info.versions.first_mut() {
         mesh.1 = match binary {
             Some(binary) => format!("pilot from {}", binary.display()),
-            None => revision(root),
+            None => super::setup::revision(
+                root,
+                &["pilot/src", "core", "proto", "Cargo.toml", "Cargo.lock"],
+                "pilot's build",
+            ),
         };
     }
     info
@@ -230,22 +215,4 @@ fn method() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
-}
-
-/// `git rev-parse` of the workspace, noting uncommitted changes in what pilot builds from.
-fn revision(root: &Path) -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(root)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_owned())
-            .unwrap_or_default()
-    };
-    let rev = git(&["rev-parse", "--short=12", "HEAD"]);
-    let status = git(&["status", "--porcelain", "--", "pilot/src", "core", "proto"]);
-    match status.lines().count() {
-        0 => rev,
-        n => format!("{rev} + {n} uncommitted changes in pilot, core or proto"),
-    }
 }
