@@ -10,23 +10,13 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use support::{Pilot, Proxy, echo, version_via, wait_for};
+use support::{Pilot, Proxy, REVIEWS_SERVICE, echo, version_via, wait_for};
 
 const HOST: &str = "reviews:9080";
 
 fn service(v1: u16, v2: u16) -> String {
     format!(
-        r#"
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: reviews, namespace: shop}}
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  workloadSelector: {{labels: {{app: reviews}}}}
----
+        r#"{REVIEWS_SERVICE}---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: reviews-v1, namespace: shop}}
@@ -216,19 +206,8 @@ spec: {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: reviews}}}}
 "#
         )
     };
-    let service = r#"
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: reviews, namespace: shop}
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 9080, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: reviews}}
-"#;
     let pilot = Pilot::start(&[
-        ("service.yaml", service),
+        ("service.yaml", REVIEWS_SERVICE),
         ("one.yaml", &entry("one", one.addr().port())),
     ]);
     let proxy = Proxy::start(&pilot, "productpage", "shop");

@@ -16,7 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use super::{Citadel, Pilot, Proxy, echo, wait_for};
+use super::{Citadel, Pilot, Proxy, REVIEWS_SERVICE, echo, wait_for};
 
 pub const CALLER_ID: &str = "spiffe://cluster.local/ns/shop/sa/productpage";
 pub const CALLEE_ID: &str = "spiffe://cluster.local/ns/shop/sa/reviews";
@@ -25,17 +25,7 @@ pub const CALLEE_ID: &str = "spiffe://cluster.local/ns/shop/sa/reviews";
 /// listener in front of `app`, and mTLS `mode` for the namespace.
 pub fn config(inbound_port: u16, app: SocketAddr, mode: &str) -> String {
     format!(
-        r#"
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: reviews, namespace: shop}}
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  workloadSelector: {{labels: {{app: reviews}}}}
----
+        r#"{REVIEWS_SERVICE}---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: reviews-1, namespace: shop}}

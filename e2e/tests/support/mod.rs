@@ -21,6 +21,20 @@ pub mod mesh;
 
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// The reviews service (`reviews.shop.svc.cluster.local:9080`, HTTP), its endpoints the
+/// WorkloadEntries labelled `app: reviews`: the service every end-to-end test calls.
+pub const REVIEWS_SERVICE: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: reviews}}
+"#;
+
 /// Starts a binary and reads the one line it prints when its ports are bound.
 fn spawn(binary: &str, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(binary)

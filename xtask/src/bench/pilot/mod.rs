@@ -18,11 +18,10 @@ mod wire;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::setup::{cargo, release_dir};
-
 use anyhow::{Context, bail};
 use clap::Args;
 
+use super::setup::{cargo, release_dir};
 use config::{ConfigDir, Shape};
 use report::PilotReport;
 use run::{Change, Launch, Session};
