@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::body::Body;
-use super::upstream::{Dial, UpstreamError};
+use super::upstream::{Dial, UpstreamError, handshake_http2};
 use crate::identity::{CertificateManager, Identity};
 use crate::tls::{self, TlsError};
 
@@ -80,19 +80,7 @@ impl SecurePools {
         key: Key,
     ) -> Result<http2::SendRequest<Body>, UpstreamError> {
         let stream = dial_tls(certs, dial, &key.1, &[b"h2"]).await?;
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        if let Some(idle) = dial.idle_timeout {
-            builder
-                .keep_alive_interval(Some(idle))
-                .keep_alive_while_idle(false);
-        }
-        let (sender, connection) = builder.handshake(TokioIo::new(stream)).await?;
-        let endpoint = dial.endpoint;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%endpoint, %error, "upstream mTLS HTTP/2 connection ended");
-            }
-        });
+        let sender = handshake_http2(stream, dial).await?;
         let mut senders = self.http2.lock().unwrap_or_else(|p| p.into_inner());
         senders.insert(key, sender.clone());
         Ok(sender)

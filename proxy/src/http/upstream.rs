@@ -173,21 +173,34 @@ impl Upstreams {
             .map_err(|_| UpstreamError::ConnectTimeout)?
             .map_err(UpstreamError::Connect)?;
         let _ = stream.set_nodelay(true);
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        if let Some(idle) = dial.idle_timeout {
-            builder
-                .keep_alive_interval(Some(idle))
-                .keep_alive_while_idle(false);
-        }
-        let (sender, connection) = builder.handshake(TokioIo::new(stream)).await?;
-        let endpoint = dial.endpoint;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%endpoint, %error, "upstream HTTP/2 connection ended");
-            }
-        });
+        let sender = handshake_http2(stream, dial).await?;
         let mut senders = self.http2.lock().unwrap_or_else(|p| p.into_inner());
         senders.insert(dial.endpoint, sender.clone());
         Ok(sender)
     }
+}
+
+/// An HTTP/2 client connection over `io` (plaintext or mTLS), its driver spawned, with the
+/// cluster's keepalive: the sender to pool.
+pub(super) async fn handshake_http2<IO>(
+    io: IO,
+    dial: &Dial,
+) -> Result<http2::SendRequest<Body>, UpstreamError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    if let Some(idle) = dial.idle_timeout {
+        builder
+            .keep_alive_interval(Some(idle))
+            .keep_alive_while_idle(false);
+    }
+    let (sender, connection) = builder.handshake(TokioIo::new(io)).await?;
+    let endpoint = dial.endpoint;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%endpoint, %error, "upstream HTTP/2 connection ended");
+        }
+    });
+    Ok(sender)
 }
