@@ -27,5 +27,6 @@ pub mod resilience;
 pub mod snapshot_file;
 pub mod state;
 pub mod tcp;
+mod time_text;
 pub mod tls;
 pub mod xds;
