@@ -220,6 +220,7 @@ pub fn encode_inbound_policy(authorization_policies: &[NamedPolicy]) -> pb::Reso
         Kind::InboundPolicy(pb::InboundPolicy {
             peer_authentications_json: "[]".into(),
             authorization_policies_json: json(&authorization_policies),
+            request_authentications_json: String::new(),
         }),
     )
 }

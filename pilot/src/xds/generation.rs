@@ -351,6 +351,7 @@ fn inbound_resource(policy: &translate::InboundPolicy) -> pb::Resource {
         pb::resource::Kind::InboundPolicy(pb::InboundPolicy {
             peer_authentications_json: json(&policy.peer_authentications),
             authorization_policies_json: json(&policy.authorization_policies),
+            request_authentications_json: String::new(),
         }),
     )
 }
