@@ -69,13 +69,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn start_source(config: &Config, changes: Changes) -> anyhow::Result<Arc<dyn Source>> {
-    if let Some(dir) = &config.config_dir {
-        anyhow::ensure!(
-            dir.is_dir(),
-            "--config-dir {}: not a directory",
-            dir.display()
-        );
-        return Ok(LocalSource::start(dir.clone(), config.config_poll, changes));
+    if !config.config_dir.is_empty() {
+        for dir in &config.config_dir {
+            anyhow::ensure!(
+                dir.is_dir(),
+                "--config-dir {}: not a directory",
+                dir.display()
+            );
+        }
+        return Ok(LocalSource::start(
+            config.config_dir.clone(),
+            config.config_poll,
+            changes,
+        ));
     }
     let client = kube::Client::try_default()
         .await

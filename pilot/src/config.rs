@@ -17,8 +17,9 @@ use serde::Serialize;
 pub struct Config {
     /// Local mode: serve the config in this directory (the YAML `meshctl analyze` accepts),
     /// reloaded when it changes. ServiceEntries and WorkloadEntries are the registry.
+    /// Repeat the flag to merge several directories into one config set.
     #[arg(long, env = "MESH_CONFIG_DIR")]
-    pub config_dir: Option<PathBuf>,
+    pub config_dir: Vec<PathBuf>,
 
     /// Kubernetes mode: watch the cluster (in-cluster config or KUBECONFIG).
     #[arg(long, env = "MESH_KUBERNETES")]
@@ -78,5 +79,23 @@ pub(crate) mod millis {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.collect_str(&format_args!("{}ms", d.as_millis()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("pilot").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn config_dir_repeats_and_a_source_is_required() {
+        let config = parse(&["--config-dir", "a", "--config-dir", "b"]).expect("parses");
+        assert_eq!(config.config_dir, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert!(parse(&[]).is_err(), "no source");
+        assert!(parse(&["--config-dir", "a", "--kubernetes"]).is_err());
+        assert!(parse(&["--kubernetes"]).is_ok());
     }
 }

@@ -400,3 +400,54 @@ spec:
         })
         .await;
 }
+
+#[tokio::test]
+async fn several_config_dirs_are_one_set_and_each_is_watched() {
+    let services = tempfile::tempdir().unwrap();
+    std::fs::write(services.path().join("services.yaml"), SERVICES).unwrap();
+    std::fs::write(services.path().join("routes.yaml"), ROUTE_V1).unwrap();
+    let workloads = tempfile::tempdir().unwrap();
+    let second = workloads.path().join("workloads.yaml");
+    std::fs::write(&second, WORKLOADS).unwrap();
+    let pilot = Pilot::start_in(
+        services,
+        &["--config-dir", workloads.path().to_str().unwrap()],
+    );
+    let mut proxy = FakeProxy::connect(pilot.grpc, "e.shop", "shop").await;
+    let first = proxy.next().await;
+    proxy.ack(&first).await;
+    let endpoint_ports = |snapshot: &mesh_core::snapshot::Snapshot| -> Vec<u16> {
+        snapshot.clusters[0]
+            .endpoints
+            .iter()
+            .map(|e| e.address.port())
+            .collect()
+    };
+    let snapshot = proxy.snapshot(&first.system_version_info);
+    assert_eq!(
+        endpoint_ports(&snapshot),
+        [9081],
+        "the second dir's endpoint"
+    );
+
+    support::write_atomically(
+        &second,
+        &format!(
+            "{WORKLOADS}---\n{}",
+            r#"
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: reviews-v2, namespace: shop}
+spec: {address: 127.0.0.1, ports: {http: 9082}, labels: {app: reviews, version: v2}}
+"#
+        ),
+    );
+    let update = proxy.next().await;
+    assert_eq!(
+        names(&update),
+        ["Endpoints/outbound|9080||reviews.shop.svc.cluster.local"]
+    );
+    proxy.ack(&update).await;
+    let snapshot = proxy.snapshot(&update.system_version_info);
+    assert_eq!(endpoint_ports(&snapshot), [9081, 9082]);
+}

@@ -1,5 +1,7 @@
-//! The local source: a directory of the YAML `meshctl analyze` accepts, watched for
-//! changes. ServiceEntries and WorkloadEntries are the service registry.
+//! The local source: directories of the YAML `meshctl analyze` accepts, watched for
+//! changes and merged into one config set. ServiceEntries and WorkloadEntries are the
+//! service registry. Local mode (`meshctl local up`) gives pilot the user's directory, the
+//! topology it generates and the objects `meshctl apply` wrote, each in its own directory.
 //!
 //! Polling, as the proxy's snapshot file: it sees in-place edits, atomic renames and
 //! ConfigMap symlink swaps alike, and stat-ing a directory a few times a second costs
@@ -22,14 +24,14 @@ use crate::lock::lock;
 use crate::registry::Registry;
 
 pub struct LocalSource {
-    dir: PathBuf,
+    dirs: Vec<PathBuf>,
     current: Mutex<Arc<Inputs>>,
     loader: Mutex<Loader>,
 }
 
 type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
 
-/// Loads and validates the directory, keeping each file's parse and its objects' own
+/// Loads and validates the directories, keeping each file's parse and its objects' own
 /// checks while the file is unchanged: an edit to one file of a thousand re-reads one.
 #[derive(Default)]
 pub struct Loader {
@@ -45,14 +47,15 @@ struct LoadedFile {
 }
 
 impl LocalSource {
-    /// Loads `dir` now, then re-loads it every `poll` when a file changed, marking `changes`.
-    pub fn start(dir: PathBuf, poll: Duration, changes: Changes) -> Arc<Self> {
+    /// Loads `dirs` now, then re-loads them every `poll` when a file changed, marking
+    /// `changes`. Every reload reads all of them: one consistent set.
+    pub fn start(dirs: Vec<PathBuf>, poll: Duration, changes: Changes) -> Arc<Self> {
         let source = Arc::new(Self {
-            dir,
+            dirs,
             current: Mutex::new(Arc::default()),
             loader: Mutex::default(),
         });
-        let mut seen = fingerprint(&source.dir);
+        let mut seen = fingerprint(&source.dirs);
         source.reload();
         let watcher = source.clone();
         tokio::spawn(async move {
@@ -60,7 +63,7 @@ impl LocalSource {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                let now = fingerprint(&watcher.dir);
+                let now = fingerprint(&watcher.dirs);
                 if now != seen {
                     seen = now;
                     // Parsing and validating is CPU work: off the async workers.
@@ -78,14 +81,15 @@ impl LocalSource {
     }
 
     fn reload(&self) {
-        let inputs = lock(&self.loader).load(&self.dir);
+        let inputs = lock(&self.loader).load(&self.dirs);
         let errors = inputs
             .status
             .iter()
             .filter(|s| s.diagnostic.is_error())
             .count();
+        let dirs: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
         tracing::info!(
-            dir = %self.dir.display(),
+            dirs = %dirs.join(","),
             objects = inputs.configs.len(),
             services = inputs.registry.services.len(),
             errors,
@@ -105,22 +109,32 @@ impl Source for LocalSource {
 }
 
 impl Loader {
-    /// Loads and validates `dir`: the objects in force (keeping last good versions of
-    /// broken ones), the registry their ServiceEntries make, and every finding's status.
-    pub fn load(&mut self, dir: &Path) -> Inputs {
-        let files = match config_files(dir) {
-            Ok(files) => files,
-            // Unreadable: fall back to the loader, whose error names the directory.
-            Err(_) => return inputs_from(self.last_good.admit(load_paths(&[dir]))),
-        };
+    /// Loads and validates `dirs`, in order, as one set: the objects in force (keeping
+    /// last good versions of broken ones), the registry their ServiceEntries make, and
+    /// every finding's status. A file reached through two of them is read once.
+    pub fn load<P: AsRef<Path>>(&mut self, dirs: &[P]) -> Inputs {
         let mut set = ConfigSet::default();
         let mut own_checks = Vec::new();
         let mut kept = HashMap::new();
-        for path in files {
-            let loaded = self.load_file(path.clone());
-            set.extend(loaded.set.clone());
-            own_checks.extend(loaded.own_checks.iter().cloned());
-            kept.insert(path, loaded);
+        for dir in dirs {
+            let dir = dir.as_ref();
+            let files = match config_files(dir) {
+                Ok(files) => files,
+                // Unreadable: the loader's error names the directory; the others still load.
+                Err(_) => {
+                    set.extend(load_paths(&[dir]));
+                    continue;
+                }
+            };
+            for path in files {
+                if kept.contains_key(&path) {
+                    continue;
+                }
+                let loaded = self.load_file(path.clone());
+                set.extend(loaded.set.clone());
+                own_checks.extend(loaded.own_checks.iter().cloned());
+                kept.insert(path, loaded);
+            }
         }
         self.files = kept;
         inputs_from(self.last_good.admit_checked(set, own_checks))
@@ -165,10 +179,9 @@ pub fn load_inputs(dir: &Path, last_good: &mut LastGood) -> Inputs {
     inputs_from(last_good.admit(load_paths(&[dir])))
 }
 
-fn fingerprint(dir: &Path) -> Fingerprint {
-    config_files(dir)
-        .unwrap_or_default()
-        .into_iter()
+fn fingerprint(dirs: &[PathBuf]) -> Fingerprint {
+    dirs.iter()
+        .flat_map(|dir| config_files(dir).unwrap_or_default())
         .map(|path| {
             let meta = std::fs::metadata(&path).ok();
             let len = meta.as_ref().map_or(0, |m| m.len());
@@ -177,3 +190,6 @@ fn fingerprint(dir: &Path) -> Fingerprint {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
