@@ -9,11 +9,13 @@
 //!
 //! No sockets, no files (but [`load`]), no clocks it does not receive.
 
+pub mod authn;
 pub mod authz;
 pub mod balance;
 pub mod compile;
 pub mod config;
 pub mod diagnostic;
+pub mod error_text;
 pub mod host;
 pub mod load;
 pub mod model;

@@ -26,6 +26,10 @@ pub struct Snapshot {
     /// namespace and workload ones), enforced on every `inbound` listener.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization_policies: Vec<NamedPolicy>,
+    /// The RequestAuthentications that apply to this workload, each rule's `jwks` inline:
+    /// JWTs on inbound requests are checked against them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_authentications: Vec<NamedRequestAuthentication>,
 }
 
 /// An AuthorizationPolicy and its `namespace/name`, which decisions and metrics name.
@@ -34,6 +38,14 @@ pub struct Snapshot {
 pub struct NamedPolicy {
     pub name: String,
     pub spec: crate::config::AuthorizationPolicySpec,
+}
+
+/// A RequestAuthentication and its `namespace/name`, which refusals name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamedRequestAuthentication {
+    pub name: String,
+    pub spec: crate::config::RequestAuthenticationSpec,
 }
 
 /// A socket the proxy accepts on and what it does with what arrives.

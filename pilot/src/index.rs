@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mesh_core::config::{
     AuthorizationPolicySpec, ConfigObject, DestinationRuleSpec, Object, PeerAuthenticationSpec,
-    SidecarSpec, VirtualServiceSpec,
+    RequestAuthenticationSpec, SidecarSpec, VirtualServiceSpec,
 };
 
 use mesh_core::host::{covers, resolve};
@@ -40,6 +40,9 @@ pub struct Index {
     pub sidecars: Vec<Object<SidecarSpec>>,
     pub peer_authentications: Vec<Object<PeerAuthenticationSpec>>,
     pub authorization_policies: Vec<Object<AuthorizationPolicySpec>>,
+    /// Each rule's `jwks` filled in from its `jwksUri` when the keys are at hand
+    /// ([`crate::jwks`]).
+    pub request_authentications: Vec<Object<RequestAuthenticationSpec>>,
     /// VirtualServices and DestinationRules by the hosts they name, resolved: translation
     /// looks rules up per service, and a scan of every rule per service is quadratic.
     pub virtual_service_hosts: HostIndex,
@@ -86,6 +89,7 @@ impl Index {
             sidecars: Vec::new(),
             peer_authentications: Vec::new(),
             authorization_policies: Vec::new(),
+            request_authentications: Vec::new(),
             virtual_service_hosts: HostIndex::default(),
             destination_rule_hosts: HostIndex::default(),
         };
@@ -97,6 +101,9 @@ impl Index {
                 ConfigObject::PeerAuthentication(o) => index.peer_authentications.push(o.clone()),
                 ConfigObject::AuthorizationPolicy(o) => {
                     index.authorization_policies.push(o.clone())
+                }
+                ConfigObject::RequestAuthentication(o) => {
+                    index.request_authentications.push(with_keys(o))
                 }
                 _ => {}
             }
@@ -125,4 +132,25 @@ impl Index {
     pub fn registry(&self) -> &Registry {
         &self.inputs.registry
     }
+}
+
+/// The RequestAuthentication with each `jwksUri` rule's keys inline, when they are at hand.
+fn with_keys(ra: &Object<RequestAuthenticationSpec>) -> Object<RequestAuthenticationSpec> {
+    let mut ra = ra.clone();
+    for rule in &mut ra.spec.jwt_rules {
+        let (None, Some(uri)) = (&rule.jwks, &rule.jwks_uri) else {
+            continue;
+        };
+        let timeout = rule.timeout.as_ref().and_then(|t| t.to_std());
+        match crate::jwks::JwksResolver::global().resolve(uri, timeout) {
+            Ok(jwks) => rule.jwks = Some(jwks),
+            Err(reason) => tracing::debug!(
+                policy = %format!("{}/{}", ra.metadata.namespace, ra.metadata.name),
+                issuer = %rule.issuer,
+                %reason,
+                "no keys for a JWT rule yet"
+            ),
+        }
+    }
+    ra
 }

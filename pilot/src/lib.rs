@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod index;
+pub mod jwks;
 mod lock;
 pub mod metrics;
 pub mod monitoring;

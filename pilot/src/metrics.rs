@@ -11,6 +11,7 @@ pub const CONVERGENCE: &str = "pilot_proxy_convergence_seconds";
 pub const GENERATION_BUILD: &str = "pilot_generation_build_seconds";
 pub const GENERATION: &str = "pilot_generation";
 pub const CONFIG_ERRORS: &str = "pilot_config_errors";
+pub const JWKS_FETCHES: &str = "pilot_jwks_fetches_total";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -52,6 +53,10 @@ fn describe() {
     metrics::describe_gauge!(
         CONFIG_ERRORS,
         "Config problems, by what pilot did: skipped, keptPrevious, used."
+    );
+    metrics::describe_counter!(
+        JWKS_FETCHES,
+        "Fetches of RequestAuthentication jwksUri key sets, by result."
     );
 }
 

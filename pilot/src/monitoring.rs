@@ -98,6 +98,7 @@ impl Monitoring {
             Some(mesh_proto::discovery::v1::resource::Kind::InboundPolicy(p)) => Some(json!({
                 "peerAuthentications": parse(&p.peer_authentications_json),
                 "authorizationPolicies": parse(&p.authorization_policies_json),
+                "requestAuthentications": parse(&p.request_authentications_json),
             })),
             _ => None,
         });

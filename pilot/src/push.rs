@@ -60,9 +60,14 @@ pub async fn run(
     debounce: Debounce,
     generations: watch::Sender<Arc<Generation>>,
 ) {
+    // Fetched JWKS change what translation produces just as config does.
+    let mut keys = crate::jwks::JwksResolver::global().updates();
     loop {
-        if changes.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() {
+                return;
+            },
+            _ = keys.changed() => {}
         }
         // tokio's clock, so tests can pause it; std's for the generation's timestamp.
         let noticed = Instant::now();
@@ -78,6 +83,7 @@ pub async fn run(
                     }
                     last = tokio::time::Instant::now();
                 }
+                _ = keys.changed() => last = tokio::time::Instant::now(),
             }
         }
         let previous = generations.borrow().clone();

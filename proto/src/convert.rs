@@ -13,7 +13,7 @@ use mesh_core::config::{
 };
 use mesh_core::snapshot::{
     AppProtocol, ClusterSpec, EndpointSpec, InboundSpec, ListenerProtocol, ListenerSpec,
-    NamedPolicy, PeerMode, RouteConfigSpec, Snapshot, VirtualHostSpec,
+    NamedPolicy, NamedRequestAuthentication, PeerMode, RouteConfigSpec, Snapshot, VirtualHostSpec,
 };
 use serde::de::DeserializeOwned;
 
@@ -199,8 +199,11 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<pb::Resource> {
             .iter()
             .flat_map(encode_route_config_split),
     );
-    if !snapshot.authorization_policies.is_empty() {
-        resources.push(encode_inbound_policy(&snapshot.authorization_policies));
+    if !snapshot.authorization_policies.is_empty() || !snapshot.request_authentications.is_empty() {
+        resources.push(encode_inbound_policy(
+            &snapshot.authorization_policies,
+            &snapshot.request_authentications,
+        ));
     }
     for cluster in &snapshot.clusters {
         resources.push(encode_cluster(cluster));
@@ -214,13 +217,16 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<pb::Resource> {
 }
 
 /// The workload's inbound policy resource, named `inbound`.
-pub fn encode_inbound_policy(authorization_policies: &[NamedPolicy]) -> pb::Resource {
+pub fn encode_inbound_policy(
+    authorization_policies: &[NamedPolicy],
+    request_authentications: &[NamedRequestAuthentication],
+) -> pb::Resource {
     resource(
         "inbound".into(),
         Kind::InboundPolicy(pb::InboundPolicy {
             peer_authentications_json: "[]".into(),
             authorization_policies_json: json(&authorization_policies),
-            request_authentications_json: String::new(),
+            request_authentications_json: json(&request_authentications),
         }),
     )
 }
@@ -281,6 +287,14 @@ pub fn decode_snapshot<'a>(
                 snapshot.clusters.push(cluster);
             }
             Some(Kind::InboundPolicy(policy)) => {
+                snapshot.request_authentications = if policy.request_authentications_json.is_empty()
+                {
+                    Vec::new()
+                } else {
+                    from_json(&policy.request_authentications_json).map_err(|e| {
+                        error("inbound policy", name, format!("requestAuthentications{e}"))
+                    })?
+                };
                 snapshot.authorization_policies = if policy.authorization_policies_json.is_empty() {
                     Vec::new()
                 } else {

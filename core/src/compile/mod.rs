@@ -139,6 +139,28 @@ pub fn compile(snapshot: &Snapshot) -> Result<ProxyConfig, CompileErrors> {
         }
     }
     if errors.0.is_empty() {
+    let authentications: Vec<(String, crate::config::RequestAuthenticationSpec)> = snapshot
+        .request_authentications
+        .iter()
+        .map(|p| (p.name.clone(), p.spec.clone()))
+        .collect();
+    match crate::authn::Authenticator::compile(&authentications) {
+        Ok(authn) => config.authn = authn,
+        Err(error) => {
+            let index = snapshot
+                .request_authentications
+                .iter()
+                .position(|p| p.name == error.policy)
+                .unwrap_or_default();
+            errors.push(
+                format!(
+                    "requestAuthentications[{index}] ({}).{}",
+                    error.policy, error.field
+                ),
+                error.problem,
+            );
+        }
+    }
         Ok(config)
     } else {
         Err(CompileErrors(errors.0))

@@ -127,6 +127,8 @@ pub struct ProxyConfig {
     clusters: BTreeMap<String, BTreeMap<u16, Cluster>>,
     /// The workload's AuthorizationPolicies, enforced on inbound listeners.
     pub authz: crate::authz::Policies,
+    /// The workload's RequestAuthentications, checked on inbound HTTP before `authz`.
+    pub authn: crate::authn::Authenticator,
 }
 
 impl ProxyConfig {

@@ -115,9 +115,16 @@ fn check_jwt_rule(rule: &JwtRule, at: &FieldPath, report: &mut Report) {
 fn check_jwks_uri(uri: &str) -> Result<(), String> {
     let invalid = || {
         format!(
-            "jwksUri {uri:?} must be an http or https URL, e.g. https://example.com/.well-known/jwks.json"
+            "jwksUri {uri:?} must be an http or https URL, e.g. https://example.com/.well-known/jwks.json, or in local mode a file:///absolute/path"
         )
     };
+    if let Some(path) = uri.strip_prefix("file://") {
+        return if path.starts_with('/') {
+            Ok(())
+        } else {
+            Err(invalid())
+        };
+    }
     let parsed: http::Uri = uri.parse().map_err(|_| invalid())?;
     let scheme_ok = matches!(parsed.scheme_str(), Some("http" | "https"));
     let host_ok = parsed.host().is_some_and(|h| !h.is_empty());
@@ -128,16 +135,11 @@ fn check_jwks_uri(uri: &str) -> Result<(), String> {
     }
 }
 
-/// An inline JSON Web Key Set: a JSON object with a `keys` array.
+/// An inline JSON Web Key Set with at least one signing key the proxy can verify with.
 fn check_jwks(jwks: &str) -> Result<(), String> {
-    let value: serde_json::Value = serde_json::from_str(jwks).map_err(|err| {
-        format!("jwks is not valid JSON ({err}); paste the key set, e.g. {{\"keys\": [...]}}")
-    })?;
-    if value.get("keys").is_some_and(serde_json::Value::is_array) {
-        Ok(())
-    } else {
-        Err("jwks must be a JSON Web Key Set: an object with a \"keys\" array".into())
-    }
+    crate::authn::Jwks::parse(jwks)
+        .map(|_| ())
+        .map_err(|e| format!("jwks: {e}"))
 }
 
 fn check_header_name(name: &str) -> Result<(), String> {

@@ -1,8 +1,12 @@
-//! Inbound policy: the PeerAuthentications and AuthorizationPolicies that apply to the
-//! proxy's workload — mesh-wide (root namespace, no selector), its namespace's, and those
-//! whose selector matches its labels. Enforcement is the proxy's; this picks the set.
+//! Inbound policy: the PeerAuthentications, AuthorizationPolicies and RequestAuthentications
+//! that apply to the proxy's workload — mesh-wide (root namespace, no selector), its
+//! namespace's, and those whose selector matches its labels. Enforcement is the proxy's;
+//! this picks the set.
 
-use mesh_core::config::{AuthorizationPolicySpec, LabelSelector, Object, PeerAuthenticationSpec};
+use mesh_core::config::{
+    AuthorizationPolicySpec, LabelSelector, Object, PeerAuthenticationSpec,
+    RequestAuthenticationSpec,
+};
 use mesh_core::model::selects;
 use serde::Serialize;
 
@@ -13,6 +17,7 @@ use crate::index::Index;
 pub struct InboundPolicy {
     pub peer_authentications: Vec<Named<PeerAuthenticationSpec>>,
     pub authorization_policies: Vec<Named<AuthorizationPolicySpec>>,
+    pub request_authentications: Vec<Named<RequestAuthenticationSpec>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -26,6 +31,9 @@ pub fn inbound_policy(index: &Index, node: &Node) -> InboundPolicy {
     InboundPolicy {
         peer_authentications: applying(index, node, &index.peer_authentications, |p| &p.selector),
         authorization_policies: applying(index, node, &index.authorization_policies, |p| {
+            &p.selector
+        }),
+        request_authentications: applying(index, node, &index.request_authentications, |p| {
             &p.selector
         }),
     }

@@ -57,15 +57,24 @@ pub fn snapshot(index: &Index, node: &Node) -> Snapshot {
     let mut route_configs = vec![outbound_route_config(index, &scope, &services)];
     route_configs.extend(local.route_configs);
     clusters.extend(local.clusters);
+    let inbound = inbound_policy(index, node);
     Snapshot {
         version: String::new(),
         listeners,
         route_configs,
         clusters,
-        authorization_policies: inbound_policy(index, node)
+        authorization_policies: inbound
             .authorization_policies
             .into_iter()
             .map(|p| mesh_core::snapshot::NamedPolicy {
+                name: p.name,
+                spec: p.spec,
+            })
+            .collect(),
+        request_authentications: inbound
+            .request_authentications
+            .into_iter()
+            .map(|p| mesh_core::snapshot::NamedRequestAuthentication {
                 name: p.name,
                 spec: p.spec,
             })

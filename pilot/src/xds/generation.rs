@@ -351,7 +351,7 @@ fn inbound_resource(policy: &translate::InboundPolicy) -> pb::Resource {
         pb::resource::Kind::InboundPolicy(pb::InboundPolicy {
             peer_authentications_json: json(&policy.peer_authentications),
             authorization_policies_json: json(&policy.authorization_policies),
-            request_authentications_json: String::new(),
+            request_authentications_json: json(&policy.request_authentications),
         }),
     )
 }
@@ -385,6 +385,7 @@ fn security_digest(index: &Index) -> u64 {
         &index.settings.root_namespace,
         &index.peer_authentications,
         &index.authorization_policies,
+        &index.request_authentications,
         &index.sidecars,
     ))
 }

@@ -34,7 +34,19 @@ impl Pilot {
     }
 
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Pilot {
-        Self::spawn(dir, &["--grpc-addr", "127.0.0.1:0"], extra)
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    /// [`Pilot::start_in`] with environment variables set for pilot.
+    pub fn start_with_env(dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Pilot {
+        let (child, grpc, monitoring) =
+            spawn_child(dir.path(), &["--grpc-addr", "127.0.0.1:0"], extra, env);
+        Pilot {
+            child,
+            dir,
+            grpc,
+            monitoring,
+        }
     }
 
     /// Stops pilot (SIGKILL, as a crash would).
@@ -47,20 +59,11 @@ impl Pilot {
     pub fn restart(&mut self) {
         self.kill();
         let grpc = self.grpc.to_string();
-        let (child, grpc, monitoring) = spawn_child(self.dir.path(), &["--grpc-addr", &grpc], &[]);
+        let (child, grpc, monitoring) =
+            spawn_child(self.dir.path(), &["--grpc-addr", &grpc], &[], &[]);
         self.child = child;
         self.grpc = grpc;
         self.monitoring = monitoring;
-    }
-
-    fn spawn(dir: tempfile::TempDir, addr: &[&str], extra: &[&str]) -> Pilot {
-        let (child, grpc, monitoring) = spawn_child(dir.path(), addr, extra);
-        Pilot {
-            child,
-            dir,
-            grpc,
-            monitoring,
-        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -112,8 +115,14 @@ impl Drop for Pilot {
     }
 }
 
-fn spawn_child(dir: &Path, addr: &[&str], extra: &[&str]) -> (Child, SocketAddr, SocketAddr) {
+fn spawn_child(
+    dir: &Path,
+    addr: &[&str],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, SocketAddr, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pilot"))
+        .envs(env.iter().copied())
         .arg("--config-dir")
         .arg(dir)
         .args(addr)

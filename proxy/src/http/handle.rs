@@ -44,7 +44,15 @@ pub async fn handle(
     let mut record = conn.metrics.request(&parts, conn.peer);
     if let Some(peer) = &conn.inbound {
         record.set_peer(peer);
-        let decision = crate::inbound::authz::decide(&conn.state, peer, Some(&parts));
+        let claims = match crate::inbound::authn::authenticate(&conn.state, &mut parts) {
+            Ok(claims) => claims,
+            Err(failure) => {
+                let unauthorized = crate::inbound::authn::unauthorized(&failure);
+                return Ok(record.attach(unauthorized));
+            }
+        };
+        let decision =
+            crate::inbound::authz::decide(&conn.state, peer, Some(&parts), claims.as_ref());
         record.set_authz(&decision);
         if !decision.is_allowed() {
             return Ok(record.attach(crate::inbound::authz::denied_response()));

@@ -14,9 +14,14 @@ use crate::state::State;
 /// Denials, by the DENY policy that matched or `none-allowed`.
 pub const AUTHZ_DENIED: &str = "mesh_authz_denied_total";
 
-/// The decision for one request (`http`) or connection (`None`); with no config yet,
-/// nothing is known to deny.
-pub fn decide(state: &State, peer: &Peer, http: Option<&Parts>) -> Decision {
+/// The decision for one request (`http`, with the claims of its verified JWT) or
+/// connection (`None`); with no config yet, nothing is known to deny.
+pub fn decide(
+    state: &State,
+    peer: &Peer,
+    http: Option<&Parts>,
+    jwt_claims: Option<&serde_json::Value>,
+) -> Decision {
     let Some(runtime) = state.current() else {
         return Decision::Allow {
             policy: None,
@@ -25,7 +30,7 @@ pub fn decide(state: &State, peer: &Peer, http: Option<&Parts>) -> Decision {
     };
     let request = Request {
         peer_identity: peer.identity.as_deref(),
-        jwt_claims: None,
+        jwt_claims,
         source_ip: peer.address.ip(),
         remote_ip: None,
         destination: peer.local,

@@ -4,10 +4,12 @@
 //! ([`secure`]): STRICT terminates mutual TLS and refuses anything else, PERMISSIVE peeks
 //! at the first bytes and terminates TLS or lets plaintext through, DISABLE takes the bytes
 //! as they come. The stream then goes down the listener's usual path (HTTP, TCP or AUTO
-//! detection) with the peer's identity attached, and the workload's AuthorizationPolicies
-//! decide per HTTP request ([`authz::decide`] in the HTTP handler) or per TCP connection
-//! before anything is forwarded.
+//! detection) with the peer's identity attached. On HTTP the workload's
+//! RequestAuthentications check the request's JWT first ([`authn::authenticate`]); then its
+//! AuthorizationPolicies decide per HTTP request ([`authz::decide`] in the HTTP handler) or
+//! per TCP connection before anything is forwarded.
 
+pub mod authn;
 pub mod authz;
 mod rewind;
 mod secure;
@@ -140,5 +142,5 @@ async fn serve_auto(auto: &Auto, stream: Stream, peer: Peer) {
 }
 
 fn allowed(state: &State, peer: &Peer) -> bool {
-    authz::decide(state, peer, None).is_allowed()
+    authz::decide(state, peer, None, None).is_allowed()
 }

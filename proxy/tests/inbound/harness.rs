@@ -99,8 +99,17 @@ pub async fn mtls_get(
 
 /// One HTTP/1.1 GET in plaintext; an error when the proxy closes the connection.
 pub async fn plain_get(addr: SocketAddr, path: &str) -> Result<(StatusCode, Bytes), String> {
+    plain_get_with(addr, path, &[]).await
+}
+
+/// [`plain_get`] with request headers.
+pub async fn plain_get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(StatusCode, Bytes), String> {
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    request(tcp, path, &[]).await
+    request(tcp, path, headers).await
 }
 
 async fn request<S>(

@@ -46,7 +46,7 @@ fn peer_authentication() {
     );
 }
 
-const JWKS: &str = r#"{"keys": [{"kty": "RSA", "e": "AQAB", "n": "xyz"}]}"#;
+const JWKS: &str = r#"{"keys": [{"kty": "RSA", "e": "AQAB", "n": "AQAB"}]}"#;
 
 #[test]
 fn request_authentication() {
@@ -80,12 +80,20 @@ fn request_authentication() {
     assert_error(
         &ra("jwtRules: [{issuer: a, jwks: 'not json'}]"),
         "spec.jwtRules[0].jwks",
-        "jwks is not valid JSON",
+        "jwks: not a JSON Web Key Set",
     );
+    assert_error(
+        &ra(r#"jwtRules: [{issuer: a, jwks: '{"keys": [{"kty": "RSA", "e": "AQAB"}]}'}]"#),
+        "spec.jwtRules[0].jwks",
+        "keys[0]: RSA key without \"n\"",
+    );
+    assert_clean(&ra(
+        "jwtRules: [{issuer: a, jwksUri: 'file:///etc/mesh/jwks.json'}]",
+    ));
     assert_error(
         &ra("jwtRules: [{issuer: a, jwks: '{\"kty\": \"RSA\"}'}]"),
         "spec.jwtRules[0].jwks",
-        "an object with a \"keys\" array",
+        "expected {\"keys\": [...]}",
     );
     assert_warning(
         &ra(&format!(
