@@ -88,15 +88,17 @@ impl Stream {
     ) -> Result<Option<Pending>, String> {
         let desired = generation.desired_reusing(&self.node, &mut self.own);
         let update = self.held.update_for(&desired);
-        self.syncz.update(self.id, |s| {
-            s.generation = generation.number;
-            s.resources = desired.len();
-        });
+        // The generation changes in the same update as the versions, so a reader of syncz
+        // never sees the new generation beside the previous version's ack.
+        let (number, resources) = (generation.number, desired.len());
         if update.is_empty() && !first {
             self.held.synced(&desired);
             let version = desired.version.clone();
-            self.syncz
-                .update(self.id, |s| s.version_acked = Some(version));
+            self.syncz.update(self.id, |s| {
+                s.generation = number;
+                s.resources = resources;
+                s.version_acked = Some(version);
+            });
             return Ok(None);
         }
         let nonce = NONCES.fetch_add(1, Ordering::Relaxed).to_string();
@@ -112,6 +114,8 @@ impl Stream {
         );
         let (version, sent_nonce) = (desired.version.clone(), nonce.clone());
         self.syncz.update(self.id, |s| {
+            s.generation = number;
+            s.resources = resources;
             s.version_sent = Some(version);
             s.nonce_sent = Some(sent_nonce);
         });
