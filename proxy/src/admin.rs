@@ -213,6 +213,9 @@ impl Admin {
             "pilot": self.pilot.as_ref().map(|p| p.view()),
             "version": runtime.as_ref().map(|r| r.config.version.clone()),
             "snapshot": runtime.as_ref().map(|r| &r.snapshot),
+            "upstreamTls": runtime.as_ref().map(|r| r.config.clusters()
+                .map(|c| (c.name(None), crate::tls::cluster_view(c)))
+                .collect::<serde_json::Map<_, _>>()),
         })
     }
 
@@ -261,6 +264,7 @@ impl Admin {
                         "pendingRequests": health.map_or(0, |h| h.circuit.pending()),
                     },
                     "outlierDetection": cluster.outlier.as_ref().map(|o| format!("{o:?}")),
+                    "tls": crate::tls::cluster_view(cluster),
                 })
             })
             .collect();

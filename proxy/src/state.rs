@@ -44,10 +44,15 @@ pub struct ClusterBalancer {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cluster {cluster}: {source}")]
-pub struct RuntimeError {
-    cluster: String,
-    source: mesh_core::balance::BalanceError,
+pub enum RuntimeError {
+    #[error("cluster {cluster}: {source}")]
+    Balance {
+        cluster: String,
+        source: mesh_core::balance::BalanceError,
+    },
+    /// A SIMPLE or MUTUAL certificate file that cannot be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::LoadError),
 }
 
 impl Runtime {
@@ -64,11 +69,12 @@ impl Runtime {
                     .map(|e: &mesh_core::model::Endpoint| state.loads.counter(e.address))
                     .collect();
                 let addresses = endpoints.iter().map(|e| e.address).collect();
-                let balancer = Balancer::new(lb, endpoints).map_err(|source| RuntimeError {
-                    cluster: cluster.name(subset),
-                    source,
-                })?;
-                Ok(ClusterBalancer {
+                let balancer =
+                    Balancer::new(lb, endpoints).map_err(|source| RuntimeError::Balance {
+                        cluster: cluster.name(subset),
+                        source,
+                    })?;
+                Ok::<_, RuntimeError>(ClusterBalancer {
                     balancer,
                     loads,
                     addresses,
@@ -98,6 +104,8 @@ impl Runtime {
                 .or_default()
                 .push((cluster.port, runtime));
         }
+        // Last, so that a snapshot refused for another reason leaves the loaded set alone.
+        crate::tls::load_all(&config)?;
         Ok(Self {
             snapshot,
             config,

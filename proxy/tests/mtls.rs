@@ -2,6 +2,8 @@
 //! sides, refusals (foreign root, expired, unexpected identity, no certificate), rotation of
 //! the certificate and of the roots. Certificates come from a test CA made here with rcgen;
 //! the manager and the CA client are tested in `mtls/manager.rs` against a fake citadel.
+//! Expired certificates are also refused by the real proxy, inbound (a STRICT listener) and
+//! outbound (an upstream sidecar), and counted by reason.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,10 +13,16 @@ mod support;
 mod ca;
 #[path = "mtls/citadel.rs"]
 mod citadel;
+#[allow(dead_code)]
+#[path = "inbound/harness.rs"]
+mod harness;
 #[path = "mtls/manager.rs"]
 mod manager;
 #[path = "mtls/net.rs"]
 mod net;
+#[allow(dead_code)]
+#[path = "tls_origination/upstream.rs"]
+mod upstream;
 
 use std::sync::Arc;
 
@@ -22,6 +30,7 @@ use ca::{TestCa, Validity};
 use mesh_proxy::identity::{CertificateManager, Identity, TrustBundle};
 use mesh_proxy::tls::{self, Mode, ServerVerifier, TlsError};
 use net::{accept_one, client_reads_fail, exchange, handshake, server_serial, within};
+use support::{echo, get, metric_value};
 
 fn id(service_account: &str) -> Identity {
     Identity::new("cluster.local", "shop", service_account).unwrap()
@@ -256,4 +265,98 @@ async fn connect_without_certificate(
     let name = rustls::pki_types::ServerName::try_from("backend").unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     within(connector.connect(name, tcp)).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strict_listener_refuses_an_expired_client_certificate_and_counts_it() {
+    let app = echo("v1").await;
+    let mesh = harness::Mesh::start(&harness::http_snapshot("STRICT", app.addr(), "")).await;
+    let addr = mesh.proxy.listener("in").await;
+    let expired = CertificateManager::new(id("web"));
+    expired
+        .install(
+            mesh.root
+                .workload(&id("web"), Validity::expired(), &[&mesh.root]),
+        )
+        .unwrap();
+
+    let refused = harness::mtls_get(addr, &expired, "/hello", &[]).await;
+    assert!(
+        refused.is_err(),
+        "an expired certificate answered: {refused:?}"
+    );
+    let counted = [("listener", "in"), ("reason", "expired")];
+    harness::eventually("the refusal is counted as expired", || async {
+        metric_value(
+            &mesh.proxy,
+            "mesh_inbound_tls_handshake_failures_total",
+            &counted,
+        )
+        .await
+            == 1.0
+    })
+    .await;
+
+    // The same root, valid now: admitted, so the refusal was the date.
+    let fresh = mesh.client("web");
+    let (status, _) = harness::mtls_get(addr, &fresh, "/hello", &[])
+        .await
+        .unwrap();
+    assert_eq!(status, http::StatusCode::OK);
+    assert_eq!(
+        app.stats().requests(),
+        1,
+        "the expired client never reached the app"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbound_side_refuses_an_upstream_whose_certificate_expired() {
+    // Two upstream sidecars, whose certificates are installed once the mesh's root exists:
+    // each handshake reads the manager's certificate of the moment.
+    let (stale_certs, fresh_certs) = (
+        CertificateManager::new(id("reviews")),
+        CertificateManager::new(id("reviews")),
+    );
+    let serve = |m: &Arc<CertificateManager>| {
+        upstream::TlsUpstream::http(tls::server_config(m, Mode::Permissive))
+    };
+    let (expired, fresh) = (serve(&stale_certs).await, serve(&fresh_certs).await);
+    let cluster = |host: &str, endpoint: std::net::SocketAddr| {
+        format!(
+            "- host: {host}\n  port: 80\n  endpoints: [{{address: \"{endpoint}\", labels: {{security.istio.io/tlsMode: istio}}, identity: \"{}\"}}]\n",
+            id("reviews")
+        )
+    };
+    let route = |host: &str| {
+        format!(
+            "  - {{name: {host}, domains: [{host}], routes: [{{name: {host}, route: [{{destination: {{host: {host}}}}}]}}]}}\n"
+        )
+    };
+    let text = format!(
+        "version: \"1\"\nlisteners:\n- {{name: out, address: \"127.0.0.1:0\", routeConfig: outbound}}\nrouteConfigs:\n- name: outbound\n  virtualHosts:\n{}{}clusters:\n{}{}",
+        route("stale"),
+        route("fresh"),
+        cluster("stale", expired.addr),
+        cluster("fresh", fresh.addr)
+    );
+    let mesh = harness::Mesh::start(&text).await;
+    let day = Validity::from_now(std::time::Duration::from_secs(86_400));
+    for (manager, validity) in [(&stale_certs, Validity::expired()), (&fresh_certs, day)] {
+        let cert = mesh.root.workload(&id("reviews"), validity, &[&mesh.root]);
+        manager.install(cert).unwrap();
+    }
+    let out = mesh.proxy.listener("out").await;
+
+    let (status, headers, _) = get(out, "/", &[("host", "stale")]).await;
+    assert_eq!(status, http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["x-mesh-response-flags"], "UF");
+    assert!(expired.requests().is_empty(), "nothing was sent to it");
+    let counted = [("mode", "ISTIO_MUTUAL"), ("reason", "expired")];
+    let failures = "mesh_upstream_tls_handshake_failures_total";
+    assert!(metric_value(&mesh.proxy, failures, &counted).await >= 1.0);
+
+    let (status, _, _) = get(out, "/", &[("host", "fresh")]).await;
+    assert_eq!(status, http::StatusCode::OK, "the same root, valid now");
+    assert_eq!(fresh.requests().len(), 1);
 }

@@ -5,13 +5,12 @@ use std::str::FromStr;
 use http::HeaderName;
 
 use super::Errors;
+use super::upstream_tls;
 use crate::balance::{ConsistentHash, HashCookie, HashPolicy, LbPolicy, Maglev};
-use crate::config::{
-    self, ClientTlsMode, ClientTlsSettings, LoadBalancerSettings, SimpleLb, TrafficPolicy,
-};
+use crate::config::{self, LoadBalancerSettings, SimpleLb, TrafficPolicy};
 use crate::model::{
     self, ClusterSubset, ConnectionLimits, DEFAULT_CONNECT_TIMEOUT, Endpoint, Fraction,
-    OutlierPolicy, Subset, UpstreamTls, UpstreamTlsMode,
+    OutlierPolicy, Subset,
 };
 use crate::snapshot::ClusterSpec;
 
@@ -27,7 +26,7 @@ pub(crate) fn cluster(
         &format!("{path}.trafficPolicy.loadBalancer"),
         errors,
     );
-    let tls = upstream_tls(policy.tls.as_ref());
+    let tls = upstream_tls::destination(spec.traffic_policy.as_ref(), spec.port);
     let subsets: Vec<ClusterSubset> = spec
         .subsets
         .iter()
@@ -48,10 +47,7 @@ pub(crate) fn cluster(
                 ),
                 None => lb.clone(),
             };
-            let subset_tls = match subset_policy.as_ref().and_then(|p| p.tls.as_ref()) {
-                Some(settings) => upstream_tls(Some(settings)),
-                None => tls.clone(),
-            };
+            let subset_tls = upstream_tls::subset(&tls, s.traffic_policy.as_ref(), spec.port);
             ClusterSubset {
                 subset: Subset {
                     name: s.name.clone(),
@@ -94,27 +90,6 @@ pub(crate) fn cluster(
         outlier: policy.outlier_detection.as_ref().map(outlier),
         tls,
     })
-}
-
-/// The proxy's view of a DestinationRule `tls`. SIMPLE and MUTUAL need the user's
-/// certificates, which the proxy cannot load yet: they stay in the model so connections
-/// fail (UF, logged) instead of going out in plaintext. Neither they nor an ISTIO_MUTUAL
-/// endpoint without a known identity refuse the snapshot: pilot passes DestinationRules
-/// through as written, and one rule must not take a proxy's whole config down.
-fn upstream_tls(settings: Option<&ClientTlsSettings>) -> UpstreamTls {
-    let Some(settings) = settings else {
-        return UpstreamTls::default();
-    };
-    let mode = match settings.mode {
-        ClientTlsMode::Disable => UpstreamTlsMode::Disable,
-        ClientTlsMode::IstioMutual => UpstreamTlsMode::IstioMutual,
-        ClientTlsMode::Simple => UpstreamTlsMode::Unsupported("SIMPLE"),
-        ClientTlsMode::Mutual => UpstreamTlsMode::Unsupported("MUTUAL"),
-    };
-    UpstreamTls {
-        mode: Some(mode),
-        subject_alt_names: settings.subject_alt_names.clone(),
-    }
 }
 
 fn limits(

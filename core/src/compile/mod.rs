@@ -8,6 +8,7 @@ mod listener;
 mod route;
 #[cfg(test)]
 mod tests;
+mod upstream_tls;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -427,15 +427,23 @@ fn upstream_tls_per_cluster_and_subset_never_refuses_the_snapshot() {
         Err(TlsRefusal::UnknownIdentity(_))
     ));
 
-    let text = tls_snapshot("tls: {mode: SIMPLE}");
+    // SIMPLE originates TLS to every endpoint; credentialName compiles, and is refused.
+    let text = tls_snapshot("tls: {mode: SIMPLE, sni: reviews.example.com}");
     let reviews =
         reviews_of(&compile(&Snapshot::from_yaml(&text).expect("parses")).expect("compiles"));
-    let err = reviews
-        .tls
-        .decide(&reviews.endpoints[0])
-        .expect_err("SIMPLE");
-    assert!(err.to_string().contains("SIMPLE"), "{err}");
-    assert!(err.to_string().contains("not supported yet"), "{err}");
+    assert_eq!(reviews.tls.mode, Some(UpstreamTlsMode::Simple));
+    assert_eq!(reviews.tls.sni.as_deref(), Some("reviews.example.com"));
+    assert_eq!(
+        reviews.tls.decide(&reviews.endpoints[0]),
+        Ok(TlsDecision::Originate)
+    );
+    let text = tls_snapshot("tls: {mode: SIMPLE, credentialName: reviews-ca}");
+    let reviews =
+        reviews_of(&compile(&Snapshot::from_yaml(&text).expect("parses")).expect("compiles"));
+    assert!(matches!(
+        reviews.tls.decide(&reviews.endpoints[0]),
+        Err(TlsRefusal::CredentialName(_))
+    ));
 
     let reviews = reviews_of(
         &compile(&Snapshot::from_yaml(&tls_snapshot("")).expect("parses")).expect("compiles"),

@@ -355,6 +355,22 @@ fn check_tls(tls: &ClientTlsSettings, at: &FieldPath, report: &mut Report) {
             );
         }
     }
+    if terminating
+        && files.is_empty()
+        && let Some(name) = &tls.credential_name
+    {
+        report.warning(
+            &at.field("credentialName"),
+            format!("credentialName {name:?}: certificates from a Kubernetes Secret are not supported by mesh's proxies yet, which refuse connections to this host; mount the files and set caCertificates (and clientCertificate, privateKey for MUTUAL)"),
+        );
+    }
+    let client_files = tls.client_certificate.is_some() || tls.private_key.is_some();
+    if tls.mode == ClientTlsMode::Simple && client_files {
+        report.warning(
+            at,
+            "SIMPLE presents no client certificate; use mode MUTUAL, or remove clientCertificate and privateKey",
+        );
+    }
     let unused = matches!(
         tls.mode,
         ClientTlsMode::IstioMutual | ClientTlsMode::Disable

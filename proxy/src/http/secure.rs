@@ -1,6 +1,7 @@
-//! Upstream connections over mTLS, pooled apart from plaintext ones: by endpoint and by
-//! the identities the server must prove, so a connection verified for one set of
-//! identities never carries a request meant for another.
+//! Upstream connections over TLS (mesh mTLS, or SIMPLE/MUTUAL origination), pooled apart
+//! from plaintext ones: by endpoint and by [`Security`] (the identities the server must
+//! prove, or the user's TLS settings), so a connection verified for one never carries a
+//! request meant for another.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,10 +15,10 @@ use tokio_rustls::client::TlsStream;
 
 use super::body::Body;
 use super::upstream::{Dial, UpstreamError, handshake_http2};
-use crate::identity::{CertificateManager, Identity};
-use crate::tls::{self, TlsError};
+use crate::identity::CertificateManager;
+use crate::tls::{self, Security, TlsError};
 
-type Key = (std::net::SocketAddr, Arc<[Identity]>);
+type Key = (std::net::SocketAddr, Security);
 
 /// Idle HTTP/1.1 connections kept per key; more are closed after their request.
 const MAX_IDLE_HTTP1: usize = 32;
@@ -33,7 +34,7 @@ impl SecurePools {
         &self,
         certs: Option<&Arc<CertificateManager>>,
         dial: &Dial,
-        expected: &Arc<[Identity]>,
+        expected: &Security,
         request: Request<Body>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let key = (dial.endpoint, expected.clone());
@@ -90,7 +91,7 @@ impl SecurePools {
 async fn dial_http1(
     certs: Option<&Arc<CertificateManager>>,
     dial: &Dial,
-    expected: &[Identity],
+    expected: &Security,
 ) -> Result<http1::SendRequest<Body>, UpstreamError> {
     let stream = dial_tls(certs, dial, expected, &[b"http/1.1"]).await?;
     let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
@@ -107,12 +108,12 @@ async fn dial_http1(
 async fn dial_tls(
     certs: Option<&Arc<CertificateManager>>,
     dial: &Dial,
-    expected: &[Identity],
+    expected: &Security,
     alpn: &[&[u8]],
 ) -> Result<TlsStream<TcpStream>, UpstreamError> {
     // Refused by the DestinationRule (logged when decided): not even dialled.
-    if expected.is_empty() {
-        return Err(UpstreamError::Tls(TlsError::NoIdentity));
+    if *expected == Security::Refused {
+        return Err(UpstreamError::Tls(TlsError::Refused));
     }
     let tcp = tokio::time::timeout(dial.connect_timeout, TcpStream::connect(dial.endpoint))
         .await
@@ -123,22 +124,17 @@ async fn dial_tls(
         dial.connect_timeout,
         tls::secure(tcp, certs, expected, alpn),
     )
-    .await
-    .map_err(|_| UpstreamError::ConnectTimeout)?;
-    secured.map_err(|error| {
-        log_tls_failure(dial.endpoint, &error);
-        UpstreamError::Tls(error)
-    })
-}
-
-fn log_tls_failure(endpoint: std::net::SocketAddr, error: &TlsError) {
-    match error {
-        TlsError::NoIdentity => {}
-        TlsError::NoCaAddr => tracing::warn!(
-            %endpoint,
-            "upstream wants mTLS, which needs --ca-addr (a workload certificate); refusing to send plaintext"
-        ),
-        _ => tracing::debug!(%endpoint, %error, "upstream mTLS handshake failed"),
+    .await;
+    match secured {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(error)) => {
+            tls::upstream_failure(dial.endpoint, expected, &error);
+            Err(UpstreamError::Tls(error))
+        }
+        Err(_) => {
+            tls::upstream_timeout(dial.endpoint, expected);
+            Err(UpstreamError::ConnectTimeout)
+        }
     }
 }
 

@@ -14,6 +14,10 @@ use crate::detect::{Protocol, sniff};
 
 /// Connections a STRICT port closed because they did not start with a TLS ClientHello.
 pub const PLAINTEXT_REFUSED: &str = "mesh_inbound_plaintext_refused_total";
+/// TLS handshakes an inbound port failed, by `listener` and `reason`: `expired`,
+/// `unknown_ca` (another root), `no_client_certificate` (STRICT), `timeout`, ... (see
+/// [`crate::tls::TlsError::reason`]).
+pub const TLS_HANDSHAKE_FAILURES: &str = "mesh_inbound_tls_handshake_failures_total";
 
 /// How long a STRICT port waits for a ClientHello, and any port for a handshake: far longer
 /// than detection, since a peer that chose TLS will speak first.
@@ -91,12 +95,19 @@ impl Security {
             }
             Ok(Err(error)) => {
                 tracing::debug!(listener = %self.listener, peer = %peer.address, %error, "inbound mTLS refused");
+                self.handshake_failed(error.reason());
                 None
             }
             Err(_) => {
                 tracing::debug!(listener = %self.listener, peer = %peer.address, "inbound mTLS handshake timed out");
+                self.handshake_failed("timeout");
                 None
             }
         }
+    }
+
+    fn handshake_failed(&self, reason: &'static str) {
+        metrics::counter!(TLS_HANDSHAKE_FAILURES, "listener" => self.listener.clone(), "reason" => reason)
+            .increment(1);
     }
 }

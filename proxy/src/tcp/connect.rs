@@ -124,8 +124,9 @@ pub(super) async fn connect(
     })
 }
 
-/// TCP to `endpoint`, then mTLS when Istio's rule says so; `None` (logged) on failure.
-/// The handshake gets its own connect timeout.
+/// TCP to `endpoint`, then TLS when Istio's rule says so (mesh mTLS, or SIMPLE/MUTUAL
+/// origination without ALPN); `None` (logged) on failure. The handshake gets its own
+/// connect timeout.
 async fn connect_one(
     target: &Target<'_>,
     endpoint: &mesh_core::model::Endpoint,
@@ -133,8 +134,8 @@ async fn connect_one(
 ) -> Option<Box<dyn Io>> {
     let address = endpoint.address;
     let timeout = target.cluster.connect_timeout;
-    let expected = crate::tls::expected_or_refused(target.cluster, target.subset, endpoint);
-    if expected.as_ref().is_some_and(|ids| ids.is_empty()) {
+    let security = crate::tls::expected_or_refused(target.cluster, target.subset, endpoint);
+    if security == Some(crate::tls::Security::Refused) {
         return None;
     }
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
@@ -149,22 +150,18 @@ async fn connect_one(
         }
     };
     let _ = stream.set_nodelay(true);
-    let Some(expected) = expected else {
+    let Some(security) = security else {
         return Some(Box::new(stream));
     };
-    let secured = tokio::time::timeout(timeout, crate::tls::secure(stream, certs, &expected, &[]));
+    let secured = tokio::time::timeout(timeout, crate::tls::secure(stream, certs, &security, &[]));
     match secured.await {
         Ok(Ok(stream)) => Some(Box::new(stream)),
-        Ok(Err(crate::tls::TlsError::NoCaAddr)) => {
-            tracing::warn!(endpoint = %address, "upstream wants mTLS, which needs --ca-addr (a workload certificate); refusing to send plaintext");
-            None
-        }
         Ok(Err(error)) => {
-            tracing::debug!(endpoint = %address, %error, "upstream mTLS handshake failed");
+            crate::tls::upstream_failure(address, &security, &error);
             None
         }
         Err(_) => {
-            tracing::debug!(endpoint = %address, ?timeout, "upstream mTLS handshake timed out");
+            crate::tls::upstream_timeout(address, &security);
             None
         }
     }

@@ -6,6 +6,9 @@
 //! destination may have. Both present the manager's current certificate and trust its
 //! current bundle, so rotations of either need no new config.
 //!
+//! Services outside the mesh get TLS with the user's certificates instead (DestinationRule
+//! `SIMPLE` and `MUTUAL`, [`origination`]); [`secure`] does either, as [`Security`] says.
+//!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use mesh_proxy::identity::{CertificateManager, Identity};
@@ -29,9 +32,12 @@
 //! ```
 
 mod config;
+pub mod origination;
 mod outbound;
 mod resolve;
+mod roots;
 mod sniff;
+mod user_verify;
 mod verify;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -43,9 +49,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
 pub use config::{ALPN, Mode, client_config, server_config};
-pub use outbound::{Expected, expected, expected_or_refused, secure};
+pub use origination::{LoadError, Origination, OriginationError, cluster_view, load_all};
+pub use outbound::{
+    Expected, Security, UPSTREAM_HANDSHAKE_FAILURES, expected, expected_or_refused, secure,
+    upstream_failure, upstream_timeout,
+};
 pub use resolve::ManagerResolver;
 pub use sniff::{SNIFF_LEN, Sniff, is_tls_client_hello, sniff};
+pub use user_verify::SanMismatch;
 pub use verify::{ClientVerifier, ServerVerifier, UnexpectedIdentity};
 
 use crate::identity::{CertificateManager, Identity, x509};
@@ -56,28 +67,93 @@ pub enum TlsError {
     NoCertificate,
     #[error("mTLS to this endpoint needs a workload certificate: start the proxy with --ca-addr")]
     NoCaAddr,
-    #[error("no identity to verify the upstream against: not connecting")]
-    NoIdentity,
+    #[error(
+        "the DestinationRule's TLS settings cannot be met (logged when decided): not connecting"
+    )]
+    Refused,
     #[error("mTLS refused: {0}")]
     UnexpectedIdentity(UnexpectedIdentity),
     #[error("mTLS handshake: {0}")]
     Handshake(std::io::Error),
+    /// SIMPLE or MUTUAL: the server's certificate names none of `subjectAltNames`.
+    #[error("TLS refused: {0}")]
+    SubjectAltNames(SanMismatch),
+    /// SIMPLE or MUTUAL: the handshake with a server outside the mesh failed.
+    #[error("TLS handshake: {0}")]
+    Originate(std::io::Error),
+}
+
+impl TlsError {
+    /// A failed SIMPLE or MUTUAL handshake, with a `subjectAltNames` mismatch lifted out of
+    /// rustls' wrapping.
+    fn originate(error: std::io::Error) -> Self {
+        match certificate_error::<SanMismatch>(&error) {
+            Some(mismatch) => Self::SubjectAltNames(mismatch),
+            None => Self::Originate(error),
+        }
+    }
+}
+
+/// A verifier's own error of type `E` inside a failed handshake's I/O error.
+fn certificate_error<E: std::error::Error + Clone + 'static>(error: &std::io::Error) -> Option<E> {
+    let rustls = error.get_ref()?.downcast_ref::<rustls::Error>()?;
+    match rustls {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+            other.0.downcast_ref::<E>().cloned()
+        }
+        _ => None,
+    }
+}
+
+impl TlsError {
+    /// Why a handshake failed, as a metric label: `expired`, `unknown_ca`, `bad_name`, ...
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoCertificate | Self::NoCaAddr => "no_certificate",
+            Self::Refused => "refused",
+            Self::UnexpectedIdentity(_) | Self::SubjectAltNames(_) => "bad_name",
+            Self::Handshake(error) | Self::Originate(error) => io_reason(error),
+        }
+    }
+}
+
+fn io_reason(error: &std::io::Error) -> &'static str {
+    let Some(rustls) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return "connection_closed";
+    };
+    match rustls {
+        rustls::Error::InvalidCertificate(certificate) => match certificate {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "not_yet_valid"
+            }
+            CertificateError::UnknownIssuer => "unknown_ca",
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "bad_name"
+            }
+            CertificateError::Other(other)
+                if other.0.downcast_ref::<UnexpectedIdentity>().is_some()
+                    || other.0.downcast_ref::<SanMismatch>().is_some() =>
+            {
+                "bad_name"
+            }
+            _ => "bad_certificate",
+        },
+        rustls::Error::NoCertificatesPresented => "no_client_certificate",
+        rustls::Error::AlertReceived(_) => "refused_by_peer",
+        rustls::Error::NoApplicationProtocol => "alpn",
+        _ => "handshake",
+    }
 }
 
 impl From<std::io::Error> for TlsError {
     /// Lifts the identity mismatch out of rustls' wrapping, so callers and logs see it
     /// plainly.
     fn from(error: std::io::Error) -> Self {
-        let unexpected = error
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .and_then(|rustls| match rustls {
-                rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
-                    other.0.downcast_ref::<UnexpectedIdentity>().cloned()
-                }
-                _ => None,
-            });
-        match unexpected {
+        match certificate_error::<UnexpectedIdentity>(&error) {
             Some(unexpected) => Self::UnexpectedIdentity(unexpected),
             None => Self::Handshake(error),
         }

@@ -11,6 +11,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub struct TestCa {
@@ -107,14 +108,20 @@ impl TestCa {
         &self,
         names: &[&str],
     ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let (chain, key) = self.leaf_pem(names, Validity::from_now(Duration::from_secs(3600)));
+        let chain = mesh_proxy::identity::certificate::certs_from_pem("test", &chain).unwrap();
+        let der = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        (chain, der)
+    }
+
+    /// A certificate for DNS names and IPs, valid for server and client auth, as PEM: the
+    /// chain (leaf, intermediates, this CA) and the PKCS#8 key.
+    pub fn leaf_pem(&self, names: &[&str], validity: Validity) -> (Vec<String>, String) {
         let key = KeyPair::generate().unwrap();
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let params = CertificateParams::new(names).unwrap();
-        let leaf = self.sign(params, &key, Validity::from_now(Duration::from_secs(3600)));
-        let chain =
-            mesh_proxy::identity::certificate::certs_from_pem("test", &self.chain(leaf)).unwrap();
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        (chain, der)
+        let leaf = self.sign(params, &key, validity);
+        (self.chain(leaf), key.serialize_pem())
     }
 
     /// A workload certificate for `identity` from this CA, trusting `roots`.

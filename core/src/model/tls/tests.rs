@@ -17,6 +17,7 @@ fn tls(mode: Option<UpstreamTlsMode>, sans: &[&str]) -> UpstreamTls {
     UpstreamTls {
         mode,
         subject_alt_names: sans.iter().map(|s| s.to_string()).collect(),
+        ..UpstreamTls::default()
     }
 }
 
@@ -91,13 +92,56 @@ fn subject_alt_names_replace_the_endpoints_identity() {
 }
 
 #[test]
-fn user_certificate_modes_refuse_rather_than_send_plaintext() {
-    let simple = tls(Some(UpstreamTlsMode::Unsupported("SIMPLE")), &[]);
-    let err = simple
+fn simple_and_mutual_originate_whatever_the_endpoint() {
+    for mode in [UpstreamTlsMode::Simple, UpstreamTlsMode::Mutual] {
+        let user = tls(Some(mode), &["api.example.com"]);
+        for endpoint in [endpoint(false, None), endpoint(true, Some(SERVER))] {
+            assert_eq!(
+                user.decide(&endpoint),
+                Ok(TlsDecision::Originate),
+                "{mode:?}"
+            );
+        }
+        assert!(mode.is_origination());
+    }
+    assert!(!UpstreamTlsMode::IstioMutual.is_origination());
+}
+
+#[test]
+fn credential_name_is_refused_naming_the_secret_and_what_to_do() {
+    let secret = UpstreamTls {
+        mode: Some(UpstreamTlsMode::Mutual),
+        credential_name: Some("egress-certs".into()),
+        ..UpstreamTls::default()
+    };
+    let err = secret
         .decide(&endpoint(false, None))
-        .expect_err("unsupported");
-    assert_eq!(
-        err.to_string(),
-        "tls.mode SIMPLE (TLS with your own certificates) is not supported yet"
-    );
+        .expect_err("credentialName");
+    assert_eq!(err, TlsRefusal::CredentialName("egress-certs".into()));
+    let message = err.to_string();
+    for part in ["\"egress-certs\"", "not supported", "tls.caCertificates"] {
+        assert!(message.contains(part), "{message}");
+    }
+}
+
+#[test]
+fn the_server_name_is_sni_else_the_host() {
+    let mut simple = tls(Some(UpstreamTlsMode::Simple), &[]);
+    assert_eq!(simple.server_name("api.example.com"), "api.example.com");
+    simple.sni = Some("edge.example.net".into());
+    assert_eq!(simple.server_name("api.example.com"), "edge.example.net");
+}
+
+#[test]
+fn mode_names_are_istios_spelling_and_unset_is_auto() {
+    assert_eq!(UpstreamTls::default().mode_name(), "auto");
+    let names = [
+        (UpstreamTlsMode::Disable, "DISABLE"),
+        (UpstreamTlsMode::Simple, "SIMPLE"),
+        (UpstreamTlsMode::Mutual, "MUTUAL"),
+        (UpstreamTlsMode::IstioMutual, "ISTIO_MUTUAL"),
+    ];
+    for (mode, name) in names {
+        assert_eq!(tls(Some(mode), &[]).mode_name(), name);
+    }
 }
