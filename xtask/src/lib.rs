@@ -2,6 +2,7 @@
 //! and the tests drive alike.
 
 pub mod codegen;
+pub mod demo;
 
 use std::path::{Path, PathBuf};
 
