@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use http::StatusCode;
+use http::header::HeaderName;
+use http::{StatusCode, Uri};
 
+use crate::calls::{self, CallConfig, CallConfigError};
 use crate::config::{Behaviour, EchoConfig, Protocol, system_hostname};
 use crate::knobs;
 
@@ -62,14 +64,95 @@ pub struct Args {
     #[arg(long, env = "ECHO_CLOSE")]
     pub close: bool,
 
+    /// Call this URL on every request (repeatable; in order) and report the answers in
+    /// "calls"; http:// only. The environment variable takes a comma-separated list.
+    #[arg(long = "call", env = "ECHO_CALL", value_delimiter = ',', value_parser = calls::parse_url)]
+    pub calls: Vec<Uri>,
+
+    /// Send calls through this HTTP proxy (a sidecar's outbound listener), e.g.
+    /// 127.0.0.1:15001 [default: $HTTP_PROXY or $http_proxy; none calls directly].
+    #[arg(long, env = "ECHO_PROXY", value_parser = calls::parse_proxy)]
+    pub proxy: Option<Uri>,
+
+    /// Comma-separated hosts called directly despite a proxy (* for all)
+    /// [default: $NO_PROXY or $no_proxy].
+    #[arg(long, env = "ECHO_NO_PROXY")]
+    pub no_proxy: Option<String>,
+
+    /// How long each call may take, from connecting to the end of its answer.
+    #[arg(long, env = "ECHO_CALL_TIMEOUT", value_parser = knobs::parse_duration, default_value = "5s")]
+    pub call_timeout: Duration,
+
+    /// Comma-separated request headers copied onto every call; "" for none [default: Istio
+    /// bookinfo's list: x-request-id, end-user, user-agent, traceparent, tracestate, the
+    /// x-b3-* and b3 headers, x-ot-span-context, cookie].
+    #[arg(long, env = "ECHO_FORWARD_HEADERS", value_parser = parse_header_list)]
+    pub forward_headers: Option<HeaderNames>,
+
+    /// Answer 502 when a call got no answer or a 5xx (instead of 200 with the failure in
+    /// "calls").
+    #[arg(long, env = "ECHO_FAIL_ON_CALL_ERROR")]
+    pub fail_on_call_error: bool,
+
     /// On SIGTERM or ctrl-c, how long in-flight requests get before the process exits anyway.
     #[arg(long, env = "ECHO_DRAIN_TIMEOUT", value_parser = knobs::parse_duration, default_value = "10s")]
     pub drain_timeout: Duration,
 }
 
+/// A comma-separated list of header names, as one flag value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderNames(pub Vec<HeaderName>);
+
+fn parse_header_list(text: &str) -> Result<HeaderNames, CallConfigError> {
+    text.split(',')
+        .filter(|name| !name.trim().is_empty())
+        .map(calls::parse_header_name)
+        .collect::<Result<_, _>>()
+        .map(HeaderNames)
+}
+
 impl Args {
-    pub fn config(&self) -> EchoConfig {
-        EchoConfig {
+    /// The server's config, with the proxy environment (`HTTP_PROXY`, `NO_PROXY`) read from
+    /// this process. Errors: `HTTP_PROXY` is set but is not an `http://` proxy address.
+    pub fn config(&self) -> Result<EchoConfig, CallConfigError> {
+        self.config_with_env(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Args::config`], with the environment looked up by `env`.
+    pub fn config_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<EchoConfig, CallConfigError> {
+        let first_set = |names: [&str; 2]| {
+            names
+                .into_iter()
+                .find_map(|name| env(name).filter(|value| !value.trim().is_empty()))
+        };
+        let proxy = match &self.proxy {
+            Some(proxy) => Some(proxy.clone()),
+            None => first_set(["HTTP_PROXY", "http_proxy"])
+                .map(|text| calls::parse_proxy(&text))
+                .transpose()?,
+        };
+        let no_proxy = self
+            .no_proxy
+            .clone()
+            .or_else(|| first_set(["NO_PROXY", "no_proxy"]))
+            .map(|list| list.split(',').map(|host| host.trim().to_owned()).collect())
+            .unwrap_or_default();
+        let defaults = CallConfig::default();
+        let calls = CallConfig {
+            urls: self.calls.clone(),
+            proxy,
+            no_proxy,
+            timeout: self.call_timeout,
+            forward_headers: self
+                .forward_headers
+                .clone()
+                .map_or(defaults.forward_headers, |names| names.0),
+            fail_on_error: self.fail_on_call_error,
+        };
+        Ok(EchoConfig {
             name: self.name.clone(),
             version: self.version_label.clone(),
             listen: self.listen,
@@ -83,7 +166,8 @@ impl Args {
                 body_size: self.body_size,
                 close: self.close,
             },
-        }
+            calls,
+        })
     }
 }
 
@@ -121,7 +205,7 @@ mod tests {
             "--close",
         ])
         .expect("valid flags");
-        let config = args.config();
+        let config = args.config_with_env(|_| None).expect("valid config");
         assert_eq!(config.listen, "127.0.0.1:0".parse().expect("addr"));
         assert_eq!(
             (config.name.as_str(), config.version.as_str()),
@@ -141,11 +225,89 @@ mod tests {
     }
 
     #[test]
+    fn call_flags_become_the_call_config() {
+        let args = Args::try_parse_from([
+            "mesh-echo",
+            "--call",
+            "http://reviews:9080/reviews/0",
+            "--call",
+            "http://ratings:9080/",
+            "--proxy",
+            "127.0.0.5:15001",
+            "--call-timeout",
+            "1.5s",
+            "--forward-headers",
+            "End-User, x-request-id",
+            "--fail-on-call-error",
+        ])
+        .expect("valid flags");
+        let calls = args.config_with_env(|_| None).expect("valid config").calls;
+        let urls: Vec<_> = calls.urls.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            urls,
+            ["http://reviews:9080/reviews/0", "http://ratings:9080/"]
+        );
+        assert_eq!(
+            calls.proxy.map(|p| p.to_string()).as_deref(),
+            Some("http://127.0.0.5:15001/")
+        );
+        assert_eq!(calls.timeout, Duration::from_millis(1500));
+        assert_eq!(calls.forward_headers, ["end-user", "x-request-id"]);
+        assert!(calls.fail_on_error);
+    }
+
+    #[test]
+    fn call_defaults_and_the_proxy_environment() {
+        let args = Args::try_parse_from(["mesh-echo"]).expect("no flags");
+        let calls = args.config_with_env(|_| None).expect("valid config").calls;
+        assert!(calls.urls.is_empty() && calls.proxy.is_none() && calls.no_proxy.is_empty());
+        assert_eq!(calls.timeout, Duration::from_secs(5));
+        assert_eq!(calls.forward_headers, CallConfig::default().forward_headers);
+
+        let env = |name: &str| match name {
+            "http_proxy" => Some("http://10.0.0.1:3128".to_owned()),
+            "HTTP_PROXY" => Some(" ".to_owned()),
+            "NO_PROXY" => Some("localhost, .local".to_owned()),
+            _ => None,
+        };
+        let calls = args.config_with_env(env).expect("valid config").calls;
+        assert_eq!(
+            calls
+                .proxy
+                .and_then(|p| p.host().map(str::to_owned))
+                .as_deref(),
+            Some("10.0.0.1")
+        );
+        assert_eq!(calls.no_proxy, ["localhost", ".local"]);
+
+        let flagged = Args::try_parse_from(["mesh-echo", "--proxy", "p:1", "--no-proxy", "a"])
+            .expect("valid flags");
+        let calls = flagged.config_with_env(env).expect("valid config").calls;
+        assert_eq!(
+            calls.proxy.and_then(|p| p.port_u16()),
+            Some(1),
+            "the flag wins"
+        );
+        assert_eq!(calls.no_proxy, ["a"]);
+
+        let bad = |name: &str| (name == "HTTP_PROXY").then(|| "https://p:1".to_owned());
+        assert!(args.config_with_env(bad).is_err());
+
+        let none = Args::try_parse_from(["mesh-echo", "--forward-headers", ""]).expect("valid");
+        let calls = none.config_with_env(|_| None).expect("valid config").calls;
+        assert!(calls.forward_headers.is_empty());
+    }
+
+    #[test]
     fn bad_knobs_are_refused_with_the_reason() {
         let err = Args::try_parse_from(["mesh-echo", "--delay", "200"]).expect_err("no unit");
         assert!(err.to_string().contains("200ms or 1.5s"), "{err}");
         assert!(Args::try_parse_from(["mesh-echo", "--fail-percent", "101"]).is_err());
         assert!(Args::try_parse_from(["mesh-echo", "--status", "99"]).is_err());
         assert!(Args::try_parse_from(["mesh-echo", "--protocol", "udp"]).is_err());
+        let err =
+            Args::try_parse_from(["mesh-echo", "--call", "reviews:9080"]).expect_err("no scheme");
+        assert!(err.to_string().contains("http://host"), "{err}");
+        assert!(Args::try_parse_from(["mesh-echo", "--forward-headers", "a b"]).is_err());
     }
 }

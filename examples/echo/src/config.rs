@@ -6,6 +6,8 @@ use std::time::Duration;
 use http::StatusCode;
 use serde::{Serialize, Serializer};
 
+use crate::calls::CallConfig;
+
 /// Everything [`crate::start`] needs. `Default` is a ready-to-use HTTP server on an
 /// ephemeral loopback port, so a test only spells out what it cares about.
 #[derive(Clone, Debug, Serialize)]
@@ -26,6 +28,8 @@ pub struct EchoConfig {
     /// Server-wide knobs, used when a request does not carry its own `x-echo-*` header.
     /// They can be changed while running with `EchoServer::set_behaviour`.
     pub behaviour: Behaviour,
+    /// HTTP mode: upstreams called on every request, reported in the answer's `calls`.
+    pub calls: CallConfig,
 }
 
 impl Default for EchoConfig {
@@ -38,6 +42,7 @@ impl Default for EchoConfig {
             hostname: system_hostname(),
             banner: None,
             behaviour: Behaviour::default(),
+            calls: CallConfig::default(),
         }
     }
 }

@@ -9,16 +9,19 @@ use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
 use http::request::Parts;
 use http::{HeaderMap, Request, Response, StatusCode, Version};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Either};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
+use tonic::codegen::Service as _;
 
 use crate::body::EchoBody;
+use crate::calls::{CallConfig, Caller};
 use crate::config::Behaviour;
+use crate::grpc::{self, GrpcEcho, GrpcService};
 use crate::knobs::{self, RequestKnobs};
 use crate::plan::{FailSchedule, Plan};
 use crate::reply::{EchoReply, Identity};
@@ -31,9 +34,15 @@ pub(crate) struct Shared {
     pub identity: Identity,
     pub behaviour: Arc<ArcSwap<Behaviour>>,
     pub stats: Arc<Stats>,
-    pub failures: FailSchedule,
+    /// Shared with the gRPC service, so a fail percentage spreads over both kinds of request.
+    pub failures: Arc<FailSchedule>,
+    caller: Caller,
+    grpc: GrpcService,
     builder: auto::Builder<TokioExecutor>,
 }
+
+/// An HTTP echo answer or a gRPC one.
+type AnyBody = Either<EchoBody, tonic::body::Body>;
 
 /// What the requests of one connection share.
 pub(crate) struct ConnCtx {
@@ -46,7 +55,18 @@ pub(crate) struct ConnCtx {
 }
 
 impl Shared {
-    pub fn new(identity: Identity, behaviour: Arc<ArcSwap<Behaviour>>, stats: Arc<Stats>) -> Self {
+    pub fn new(
+        identity: Identity,
+        behaviour: Arc<ArcSwap<Behaviour>>,
+        stats: Arc<Stats>,
+        calls: CallConfig,
+    ) -> Self {
+        let failures = Arc::new(FailSchedule::default());
+        let grpc = GrpcService::new(GrpcEcho {
+            identity: identity.clone(),
+            behaviour: Arc::clone(&behaviour),
+            failures: Arc::clone(&failures),
+        });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // hyper only enforces its header-read timeout when it has a timer.
         builder.http1().timer(TokioTimer::new());
@@ -55,7 +75,9 @@ impl Shared {
             identity,
             behaviour,
             stats,
-            failures: FailSchedule::default(),
+            failures,
+            caller: Caller::new(calls),
+            grpc,
             builder,
         }
     }
@@ -76,7 +98,7 @@ pub(crate) async fn serve(
     });
     let service = {
         let (shared, ctx) = (Arc::clone(&shared), Arc::clone(&ctx));
-        service_fn(move |req| handle(Arc::clone(&shared), Arc::clone(&ctx), req))
+        service_fn(move |req| route(Arc::clone(&shared), Arc::clone(&ctx), req))
     };
     let conn = shared
         .builder
@@ -95,6 +117,31 @@ pub(crate) async fn serve(
     };
     if let Err(error) = result {
         tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// Sends gRPC calls to the gRPC service and everything else to the HTTP echo.
+async fn route(
+    shared: Arc<Shared>,
+    conn: Arc<ConnCtx>,
+    req: Request<Incoming>,
+) -> Result<Response<AnyBody>, Infallible> {
+    if !grpc::is_grpc(&req) {
+        let response = handle(shared, conn, req).await?;
+        return Ok(response.map(Either::Left));
+    }
+    shared.stats.record_request(req.uri().path());
+    let mut service = shared.grpc.clone();
+    // The generated service is always ready and its errors are gRPC statuses in the response.
+    let ready = std::future::poll_fn(|cx| {
+        tonic::codegen::Service::<Request<Incoming>>::poll_ready(&mut service, cx)
+    });
+    if let Err(never) = ready.await {
+        match never {}
+    }
+    match service.call(req).await {
+        Ok(response) => Ok(response.map(Either::Right)),
+        Err(never) => match never {},
     }
 }
 
@@ -136,9 +183,15 @@ async fn handle(
         &shared.behaviour.load(),
         &shared.failures,
     );
+    let calls = if on_upgrade.is_none() {
+        shared.caller.call_all(&parts.headers).await
+    } else {
+        Vec::new()
+    };
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
     }
+    let plan = plan.after_calls(shared.caller.fail_on_error(), &calls);
     if plan.close {
         // A stored permit: the connection task sees it even if it polls only after we return.
         conn.close.notify_one();
@@ -148,17 +201,24 @@ async fn handle(
     {
         return Ok(upgrade::accept(&shared, conn, &parts.headers, on_upgrade));
     }
-    Ok(answer(identity, &plan, &parts, body_bytes))
+    let mut reply = EchoReply::new(identity, &parts, body_bytes);
+    reply.calls = calls;
+    Ok(answer(identity, &plan, &parts, &reply))
 }
 
 /// The response a plan calls for: the JSON echo, or filler when a body size was asked for.
-fn answer(identity: &Identity, plan: &Plan, parts: &Parts, body_bytes: u64) -> Response<EchoBody> {
+fn answer(
+    identity: &Identity,
+    plan: &Plan,
+    parts: &Parts,
+    reply: &EchoReply,
+) -> Response<EchoBody> {
     let (body, content_type) = if !allows_body(plan.status) {
         (EchoBody::empty(), "application/json")
     } else if let Some(size) = plan.body_size {
         (EchoBody::filler(size), "application/octet-stream")
     } else {
-        match serde_json::to_vec(&EchoReply::new(identity, parts, body_bytes)) {
+        match serde_json::to_vec(reply) {
             Ok(json) => (EchoBody::bytes(json), "application/json"),
             Err(error) => {
                 let message = format!("failed to encode the echo: {error}");

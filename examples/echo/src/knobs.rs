@@ -19,6 +19,10 @@ pub const BODY_SIZE: &str = "x-echo-body-size";
 /// `true` closes the connection after the response (HTTP/2: a GOAWAY).
 pub const CLOSE: &str = "x-echo-close";
 
+/// gRPC only: answer with this gRPC status code, `0` (OK) to `16`, e.g. `4`
+/// (DEADLINE_EXCEEDED) or `8` (RESOURCE_EXHAUSTED), which no HTTP status maps to.
+pub const GRPC_STATUS: &str = "x-echo-grpc-status";
+
 /// Response header naming the answering service.
 pub const NAME_HEADER: &str = "x-echo-name";
 /// Response header naming the answering version.
@@ -44,6 +48,8 @@ pub enum ParseError {
     BodySize(String),
     #[error("invalid boolean {0:?}: use true or false")]
     Bool(String),
+    #[error("invalid gRPC status {0:?}: use a code from 0 (OK) to 16 (UNAUTHENTICATED)")]
+    GrpcStatus(String),
 }
 
 /// A request header that does not parse, answered with 400 and this message.
@@ -79,6 +85,12 @@ impl RequestKnobs {
             close: header(headers, CLOSE, parse_bool)?,
         })
     }
+}
+
+/// The gRPC-only `x-echo-grpc-status` knob, read apart from [`RequestKnobs`] since HTTP
+/// answers have no use for it.
+pub fn grpc_status(headers: &HeaderMap) -> Result<Option<i32>, KnobError> {
+    header(headers, GRPC_STATUS, parse_grpc_code)
 }
 
 fn header<T>(
@@ -149,6 +161,14 @@ pub fn parse_body_size(text: &str) -> Result<u64, ParseError> {
         .ok_or_else(|| ParseError::BodySize(text.to_owned()))
 }
 
+/// Parses a gRPC status code, 0 to 16.
+pub fn parse_grpc_code(text: &str) -> Result<i32, ParseError> {
+    text.parse::<i32>()
+        .ok()
+        .filter(|code| (0..=16).contains(code))
+        .ok_or_else(|| ParseError::GrpcStatus(text.to_owned()))
+}
+
 /// Parses `true`/`false` (also `1`/`0`, `yes`/`no`, any case).
 pub fn parse_bool(text: &str) -> Result<bool, ParseError> {
     match text.to_ascii_lowercase().as_str() {
@@ -202,6 +222,11 @@ mod tests {
         assert_eq!(parse_bool("TRUE"), Ok(true));
         assert_eq!(parse_bool("0"), Ok(false));
         assert!(parse_bool("maybe").is_err());
+        assert_eq!(parse_grpc_code("14"), Ok(14));
+        assert_eq!(parse_grpc_code("0"), Ok(0));
+        for bad in ["17", "-1", "UNAVAILABLE", ""] {
+            assert!(parse_grpc_code(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -21,10 +21,13 @@
 //! ```
 
 mod body;
+pub mod calls;
 pub mod cli;
 mod config;
+pub mod grpc;
 mod http;
 pub mod knobs;
+pub mod peer;
 pub mod plan;
 mod reply;
 mod server;
@@ -33,6 +36,7 @@ mod stats;
 mod tcp;
 mod upgrade;
 
+pub use calls::{Call, CallConfig};
 pub use config::{Behaviour, EchoConfig, Protocol, system_hostname};
 pub use reply::EchoReply;
 pub use server::{EchoServer, start};

@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
-    let config = args.config();
+    let config = args.config()?;
     tracing::info!(config = %serde_json::to_string(&config)?, "starting");
 
     let stop = stop_signal()?;

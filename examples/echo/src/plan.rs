@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::calls::Call;
 use crate::config::Behaviour;
 use crate::knobs::RequestKnobs;
 
@@ -38,6 +39,20 @@ impl Plan {
             delay: knobs.delay.unwrap_or(defaults.delay),
             body_size: knobs.body_size.or(defaults.body_size),
             close: knobs.close.unwrap_or(defaults.close),
+        }
+    }
+
+    /// With `--fail-on-call-error`, a planned success becomes 502 when a call got no answer
+    /// or a 5xx. A failure the knobs asked for stays, since it was asked for.
+    #[must_use]
+    pub fn after_calls(self, fail_on_error: bool, calls: &[Call]) -> Self {
+        if fail_on_error && self.status.is_success() && calls.iter().any(Call::failed) {
+            Self {
+                status: StatusCode::BAD_GATEWAY,
+                ..self
+            }
+        } else {
+            self
         }
     }
 }
@@ -114,6 +129,43 @@ mod tests {
         assert!(!schedule.next_fails(50));
         assert!(!schedule.next_fails(0));
         assert!(schedule.next_fails(50));
+    }
+
+    #[test]
+    fn failed_calls_fail_the_answer_only_when_asked() {
+        let call = |status| Call {
+            url: "http://reviews/".into(),
+            status,
+            duration_ms: 0,
+            body: serde_json::Value::Null,
+            error: status.is_none().then(|| "refused".to_owned()),
+        };
+        let plan = |status| Plan {
+            status,
+            delay: Duration::ZERO,
+            body_size: None,
+            close: false,
+        };
+        let ok = plan(StatusCode::OK);
+        let failed = [call(Some(200)), call(None)];
+        assert_eq!(
+            ok.clone().after_calls(false, &failed).status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            ok.clone().after_calls(true, &failed).status,
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            ok.clone().after_calls(true, &[call(Some(503))]).status,
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            ok.after_calls(true, &[call(Some(404))]).status,
+            StatusCode::OK
+        );
+        let asked = plan(StatusCode::GATEWAY_TIMEOUT).after_calls(true, &failed);
+        assert_eq!(asked.status, StatusCode::GATEWAY_TIMEOUT);
     }
 
     #[test]

@@ -8,6 +8,9 @@ use http::header::InvalidHeaderValue;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 
+use crate::calls::Call;
+use crate::peer;
+
 /// What the server saw of a request, and who answered it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EchoReply {
@@ -28,6 +31,13 @@ pub struct EchoReply {
     pub headers: BTreeMap<String, String>,
     /// Bytes in the request body.
     pub body_bytes: u64,
+    /// The caller's identity as the sidecar verified it: the last `URI=` of
+    /// `x-forwarded-client-cert`, e.g. `spiffe://cluster.local/ns/shop/sa/productpage`.
+    #[serde(default)]
+    pub peer: Option<String>,
+    /// The upstream calls made for this request (`EchoConfig::calls`), in order.
+    #[serde(default)]
+    pub calls: Vec<Call>,
 }
 
 /// Who is answering; fixed for a server's lifetime. The header values are checked once, at
@@ -71,11 +81,13 @@ impl EchoReply {
             protocol: format!("{:?}", parts.version),
             headers: headers(&parts.headers),
             body_bytes,
+            peer: peer::from_headers(&parts.headers),
+            calls: Vec::new(),
         }
     }
 }
 
-fn headers(map: &http::HeaderMap) -> BTreeMap<String, String> {
+pub(crate) fn headers(map: &http::HeaderMap) -> BTreeMap<String, String> {
     let mut out = BTreeMap::<String, String>::new();
     for (name, value) in map {
         let value = String::from_utf8_lossy(value.as_bytes());
@@ -104,6 +116,7 @@ mod tests {
             .header("x-tag", "one")
             .header("x-tag", "two")
             .header("x-bin", HeaderValue::from_bytes(b"caf\xe9").expect("value"))
+            .header(peer::XFCC, "By=spiffe://me;URI=spiffe://caller")
             .body(())
             .expect("request")
             .into_parts();
@@ -119,5 +132,15 @@ mod tests {
         assert_eq!(reply.headers["x-tag"], "one, two");
         assert_eq!(reply.headers["x-bin"], "caf\u{fffd}");
         assert_eq!(reply.body_bytes, 7);
+        assert_eq!(reply.peer.as_deref(), Some("spiffe://caller"));
+        assert!(reply.calls.is_empty());
+    }
+
+    #[test]
+    fn older_answers_without_peer_or_calls_still_parse() {
+        let json = r#"{"service":"echo","version":"v1","hostname":"h","method":"GET","path":"/",
+            "query":null,"authority":null,"protocol":"HTTP/1.1","headers":{},"body_bytes":0}"#;
+        let reply: EchoReply = serde_json::from_str(json).expect("parses");
+        assert_eq!((reply.peer, reply.calls), (None, Vec::new()));
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
+use crate::calls;
 use crate::config::{Behaviour, EchoConfig, Protocol};
 use crate::http::{self, Shared};
 use crate::reply::Identity;
@@ -37,7 +38,8 @@ enum Mode {
 }
 
 /// Binds `config.listen` and serves it in a spawned task. Errors: the address cannot be bound,
-/// a banner was set for HTTP, or the name or version cannot be an HTTP header value.
+/// a banner was set for HTTP, the name or version cannot be an HTTP header value, or a call
+/// URL or the proxy is not `http://` with a host.
 pub async fn start(config: EchoConfig) -> io::Result<EchoServer> {
     let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
     let identity = Identity::new(&config.name, &config.version, &config.hostname)
@@ -45,6 +47,7 @@ pub async fn start(config: EchoConfig) -> io::Result<EchoServer> {
     if config.banner.is_some() && config.protocol == Protocol::Http {
         return Err(invalid("a banner needs the tcp protocol".to_owned()));
     }
+    calls::validate(&config.calls).map_err(invalid)?;
 
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
@@ -55,6 +58,7 @@ pub async fn start(config: EchoConfig) -> io::Result<EchoServer> {
             identity,
             Arc::clone(&behaviour),
             Arc::clone(&stats),
+            config.calls,
         ))),
         Protocol::Tcp => Mode::Tcp {
             banner: config.banner.map(Arc::from),
