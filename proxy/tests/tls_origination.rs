@@ -12,6 +12,9 @@ mod support;
 #[allow(dead_code)]
 #[path = "mtls/ca.rs"]
 mod ca;
+#[allow(dead_code)]
+#[path = "xds/fake_pilot.rs"]
+mod fake_pilot;
 #[path = "tls_origination/upstream.rs"]
 mod upstream;
 
@@ -360,6 +363,51 @@ async fn a_certificate_file_that_cannot_be_loaded_refuses_the_snapshot() {
         assert_eq!(dump["version"], "1", "the last good snapshot keeps serving");
         assert_eq!(get_host(&proxy, "api.example.com").await.0, StatusCode::OK);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_pilot_an_unreadable_certificate_file_is_nacked_naming_it() {
+    use mesh_proto::convert::encode_snapshot;
+    use mesh_proto::discovery::v1 as pb;
+    let pki = Pki::new("pilot");
+    let (chain, key) = pki.leaf(&["api.example.com"]);
+    let server = TlsUpstream::http(server_config(&chain, &key, None)).await;
+    let push = |version: &str, ca: &str| {
+        let text = snapshot(
+            version,
+            &[Cluster {
+                host: "api.example.com",
+                endpoint: server.addr,
+                tls: format!("{{mode: SIMPLE, caCertificates: {ca}}}"),
+            }],
+            &[],
+        );
+        let snapshot = mesh_core::snapshot::Snapshot::from_yaml(&text).unwrap();
+        pb::DiscoveryResponse {
+            system_version_info: version.into(),
+            nonce: format!("nonce-{version}"),
+            resources: encode_snapshot(&snapshot),
+            removed_resources: vec![],
+            more: false,
+        }
+    };
+    let mut pilot = fake_pilot::FakePilot::start().await;
+    let proxy = Proxy::start_args(&["--pilot", &pilot.addr.to_string()]);
+    pilot.next_request().await;
+    let answer = pilot.push_and_answer(push("1", &pki.path("ca.pem"))).await;
+    assert_eq!(answer.error_detail, None, "version 1 applies");
+    assert_eq!(get_host(&proxy, "api.example.com").await.0, StatusCode::OK);
+
+    let missing = pki.path("not-mounted.pem");
+    let answer = pilot.push_and_answer(push("2", &missing)).await;
+    let message = answer.error_detail.expect("a NACK").message;
+    let expected = format!(
+        "cluster outbound|80||api.example.com: tls.caCertificates: cannot read {missing}: "
+    );
+    assert!(message.contains(&expected), "{message}");
+    let dump = proxy.admin_json("/config_dump").await;
+    assert_eq!(dump["version"], "1", "the last good version keeps serving");
+    assert_eq!(get_host(&proxy, "api.example.com").await.0, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
