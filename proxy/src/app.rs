@@ -81,6 +81,10 @@ fn identity(config: &Config) -> Identity {
         namespace: config.namespace.clone(),
         app: config.app.clone(),
         version: config.app_version.clone(),
+        principal: match (&config.ca_addr, config.identity()) {
+            (Some(_), Ok(identity)) => identity.to_string(),
+            _ => "unknown".to_owned(),
+        },
     }
 }
 

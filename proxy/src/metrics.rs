@@ -28,13 +28,92 @@ const DURATION_BUCKETS: [f64; 16] = [
     60000.0, 300000.0,
 ];
 
-/// Who this proxy is, for the `source_*` labels of what it sends.
+/// Who this proxy is: the `source_*` labels of what it sends, the `destination_*` labels
+/// of what it receives.
 #[derive(Debug, Clone, Serialize)]
 pub struct Identity {
     pub workload: String,
     pub namespace: String,
     pub app: String,
     pub version: String,
+    /// Its SPIFFE ID when it has a certificate, else `unknown`.
+    pub principal: String,
+}
+
+/// The labels Istio's request and TCP metrics share: who reports, both workloads, the
+/// service and the connection's security. `inbound_peer` is set on inbound listeners: the
+/// peer's SPIFFE ID (if it showed one) and whether mTLS was used; the proxy then reports as
+/// the destination (`reporter="destination"`), its own workload in the `destination_*`
+/// labels and the peer's principal and namespace in the `source_*` ones. Without metadata
+/// exchange the peer's workload, app and version are `unknown`.
+pub(crate) fn workload_labels(
+    identity: &Identity,
+    destination: Option<(&str, Option<&str>)>,
+    inbound_peer: Option<(Option<&str>, bool)>,
+    upstream_mtls: bool,
+) -> Vec<(&'static str, String)> {
+    const UNKNOWN: &str = "unknown";
+    let (service, subset) = destination.unwrap_or((UNKNOWN, None));
+    let service_name = service.split('.').next().unwrap_or(UNKNOWN);
+    // Only a Kubernetes service host names its namespace.
+    let service_namespace = service
+        .strip_suffix(".svc.cluster.local")
+        .and_then(|s| s.split('.').nth(1))
+        .unwrap_or(UNKNOWN);
+    let security = match inbound_peer {
+        Some((_, true)) => "mutual_tls",
+        Some((_, false)) => "none",
+        None if upstream_mtls => "mutual_tls",
+        None => UNKNOWN,
+    };
+    let own = |value: &String| value.clone();
+    let mut labels = match inbound_peer {
+        Some((peer, _)) => {
+            let peer_namespace = peer
+                .and_then(|p| p.split("/ns/").nth(1))
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or(UNKNOWN);
+            vec![
+                ("reporter", "destination".to_owned()),
+                ("source_workload", UNKNOWN.to_owned()),
+                ("source_workload_namespace", peer_namespace.to_owned()),
+                ("source_principal", peer.unwrap_or(UNKNOWN).to_owned()),
+                ("source_app", UNKNOWN.to_owned()),
+                ("source_version", UNKNOWN.to_owned()),
+                ("destination_workload", own(&identity.workload)),
+                ("destination_workload_namespace", own(&identity.namespace)),
+                ("destination_principal", own(&identity.principal)),
+                ("destination_app", own(&identity.app)),
+                ("destination_version", own(&identity.version)),
+            ]
+        }
+        None => vec![
+            ("reporter", "source".to_owned()),
+            ("source_workload", own(&identity.workload)),
+            ("source_workload_namespace", own(&identity.namespace)),
+            ("source_principal", own(&identity.principal)),
+            ("source_app", own(&identity.app)),
+            ("source_version", own(&identity.version)),
+            ("destination_workload", UNKNOWN.to_owned()),
+            (
+                "destination_workload_namespace",
+                service_namespace.to_owned(),
+            ),
+            ("destination_principal", UNKNOWN.to_owned()),
+            ("destination_app", service_name.to_owned()),
+            ("destination_version", subset.unwrap_or(UNKNOWN).to_owned()),
+        ],
+    };
+    labels.extend([
+        ("destination_service", service.to_owned()),
+        ("destination_service_name", service_name.to_owned()),
+        (
+            "destination_service_namespace",
+            service_namespace.to_owned(),
+        ),
+        ("connection_security_policy", security.to_owned()),
+    ]);
+    labels
 }
 
 pub struct Metrics {
@@ -65,6 +144,8 @@ struct SeriesRef<'a> {
     protocol: &'static str,
     principal: Option<&'a str>,
     mtls: bool,
+    /// Reported as the destination (an inbound request) rather than the source.
+    inbound: bool,
 }
 
 /// A [`SeriesRef`] kept with its series.
@@ -78,6 +159,7 @@ struct SeriesKey {
     protocol: &'static str,
     principal: Option<String>,
     mtls: bool,
+    inbound: bool,
 }
 
 impl SeriesRef<'_> {
@@ -91,6 +173,7 @@ impl SeriesRef<'_> {
             protocol: self.protocol,
             principal: self.principal.map(str::to_owned),
             mtls: self.mtls,
+            inbound: self.inbound,
         }
     }
 
@@ -102,6 +185,7 @@ impl SeriesRef<'_> {
             && self.flags == key.flags
             && self.grpc == key.grpc
             && self.mtls == key.mtls
+            && self.inbound == key.inbound
             && self.principal == key.principal.as_deref()
     }
 }
@@ -368,64 +452,35 @@ impl RequestRecord {
             protocol: self.protocol,
             principal: self.peer.as_ref().and_then(|(id, _)| id.as_deref()),
             mtls: self.upstream_mtls || self.peer.as_ref().is_some_and(|(_, mtls)| *mtls),
+            inbound: self.peer.is_some(),
         }
     }
 
     fn labels(&self) -> Vec<Label> {
-        let id = &self.metrics.identity;
         let (code, flags, grpc) = match &self.outcome {
             Some((status, flags, grpc)) => {
                 (status.as_u16().to_string(), flags.clone(), grpc.clone())
             }
             None => ("0".into(), "DC".into(), String::new()),
         };
-        let (service, version) = match &self.destination {
-            Some((host, subset)) => (
-                host.clone(),
-                subset.clone().unwrap_or_else(|| "unknown".into()),
-            ),
-            None => ("unknown".into(), "unknown".into()),
-        };
-        let mut parts = service.split('.');
-        let service_name = parts.next().unwrap_or("unknown").to_owned();
-        let service_namespace = parts
-            .next()
-            .filter(|_| service.ends_with(".svc.cluster.local"))
-            .unwrap_or("unknown")
-            .to_owned();
-        let unknown = || "unknown".to_owned();
-        let (principal, security) = match &self.peer {
-            None if self.upstream_mtls => (unknown(), "mutual_tls".to_owned()),
-            None => (unknown(), unknown()),
-            Some((id, mtls)) => (
-                id.as_deref().map_or_else(unknown, str::to_owned),
-                if *mtls { "mutual_tls" } else { "none" }.to_owned(),
-            ),
-        };
-        [
-            ("reporter", "source".to_owned()),
-            ("source_workload", id.workload.clone()),
-            ("source_workload_namespace", id.namespace.clone()),
-            ("source_principal", principal),
-            ("source_app", id.app.clone()),
-            ("source_version", id.version.clone()),
-            ("destination_workload", unknown()),
-            ("destination_workload_namespace", service_namespace.clone()),
-            ("destination_principal", unknown()),
-            ("destination_app", service_name.clone()),
-            ("destination_version", version),
-            ("destination_service", service),
-            ("destination_service_name", service_name),
-            ("destination_service_namespace", service_namespace),
+        let destination = self
+            .destination
+            .as_ref()
+            .map(|(host, subset)| (host.as_str(), subset.as_deref()));
+        let peer = self.peer.as_ref().map(|(id, mtls)| (id.as_deref(), *mtls));
+        let mut labels = workload_labels(
+            &self.metrics.identity,
+            destination,
+            peer,
+            self.upstream_mtls,
+        );
+        labels.extend([
             ("request_protocol", self.protocol.to_owned()),
             ("response_code", code),
             ("grpc_response_status", grpc),
             ("response_flags", flags),
-            ("connection_security_policy", security),
-        ]
-        .into_iter()
-        .map(|(k, v)| Label::new(k, v))
-        .collect()
+        ]);
+        labels.into_iter().map(|(k, v)| Label::new(k, v)).collect()
     }
 }
 

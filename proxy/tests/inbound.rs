@@ -27,6 +27,7 @@ use harness::{Mesh, eventually, http_snapshot, id, mtls_get, plain_get, tcp_snap
 use support::{DEADLINE, echo, metric_value};
 
 const WEB: &str = "spiffe://cluster.local/ns/shop/sa/web";
+const CART: &str = "spiffe://cluster.local/ns/shop/sa/cart";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_admits_mtls_with_xfcc_and_refuses_plaintext_and_foreign_roots() {
@@ -92,13 +93,21 @@ async fn permissive_admits_mtls_and_plaintext_and_labels_each() {
     let reply: EchoReply = serde_json::from_slice(&body).unwrap();
     assert!(!reply.headers.contains_key("x-forwarded-client-cert"));
 
+    // Reported as the destination: this workload in the destination_* labels, the
+    // caller's principal and namespace (from its SPIFFE ID) in the source_* ones.
     let mtls = [
+        ("reporter", "destination"),
         ("connection_security_policy", "mutual_tls"),
         ("source_principal", WEB),
+        ("source_workload_namespace", "shop"),
+        ("destination_workload_namespace", "shop"),
+        ("destination_principal", CART),
     ];
     let none = [
+        ("reporter", "destination"),
         ("connection_security_policy", "none"),
         ("source_principal", "unknown"),
+        ("source_workload_namespace", "unknown"),
     ];
     let proxy = &mesh.proxy;
     eventually("both requests are counted", || async {
@@ -223,8 +232,10 @@ async fn over_tcp_a_denied_peer_is_closed_before_the_upstream_sees_it() {
         "the denied peer reached the app"
     );
     let mtls = [
+        ("reporter", "destination"),
         ("connection_security_policy", "mutual_tls"),
         ("source_principal", WEB),
+        ("destination_principal", CART),
     ];
     let opened = "mesh_tcp_connections_opened_total";
     assert_eq!(metric_value(&mesh.proxy, opened, &mtls).await, 1.0);

@@ -60,46 +60,13 @@ impl SourceIdentity {
         flags: &str,
         peer: Option<&Peer>,
     ) -> Vec<Label> {
-        let id = &self.0;
-        let (service, version) = match destination {
-            Some((host, subset)) => (host, subset.unwrap_or("unknown")),
-            None => ("unknown", "unknown"),
-        };
-        let service_name = service.split('.').next().unwrap_or("unknown");
-        // Only a Kubernetes service host names its namespace.
-        let service_namespace = service
-            .strip_suffix(".svc.cluster.local")
-            .and_then(|s| s.split('.').nth(1))
-            .unwrap_or("unknown");
-        let unknown = "unknown";
-        let principal = peer.and_then(|p| p.identity.as_deref()).unwrap_or(unknown);
-        let security = match peer {
-            None => unknown,
-            Some(peer) if peer.mtls => "mutual_tls",
-            Some(_) => "none",
-        };
-        [
-            ("reporter", "source"),
-            ("source_workload", &id.workload),
-            ("source_workload_namespace", &id.namespace),
-            ("source_principal", principal),
-            ("source_app", &id.app),
-            ("source_version", &id.version),
-            ("destination_workload", unknown),
-            ("destination_workload_namespace", service_namespace),
-            ("destination_principal", unknown),
-            ("destination_app", service_name),
-            ("destination_version", version),
-            ("destination_service", service),
-            ("destination_service_name", service_name),
-            ("destination_service_namespace", service_namespace),
-            ("request_protocol", "tcp"),
-            ("response_flags", flags),
-            ("connection_security_policy", security),
-        ]
-        .into_iter()
-        .map(|(k, v)| Label::new(k, v.to_owned()))
-        .collect()
+        let peer = peer.map(|p| (p.identity.as_deref(), p.mtls));
+        let mut labels = crate::metrics::workload_labels(&self.0, destination, peer, false);
+        labels.extend([
+            ("request_protocol", "tcp".to_owned()),
+            ("response_flags", flags.to_owned()),
+        ]);
+        labels.into_iter().map(|(k, v)| Label::new(k, v)).collect()
     }
 }
 
