@@ -139,7 +139,6 @@ pub fn compile(snapshot: &Snapshot) -> Result<ProxyConfig, CompileErrors> {
             );
         }
     }
-    if errors.0.is_empty() {
     let authentications: Vec<(String, crate::config::RequestAuthenticationSpec)> = snapshot
         .request_authentications
         .iter()
@@ -162,6 +161,7 @@ pub fn compile(snapshot: &Snapshot) -> Result<ProxyConfig, CompileErrors> {
             );
         }
     }
+    if errors.0.is_empty() {
         Ok(config)
     } else {
         Err(CompileErrors(errors.0))

@@ -386,6 +386,29 @@ authorizationPolicies:
 }
 
 #[test]
+fn request_authentications_compile_or_name_the_field() {
+    let yaml = r#"
+version: "1"
+requestAuthentications:
+- name: shop/jwt
+  spec:
+    jwtRules:
+    - issuer: https://accounts.example.com
+      fromHeaders: [{name: x-jwt}]
+"#;
+    let config = compile(&Snapshot::from_yaml(yaml).expect("parses")).expect("compiles");
+    assert!(!config.authn.is_empty());
+    let broken = yaml.replace("name: x-jwt", "name: 'bad header'");
+    let errors = compile(&Snapshot::from_yaml(&broken).expect("parses"))
+        .expect_err("a header name cannot hold a space")
+        .0;
+    assert_eq!(
+        errors[0].path, "requestAuthentications[0] (shop/jwt).spec.jwtRules[0].fromHeaders[0].name",
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn upstream_tls_per_cluster_and_subset_never_refuses_the_snapshot() {
     use crate::model::{TlsDecision, TlsRefusal, UpstreamTls, UpstreamTlsMode};
     let tls_snapshot = |tls: &str| {

@@ -349,3 +349,38 @@ fn peer_authentication_inherits_from_port_to_workload_to_namespace_to_mesh() {
     let none = index_of_yaml("");
     assert_eq!(peer_mode(&none, &node("b", &[]), 80), PeerMode::Permissive);
 }
+
+#[test]
+fn request_authentications_select_like_policies_and_file_jwks_are_inlined() {
+    let keys = tempfile::tempdir().expect("temp dir");
+    let jwks_path = keys.path().join("jwks.json");
+    let jwks = r#"{"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]}"#;
+    std::fs::write(&jwks_path, jwks).expect("write jwks");
+    let index = index_of_yaml(&format!(
+        r#"apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {{name: api, namespace: a}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  jwtRules:
+  - issuer: https://accounts.example.com
+    jwksUri: file://{}
+  - issuer: https://gone.example.com
+    jwksUri: file:///nonexistent/jwks.json
+"#,
+        jwks_path.display()
+    ));
+    let selected = inbound_policy(&index, &node("a", &[("app", "api")]));
+    assert_eq!(selected.request_authentications.len(), 1);
+    let rules = &selected.request_authentications[0].spec.jwt_rules;
+    assert_eq!(rules[0].jwks.as_deref(), Some(jwks), "read from the file");
+    assert_eq!(
+        rules[1].jwks, None,
+        "an unreadable file leaves the rule without keys"
+    );
+    assert!(
+        inbound_policy(&index, &node("a", &[("app", "web")]))
+            .request_authentications
+            .is_empty()
+    );
+}
