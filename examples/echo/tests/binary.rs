@@ -21,6 +21,9 @@ impl Echo {
     fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-echo"))
             .args(args)
+            // A developer's proxy settings must not divert the calls under test.
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -139,4 +142,17 @@ async fn serves_tcp_with_a_banner() {
     );
     let mut stream = support::connect(echo.addr).await;
     assert_eq!(support::read_exact(&mut stream, 7).await, b"hello\r\n");
+}
+
+#[tokio::test]
+async fn calls_the_urls_of_the_environment_in_order() {
+    let upstream = support::server().await;
+    let urls = format!("{},{}", upstream.url("/a"), upstream.url("/b"));
+    let echo = Echo::spawn(&[], &[("ECHO_LISTEN", "127.0.0.1:0"), ("ECHO_CALL", &urls)]);
+    let reply = get(&h1_client(), &format!("http://{}/", echo.addr), &[])
+        .await
+        .reply();
+    let paths: Vec<_> = reply.calls.iter().map(|call| &call.body["path"]).collect();
+    assert_eq!(paths, ["/a", "/b"]);
+    assert_eq!(upstream.stats().requests(), 2);
 }

@@ -1,6 +1,8 @@
 //! Clients and waits shared by the integration tests. Every wait has a deadline.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod proxy;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
