@@ -3,12 +3,14 @@
 use clap::{Parser, Subcommand};
 
 use crate::cmd::analyze::AnalyzeArgs;
+use crate::cmd::apply::ApplyArgs;
+use crate::cmd::local::LocalArgs;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "meshctl",
     version,
-    about = "Install, inspect and analyze mesh, the Rust service mesh that speaks Istio's config",
+    about = "Install, inspect, analyze and run locally mesh, the Rust service mesh that speaks Istio's config",
     propagate_version = true
 )]
 pub struct Cli {
@@ -20,4 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Check config files as Istio's validation webhook and `istioctl analyze` do
     Analyze(AnalyzeArgs),
+    /// Run the whole mesh on this machine: `local up <dir>`, `local status`, `local down`
+    Local(LocalArgs),
+    /// Check config files and hand them to the running local mesh (live, no restart)
+    Apply(ApplyArgs),
+    /// Remove what `apply -f` added to the running local mesh
+    Delete(ApplyArgs),
 }

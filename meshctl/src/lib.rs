@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod local;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -37,5 +38,31 @@ impl From<Status> for ExitCode {
 pub fn run(cli: &Cli, out: &mut impl Write) -> Result<Status, cmd::CommandError> {
     match &cli.command {
         Command::Analyze(args) => cmd::analyze::run(args, out),
+        Command::Local(args) => cmd::local::run(args, out),
+        Command::Apply(args) => cmd::apply::apply(args, out),
+        Command::Delete(args) => cmd::apply::delete(args, out),
+    }
+}
+
+/// The whole program, for `main.rs` and for test binaries built from it: parse the
+/// command line, run, print any error with its causes on stderr.
+pub fn main() -> ExitCode {
+    use clap::Parser;
+    let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    match run(&cli, &mut stdout) {
+        Ok(status) => status.into(),
+        // A reader that stops early (`| head`) is not a failure worth a message.
+        Err(err) if err.is_broken_pipe() => ExitCode::from(Status::INTERNAL_ERROR),
+        Err(err) => {
+            let mut message = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("error: {message}");
+            ExitCode::from(Status::INTERNAL_ERROR)
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! The commands, one module each.
 
 pub mod analyze;
+pub mod apply;
+pub mod local;
 
 /// Why a command could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -9,6 +11,8 @@ pub enum CommandError {
     Write(#[source] std::io::Error),
     #[error("cannot encode the report as JSON")]
     Json(#[source] serde_json::Error),
+    #[error(transparent)]
+    Local(#[from] crate::local::LocalError),
 }
 
 impl CommandError {
@@ -16,6 +20,7 @@ impl CommandError {
         let kind = match self {
             CommandError::Write(err) => Some(err.kind()),
             CommandError::Json(err) => err.io_error_kind(),
+            CommandError::Local(_) => None,
         };
         kind == Some(std::io::ErrorKind::BrokenPipe)
     }

@@ -1,0 +1,289 @@
+//! Local mode end to end: `examples/bookinfo` brought up by meshctl's launcher (pilot,
+//! citadel, and an echo app plus a sidecar per workload, each workload on its own loopback
+//! address), a request through one sidecar to another over mTLS, a live routing edit in
+//! the config directory, `meshctl apply`/`delete`, `status`, and `down` leaving nothing.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use http::StatusCode;
+use meshctl::local::{self, Binaries, LocalError, LocalMesh, Options};
+use serde_json::Value;
+use support::wait_for;
+
+const CALLER: &str = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage";
+const CALLEE: &str = "spiffe://cluster.local/ns/default/sa/bookinfo-reviews";
+
+fn binaries() -> Binaries {
+    Binaries {
+        pilot: env!("CARGO_BIN_EXE_e2e-pilot").into(),
+        citadel: env!("CARGO_BIN_EXE_e2e-citadel").into(),
+        proxy: env!("CARGO_BIN_EXE_e2e-proxy").into(),
+        echo: env!("CARGO_BIN_EXE_e2e-echo").into(),
+    }
+}
+
+/// The example, copied so the test can edit its config directory.
+fn copy_example(to: &Path) {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bookinfo");
+    std::fs::copy(example.join("topology.yaml"), to.join("topology.yaml")).unwrap();
+    std::fs::create_dir(to.join("config")).unwrap();
+    for entry in std::fs::read_dir(example.join("config")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join("config").join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+/// Addresses no other test (or another run of this one) holds: a /24 of loopback for the
+/// workloads and a range of app ports, both checked free; the control plane on port 0.
+fn free_options(workloads: u8) -> Options {
+    let salt = std::process::id();
+    for attempt in 0..100u32 {
+        let n = salt.wrapping_add(attempt.wrapping_mul(7919));
+        let base_ip = Ipv4Addr::new(127, (n % 200 + 20) as u8, (n / 200 % 250) as u8, 2);
+        let app_port_base = 21000 + (n % 80) as u16 * 100;
+        let mut wanted: Vec<SocketAddr> = Vec::new();
+        for i in 0..workloads {
+            let [a, b, c, d] = base_ip.octets();
+            let ip = Ipv4Addr::new(a, b, c, d + i);
+            for port in [15000, 15001, 15020, 15021, 9080] {
+                wanted.push((ip, port).into());
+            }
+            wanted.push((Ipv4Addr::LOCALHOST, app_port_base + u16::from(i)).into());
+        }
+        if wanted
+            .iter()
+            .all(|addr| std::net::TcpListener::bind(addr).is_ok())
+        {
+            let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+            return Options {
+                base_ip,
+                app_port_base,
+                pilot_grpc: any,
+                pilot_monitoring: any,
+                citadel_grpc: any,
+                citadel_monitoring: any,
+                timeout: Duration::from_secs(90),
+            };
+        }
+    }
+    panic!("no free loopback addresses found");
+}
+
+async fn up(topology: &Path, state: &Path, options: &Options) -> Result<LocalMesh, LocalError> {
+    local::up(topology, &binaries(), state, options, &mut |line| {
+        eprintln!("up: {line}")
+    })
+    .await
+}
+
+/// `meshctl <args> --state-dir <state>`: exit code and stdout + stderr.
+fn meshctl(state: &Path, args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_e2e-meshctl"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// One GET through `outbound` (a sidecar's outbound listener) to `host`.
+async fn call(outbound: SocketAddr, host: &str) -> (StatusCode, Value) {
+    let (status, body) = support::get(outbound, host, "/hello").await;
+    (status, serde_json::from_slice(&body).unwrap_or_default())
+}
+
+fn write_atomically(path: &Path, text: &str) {
+    let aside = path.with_extension("tmp~");
+    std::fs::write(&aside, text).unwrap();
+    std::fs::rename(&aside, path).unwrap();
+}
+
+const REVIEWS_V3: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews, subset: v3}}]}]
+"#;
+
+const RATINGS_WEIGHT_150: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http: [{route: [{destination: {host: ratings, subset: v1}, weight: 150}]}]
+"#;
+
+const RATINGS_TEAPOT: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - fault: {abort: {percentage: {value: 100}, httpStatus: 418}}
+    route: [{destination: {host: ratings, subset: v1}}]
+"#;
+
+#[tokio::test]
+async fn bookinfo_runs_locally_routes_live_and_stops_without_orphans() {
+    let topology = tempfile::tempdir().unwrap();
+    copy_example(topology.path());
+    let state = tempfile::tempdir().unwrap();
+    let options = free_options(6);
+    let mut mesh = up(topology.path(), state.path(), &options).await.unwrap();
+    let names: Vec<&str> = mesh
+        .state()
+        .workloads
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "productpage-v1",
+            "details-v1",
+            "reviews-v1",
+            "reviews-v2",
+            "reviews-v3",
+            "ratings-v1"
+        ]
+    );
+    let productpage = mesh.workload("productpage-v1").unwrap().clone();
+    assert_eq!(productpage.ip, options.base_ip);
+    assert!(state.path().join("local.json").is_file());
+
+    // A second `up` on the same state refuses before starting anything.
+    let again = up(topology.path(), state.path(), &options).await;
+    assert!(
+        matches!(again, Err(LocalError::AlreadyRunning { .. })),
+        "{:?}",
+        again.err()
+    );
+
+    // productpage's sidecar -> reviews' sidecar over mTLS -> the reviews app.
+    let outbound = productpage.sidecar.outbound;
+    let reply = wait_for("reviews through productpage's sidecar", || async {
+        let (status, reply) = call(outbound, "reviews:9080").await;
+        (status == StatusCode::OK).then_some(reply)
+    })
+    .await;
+    assert_eq!(reply["service"], "reviews", "{reply}");
+    let xfcc = reply["headers"]["x-forwarded-client-cert"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(xfcc.contains(&format!("URI={CALLER}")), "{reply}");
+    assert!(xfcc.contains(&format!("By={CALLEE}")), "{reply}");
+
+    // No route yet: every version answers. Then a VirtualService in the config dir sends
+    // everything to v3, live.
+    wait_for("more than one reviews version", || async {
+        let mut seen = BTreeSet::new();
+        for _ in 0..6 {
+            seen.insert(call(outbound, "reviews:9080").await.1["version"].to_string());
+        }
+        (seen.len() > 1).then_some(())
+    })
+    .await;
+    write_atomically(&topology.path().join("config/reviews.yaml"), REVIEWS_V3);
+    wait_for("every reviews request on v3", || async {
+        for _ in 0..5 {
+            if call(outbound, "reviews:9080").await.1["version"] != "v3" {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+
+    // apply: an invalid file is refused with its file, object and field; nothing is written.
+    let invalid = topology.path().join("ratings-invalid.yaml");
+    std::fs::write(&invalid, RATINGS_WEIGHT_150).unwrap();
+    let (code, text) = meshctl(state.path(), &["apply", "-f", invalid.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("ratings-invalid.yaml[0]"), "{text}");
+    assert!(text.contains("VirtualService default/ratings"), "{text}");
+    assert!(text.contains("spec.http[0].route[0].weight"), "{text}");
+    assert!(text.contains("nothing applied"), "{text}");
+    let applied = &mesh.state().applied_dir;
+    assert_eq!(std::fs::read_dir(applied).unwrap().count(), 0);
+
+    // A valid one takes effect live, and `delete` takes it away again.
+    let teapot = topology.path().join("ratings-fault.yaml");
+    std::fs::write(&teapot, RATINGS_TEAPOT).unwrap();
+    let (code, text) = meshctl(state.path(), &["apply", "-f", teapot.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("VirtualService default/ratings created"),
+        "{text}"
+    );
+    let status_of_ratings = || async { call(outbound, "ratings:9080").await.0 };
+    wait_for("the applied fault", || async {
+        (status_of_ratings().await == StatusCode::IM_A_TEAPOT).then_some(())
+    })
+    .await;
+    let (code, text) = meshctl(state.path(), &["delete", "-f", teapot.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    wait_for("the fault removed", || async {
+        (status_of_ratings().await == StatusCode::OK).then_some(())
+    })
+    .await;
+
+    // status: every workload, its address, ready and synced.
+    let (code, text) = meshctl(state.path(), &["local", "status"]);
+    assert_eq!(code, 0, "{text}");
+    for workload in &mesh.state().workloads {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", workload.name)))
+            .unwrap_or_else(|| panic!("no row for {}: {text}", workload.name));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[3], workload.ip.to_string(), "{row}");
+        assert_eq!(
+            [cells[5], cells[6], cells[7], cells[8]],
+            ["yes", "running", "yes", "yes"],
+            "app up, sidecar running, ready and synced: {row}"
+        );
+    }
+
+    // down, from another process as a user would: every process exits.
+    let processes: Vec<(String, u32)> = mesh
+        .state()
+        .processes
+        .iter()
+        .map(|p| (p.name.clone(), p.pid))
+        .collect();
+    assert_eq!(processes.len(), 2 + 2 * 6);
+    let (code, text) = meshctl(state.path(), &["local", "down"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("stopped 14 processes"), "{text}");
+    for (name, status) in mesh.exits() {
+        assert!(status.is_some(), "{name} still runs after down");
+    }
+    assert!(!state.path().join("local.json").exists());
+    for (name, pid) in processes {
+        assert!(
+            !local::process::alive(pid),
+            "{name} (pid {pid}) left behind"
+        );
+    }
+    drop(mesh);
+    let (code, text) = meshctl(state.path(), &["local", "status"]);
+    assert_eq!(code, 1, "nothing runs: {text}");
+}
