@@ -222,6 +222,13 @@ async fn simple_verifies_the_server_by_ca_and_name_and_sends_the_sni() {
         );
     }
     assert_eq!(server.requests(), vec![http::Version::HTTP_11; 4]);
+    // TLS the rule originates is not mesh mTLS.
+    let originated = [
+        ("destination_service", "api.example.com"),
+        ("connection_security_policy", "unknown"),
+    ];
+    let counted = metric_value(&proxy, "mesh_requests_total", &originated).await;
+    assert_eq!(counted, 1.0, "SIMPLE is not reported as mutual_tls");
 
     // HTTP/2 from the app: h2 offered, and HTTP/2 to the server.
     let (status, body) = h2_get(proxy.listener("out").await, "api.example.com").await;

@@ -195,7 +195,9 @@ async fn forward_request(
         };
         let outcome = match sent {
             Timed::Done(Ok(mut response)) => {
-                if dial.tls.is_some() {
+                // Only mesh mTLS is `mutual_tls`; TLS the DestinationRule originates with
+                // the user's files is not mesh security.
+                if matches!(dial.tls, Some(crate::tls::Security::Mesh(_))) {
                     response
                         .extensions_mut()
                         .insert(crate::metrics::UpstreamMtls);
