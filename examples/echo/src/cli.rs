@@ -12,10 +12,12 @@ use crate::calls::{self, CallConfig, CallConfigError};
 use crate::config::{Behaviour, EchoConfig, Protocol, system_hostname};
 use crate::knobs;
 
-/// An echo server with version, latency and error knobs: the mesh's sample app.
+/// An HTTP and gRPC echo server with version, latency and error knobs that can call other
+/// services: the mesh's sample app.
 ///
 /// Every knob can also be set per request with an x-echo-* header (x-echo-status,
-/// x-echo-delay, x-echo-fail-percent, x-echo-body-size, x-echo-close), which wins.
+/// x-echo-delay, x-echo-fail-percent, x-echo-body-size, x-echo-close; for gRPC also
+/// x-echo-grpc-status), which wins.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "mesh-echo")]
 pub struct Args {

@@ -9,6 +9,12 @@
 //! `/healthz` answers `ok`, `/status/<code>` answers that code. In TCP mode it echoes bytes,
 //! optionally after a greeting banner.
 //!
+//! On the same port, gRPC calls (HTTP/2, `application/grpc`) reach the `mesh.echo.v1.Echo`
+//! service ([`grpc`]), with the knobs as gRPC statuses. With [`CallConfig`] every request
+//! also calls upstream URLs, through an HTTP proxy (a sidecar) or directly, forwarding trace
+//! and user headers, and reports them in [`EchoReply::calls`]; [`EchoReply::peer`] names the
+//! caller the sidecar verified.
+//!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
 //! let server = mesh_echo::start(mesh_echo::EchoConfig::default()).await?;
