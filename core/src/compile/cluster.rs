@@ -170,20 +170,23 @@ fn outlier(detection: &config::OutlierDetection) -> OutlierPolicy {
     }
 }
 
-/// The rule's policy with the matching `portLevelSettings` entry laid over it, section by
-/// section, as Istio merges them.
+/// The rule's policy with the matching `portLevelSettings` entry in place of its sections,
+/// as Istio merges them.
 fn effective_policy(policy: Option<&TrafficPolicy>, port: u16) -> TrafficPolicy {
     let mut merged = policy.cloned().unwrap_or_default();
     let port_level = policy
         .into_iter()
         .flat_map(|p| &p.port_level_settings)
         .find(|s| s.port.number == u32::from(port));
+    // Istio's MergeTrafficPolicy: a port's settings replace the policy's, section by
+    // section, with no inheritance ("port level policies do not inherit and instead [fall
+    // back] to defaults if not provided").
     if let Some(settings) = port_level {
         let settings = settings.clone();
-        merged.load_balancer = settings.load_balancer.or(merged.load_balancer);
-        merged.connection_pool = settings.connection_pool.or(merged.connection_pool);
-        merged.outlier_detection = settings.outlier_detection.or(merged.outlier_detection);
-        merged.tls = settings.tls.or(merged.tls);
+        merged.load_balancer = settings.load_balancer;
+        merged.connection_pool = settings.connection_pool;
+        merged.outlier_detection = settings.outlier_detection;
+        merged.tls = settings.tls;
     }
     merged
 }
@@ -246,4 +249,37 @@ fn consistent_hash(
     }
     .unwrap_or(Maglev::DEFAULT_TABLE_SIZE);
     Some(ConsistentHash { key, table_size })
+}
+
+#[cfg(test)]
+mod port_level_tests {
+    use super::*;
+
+    #[test]
+    fn a_port_entry_replaces_every_section_without_inheriting() {
+        let policy: TrafficPolicy = serde_yaml::from_str(
+            r#"
+loadBalancer: {simple: RANDOM}
+outlierDetection: {consecutive5xxErrors: 3}
+connectionPool: {tcp: {maxConnections: 10}}
+portLevelSettings:
+- port: {number: 9080}
+  connectionPool: {tcp: {maxConnections: 1}}
+"#,
+        )
+        .expect("a traffic policy");
+        let on_port = effective_policy(Some(&policy), 9080);
+        assert!(on_port.load_balancer.is_none(), "not inherited");
+        assert!(on_port.outlier_detection.is_none(), "not inherited");
+        assert_eq!(
+            on_port
+                .connection_pool
+                .and_then(|p| p.tcp)
+                .and_then(|t| t.max_connections),
+            Some(1)
+        );
+        let elsewhere = effective_policy(Some(&policy), 8080);
+        assert!(elsewhere.outlier_detection.is_some());
+        assert!(elsewhere.load_balancer.is_some());
+    }
 }
