@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use tonic::codegen::Service as _;
 
 use crate::body::EchoBody;
-use crate::calls::{CallConfig, Caller};
+use crate::calls::{Call, CallConfig, Caller};
 use crate::config::Behaviour;
 use crate::grpc::{self, GrpcEcho, GrpcService};
 use crate::knobs::{self, RequestKnobs};
@@ -201,9 +201,7 @@ async fn handle(
     {
         return Ok(upgrade::accept(&shared, conn, &parts.headers, on_upgrade));
     }
-    let mut reply = EchoReply::new(identity, &parts, body_bytes);
-    reply.calls = calls;
-    Ok(answer(identity, &plan, &parts, &reply))
+    Ok(answer(identity, &plan, &parts, body_bytes, calls))
 }
 
 /// The response a plan calls for: the JSON echo, or filler when a body size was asked for.
@@ -211,14 +209,19 @@ fn answer(
     identity: &Identity,
     plan: &Plan,
     parts: &Parts,
-    reply: &EchoReply,
+    body_bytes: u64,
+    calls: Vec<Call>,
 ) -> Response<EchoBody> {
     let (body, content_type) = if !allows_body(plan.status) {
         (EchoBody::empty(), "application/json")
     } else if let Some(size) = plan.body_size {
         (EchoBody::filler(size), "application/octet-stream")
     } else {
-        match serde_json::to_vec(reply) {
+        let reply = EchoReply {
+            calls,
+            ..EchoReply::new(identity, parts, body_bytes)
+        };
+        match serde_json::to_vec(&reply) {
             Ok(json) => (EchoBody::bytes(json), "application/json"),
             Err(error) => {
                 let message = format!("failed to encode the echo: {error}");
