@@ -44,7 +44,10 @@ fn copy_example(to: &Path) {
 /// Addresses no other test (or another run of this one) holds: a /24 of loopback for the
 /// workloads and a range of app ports, both checked free; the control plane on port 0.
 fn free_options(workloads: u8) -> Options {
-    let salt = std::process::id();
+    // Tests of this file run side by side: each call starts from its own salt.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let salt = std::process::id().wrapping_add(call.wrapping_mul(104_729));
     for attempt in 0..100u32 {
         let n = salt.wrapping_add(attempt.wrapping_mul(7919));
         let base_ip = Ipv4Addr::new(127, (n % 200 + 20) as u8, (n / 200 % 250) as u8, 2);
@@ -286,4 +289,145 @@ async fn bookinfo_runs_locally_routes_live_and_stops_without_orphans() {
     drop(mesh);
     let (code, text) = meshctl(state.path(), &["local", "status"]);
     assert_eq!(code, 1, "nothing runs: {text}");
+}
+
+const WEB_AND_BROKEN: &str = r#"
+services:
+  - name: web
+    ports: [{number: 9080}]
+  - name: broken
+    ports: [{number: 9080}]
+workloads:
+  - {service: web}
+  - service: broken
+    command: ["sh", "-c", "echo boom on {listen} >&2; exit 3"]
+"#;
+
+const WEB: &str = r#"
+services:
+  - name: web
+    ports: [{number: 9080, name: http, protocol: HTTP}]
+workloads:
+  - {service: web, version: v7}
+"#;
+
+/// Processes (not zombies) whose command line names `dir`: pilot, citadel and the sidecars
+/// of a local mesh do (its state directory is in their flags); the apps do not.
+fn running_with(dir: &Path) -> Vec<String> {
+    let output = Command::new("ps")
+        .args(["-A", "-o", "stat=,args="])
+        .output()
+        .unwrap();
+    let needle = dir.to_str().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.contains(needle) && !l.trim_start().starts_with('Z'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_workload_that_exits_fails_up_with_its_log_and_everything_stops() {
+    let topology = tempfile::tempdir().unwrap();
+    std::fs::write(topology.path().join("topology.yaml"), WEB_AND_BROKEN).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let options = free_options(2);
+    let err = match up(topology.path(), state.path(), &options).await {
+        Ok(_) => panic!("up succeeded with a workload that exits"),
+        Err(err) => err,
+    };
+    let message = err.to_string();
+    assert!(message.starts_with("broken-v1 exited"), "{message}");
+    assert!(
+        message.contains("boom on 127.0.0.1:"),
+        "the log's tail: {message}"
+    );
+    assert!(message.contains("broken-v1.log"), "{message}");
+    assert!(!state.path().join("local.json").exists());
+    assert_eq!(running_with(state.path()), Vec::<String>::new());
+    let web_admin = SocketAddr::from((options.base_ip, 15000));
+    assert!(
+        std::net::TcpStream::connect(web_admin).is_err(),
+        "web's sidecar stopped"
+    );
+    let web_app = SocketAddr::from((Ipv4Addr::LOCALHOST, options.app_port_base));
+    assert!(
+        std::net::TcpStream::connect(web_app).is_err(),
+        "web's app stopped"
+    );
+}
+
+#[tokio::test]
+async fn the_cli_leaves_the_mesh_running_and_down_stops_it() {
+    let topology = tempfile::tempdir().unwrap();
+    std::fs::write(topology.path().join("topology.yaml"), WEB).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let options = free_options(1);
+    let base_ip = options.base_ip.to_string();
+    let app_ports = options.app_port_base.to_string();
+    let mut args = vec!["local", "up", topology.path().to_str().unwrap()];
+    args.extend(["--base-ip", &base_ip, "--app-port-base", &app_ports]);
+    for flag in [
+        "--pilot-addr",
+        "--pilot-monitoring-addr",
+        "--citadel-addr",
+        "--citadel-monitoring-addr",
+    ] {
+        args.extend([flag, "127.0.0.1:0"]);
+    }
+    let bins = binaries();
+    let output = Command::new(env!("CARGO_BIN_EXE_e2e-meshctl"))
+        .args(&args)
+        .arg("--state-dir")
+        .arg(state.path())
+        .env("MESH_PILOT_BIN", &bins.pilot)
+        .env("MESH_CITADEL_BIN", &bins.citadel)
+        .env("MESH_PROXY_BIN", &bins.proxy)
+        .env("MESH_ECHO_BIN", &bins.echo)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("1 of 1 workloads ready"), "{text}");
+    assert!(text.contains("web-v7"), "{text}");
+
+    // meshctl has exited; the mesh runs on, and answers through the sidecar.
+    let outbound = SocketAddr::from((options.base_ip, 15001));
+    let (status, reply) = call(outbound, "web:9080").await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["version"], "v7");
+    let (code, text) = meshctl(state.path(), &["local", "status"]);
+    assert_eq!(code, 0, "{text}");
+    let state_file: Value =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("local.json")).unwrap())
+            .unwrap();
+    let pids: Vec<u64> = state_file["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 4, "pilot, citadel, app, sidecar");
+    assert!(pids.iter().all(|pid| runs(*pid)), "{pids:?}");
+
+    let (code, text) = meshctl(state.path(), &["local", "down"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("stopped 4 processes"), "{text}");
+    // They are init's children now: gone once it reaps them.
+    wait_for("every process gone", || async {
+        (!pids.iter().any(|pid| runs(*pid))).then_some(())
+    })
+    .await;
+    assert!(std::net::TcpStream::connect(outbound).is_err());
+}
+
+/// Whether `pid` is a live process (`ps` lists it, and not as a zombie).
+fn runs(pid: u64) -> bool {
+    let output = Command::new("ps")
+        .args(["-o", "stat=", "-p", &pid.to_string()])
+        .output()
+        .unwrap();
+    let stat = String::from_utf8_lossy(&output.stdout);
+    !stat.trim().is_empty() && !stat.trim_start().starts_with('Z')
 }

@@ -69,6 +69,11 @@ pub fn apply(args: &ApplyArgs, out: &mut impl Write) -> Result<Status, CommandEr
             if existed { "configured" } else { "created" }
         )?;
     }
+    writeln!(
+        out,
+        "pilot reloads {} within a few hundred milliseconds",
+        state.applied_dir.display()
+    )?;
     Ok(Status::Success)
 }
 

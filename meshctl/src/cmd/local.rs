@@ -133,7 +133,7 @@ async fn run_up(args: &UpArgs, out: &mut impl Write) -> Result<Status, CommandEr
     write_table(&state, out).await?;
     writeln!(
         out,
-        "\nLogs: {}\nStop with `meshctl local down`{}.",
+        "\nLogs: {}\nStop with `meshctl local down{}`.",
         dir.logs().display(),
         state_flag(&args.state)
     )?;

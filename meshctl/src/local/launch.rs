@@ -291,7 +291,7 @@ async fn start_control(
         name,
         program: program.as_os_str(),
         args,
-        env: BTreeMap::new(),
+        env: plain_logs(),
         cwd: &mesh.dir.root,
         log,
     })?;
@@ -393,7 +393,7 @@ fn start_workload(
         name: &sidecar_name,
         program: binaries.proxy.as_os_str(),
         args,
-        env: BTreeMap::new(),
+        env: plain_logs(),
         cwd: &mesh.dir.root,
         log: &sidecar_log,
     })?;
@@ -439,6 +439,11 @@ fn program(topology_dir: &Path, first: Option<&str>) -> PathBuf {
     } else {
         path.to_path_buf()
     }
+}
+
+/// Our own programs write logs to files: no terminal colours in them.
+fn plain_logs() -> BTreeMap<String, String> {
+    BTreeMap::from([("NO_COLOR".to_owned(), "1".to_owned())])
 }
 
 fn path_arg(path: &Path) -> String {
