@@ -361,6 +361,14 @@ async fn a_workload_that_exits_fails_up_with_its_log_and_everything_stops() {
 async fn the_cli_leaves_the_mesh_running_and_down_stops_it() {
     let topology = tempfile::tempdir().unwrap();
     std::fs::write(topology.path().join("topology.yaml"), WEB).unwrap();
+    std::fs::create_dir(topology.path().join("config")).unwrap();
+    std::fs::write(
+        topology.path().join("config/web.yaml"),
+        RATINGS_WEIGHT_150
+            .replace("ratings", "web")
+            .replace(", subset: v1", ""),
+    )
+    .unwrap();
     let state = tempfile::tempdir().unwrap();
     let options = free_options(1);
     let base_ip = options.base_ip.to_string();
@@ -391,6 +399,14 @@ async fn the_cli_leaves_the_mesh_running_and_down_stops_it() {
     assert!(output.status.success(), "{text}");
     assert!(text.contains("1 of 1 workloads ready"), "{text}");
     assert!(text.contains("web-v7"), "{text}");
+    // A problem in the config directory does not stop `up`, and is shown.
+    assert!(text.contains("pilot reports 1 config problem(s)"), "{text}");
+    assert!(
+        text.contains(
+            "web.yaml[0] VirtualService default/web: spec.http[0].route[0].weight: weight 150"
+        ),
+        "{text}"
+    );
 
     // meshctl has exited; the mesh runs on, and answers through the sidecar.
     let outbound = SocketAddr::from((options.base_ip, 15001));

@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use super::binaries::Binaries;
 use super::plan::{Instance, generated_config, plan};
 use super::process::{self, Spec};
+use super::ready::{POLL, check_exits, config_problems, tails, wait_ready};
 use super::state::{AppState, ControlPlane, SidecarState, State, StateDir, WorkloadState};
 use super::topology::{CONFIG_DIR, Topology};
-use super::{LocalError, LocalMesh, Options, probe};
-
-const POLL: Duration = Duration::from_millis(50);
+use super::{LocalError, LocalMesh, Options};
 
 /// Starts the mesh `topology_dir` describes, with its state in `state_dir`, reporting each
 /// step to `progress`.
@@ -87,6 +86,17 @@ pub async fn up(
         ));
     }
     wait_ready(&mut mesh, options.timeout, progress).await?;
+    let problems = config_problems(pilot.monitoring).await;
+    if !problems.is_empty() {
+        progress(&format!(
+            "pilot reports {} config problem(s), also on http://{}/debug/config_status:",
+            problems.len(),
+            pilot.monitoring
+        ));
+        for problem in problems {
+            progress(&format!("  {problem}"));
+        }
+    }
     Ok(mesh)
 }
 
@@ -448,110 +458,4 @@ fn plain_logs() -> BTreeMap<String, String> {
 
 fn path_arg(path: &Path) -> String {
     path.display().to_string()
-}
-
-/// Fails when a started process has exited.
-fn check_exits(mesh: &mut LocalMesh) -> Result<(), LocalError> {
-    for (name, status) in mesh.exits() {
-        if let Some(status) = status {
-            let log = mesh
-                .state
-                .processes
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| p.log.clone())
-                .unwrap_or_default();
-            return Err(LocalError::Failed {
-                tail: process::tail(&log, 20),
-                why: format!("exited ({status})"),
-                name,
-                log,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// What is not ready yet, by workload: `(name, what, log)`.
-async fn not_ready(state: &State) -> Vec<(String, &'static str, PathBuf)> {
-    let synced: BTreeSet<String> = match &state.pilot {
-        Some(pilot) => probe::synced(pilot.monitoring).await.into_iter().collect(),
-        None => BTreeSet::new(),
-    };
-    let mut waiting = Vec::new();
-    for w in &state.workloads {
-        if !probe::ready(w.sidecar.health).await {
-            waiting.push((
-                w.name.clone(),
-                "sidecar not ready (certificate and config)",
-                w.sidecar.log.clone(),
-            ));
-        } else if !synced.contains(&w.node_id) {
-            waiting.push((
-                w.name.clone(),
-                "sidecar not synced with pilot",
-                w.sidecar.log.clone(),
-            ));
-        } else if !probe::accepts(w.app.addr).await {
-            waiting.push((
-                w.name.clone(),
-                "app not accepting connections",
-                w.app.log.clone(),
-            ));
-        }
-    }
-    waiting
-}
-
-async fn wait_ready(
-    mesh: &mut LocalMesh,
-    timeout: Duration,
-    progress: &mut dyn FnMut(&str),
-) -> Result<(), LocalError> {
-    let deadline = Instant::now() + timeout;
-    let total = mesh.state.workloads.len();
-    let mut reported = usize::MAX;
-    loop {
-        check_exits(mesh)?;
-        let waiting = not_ready(&mesh.state).await;
-        if waiting.len() != reported {
-            reported = waiting.len();
-            progress(&format!(
-                "{} of {total} workloads ready",
-                total - waiting.len()
-            ));
-        }
-        if waiting.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            let what: Vec<String> = waiting
-                .iter()
-                .map(|(n, w, _)| format!("{n}: {w}"))
-                .collect();
-            let logs: Vec<(String, PathBuf)> = waiting
-                .iter()
-                .map(|(n, _, l)| (n.clone(), l.clone()))
-                .collect();
-            return Err(LocalError::Timeout {
-                timeout,
-                waiting: what.join("; "),
-                tails: tails(&logs),
-            });
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-fn tails(logs: &[(String, PathBuf)]) -> String {
-    logs.iter()
-        .take(3)
-        .map(|(name, log)| {
-            format!(
-                "\n--- {name}: the end of {}\n{}",
-                log.display(),
-                process::tail(log, 10)
-            )
-        })
-        .collect()
 }

@@ -15,6 +15,7 @@ mod launch;
 pub mod plan;
 pub mod probe;
 pub mod process;
+mod ready;
 pub mod state;
 pub mod topology;
 
