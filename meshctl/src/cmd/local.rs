@@ -186,6 +186,7 @@ async fn run_status(args: &StateArgs, out: &mut impl Write) -> Result<Status, Co
         )?;
         return Ok(Status::Failed);
     };
+    process::check_tools().map_err(LocalError::from)?;
     writeln!(out, "topology  {}", state.topology_dir.display())?;
     writeln!(out, "state     {}", state.state_dir.display())?;
     let healthy = write_table(&state, out).await?;

@@ -32,6 +32,7 @@ pub async fn up(
         source,
     })?;
     let topology = Topology::load(&topology_dir)?;
+    process::check_tools()?;
     let instances = plan(
         &topology,
         options.base_ip,

@@ -214,6 +214,7 @@ pub fn down(dir: &StateDir) -> Result<process::Stopped, LocalError> {
     let Some(state) = dir.read()? else {
         return Err(LocalError::NotRunning(dir.root.clone()));
     };
+    process::check_tools()?;
     let stopped = process::stop(&state.processes, GRACE, || {});
     dir.remove()?;
     Ok(stopped)

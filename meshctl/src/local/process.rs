@@ -20,6 +20,12 @@ pub enum ProcessError {
         #[source]
         source: std::io::Error,
     },
+    #[error("meshctl local needs `{tool}` (on Linux, the procps package)")]
+    Tool {
+        tool: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start {name} ({program})")]
     Spawn {
         name: String,
@@ -71,9 +77,35 @@ pub fn spawn(spec: Spec) -> Result<(Child, Process), ProcessError> {
     Ok((child, process))
 }
 
-/// When `pid` started, as `ps` prints it.
+/// Checks that `ps` and `kill` run: without them nothing could be stopped.
+pub fn check_tools() -> Result<(), ProcessError> {
+    let own = std::process::id().to_string();
+    for (tool, args) in [("ps", ["-o", "pid=", "-p"]), ("kill", ["-0", "--", ""])] {
+        let mut command = Command::new(tool);
+        command
+            .args(args.iter().filter(|a| !a.is_empty()))
+            .arg(&own);
+        let status = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|source| ProcessError::Tool { tool, source })?;
+        if !status.success() {
+            return Err(ProcessError::Tool {
+                tool,
+                source: std::io::Error::other(format!("`{tool}` failed ({status})")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// When `pid` started, as `ps` prints it (in UTC and the C locale, so that `down` run
+/// from another shell reads the same text).
 fn started(pid: u32) -> Option<String> {
     let output = Command::new("ps")
+        .env("TZ", "UTC")
+        .env("LC_ALL", "C")
         .args(["-o", "lstart=", "-p", &pid.to_string()])
         .stderr(Stdio::null())
         .output()
