@@ -152,3 +152,137 @@ fn a_state_file_that_is_not_json_is_reported_not_a_panic() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output).contains("local.json"), "{}", text(&output));
 }
+
+/// A state file as `up` writes it, for a mesh whose processes are not needed: `apply` and
+/// `delete` only read where its config lives. Returns (state dir, user config dir).
+fn fake_mesh() -> (tempfile::TempDir, std::path::PathBuf) {
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("user-config");
+    let generated = state.path().join("generated");
+    let applied = state.path().join("applied");
+    for dir in [&config, &generated, &applied] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    std::fs::write(
+        generated.join("topology.yaml"),
+        r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: reviews}}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        config.join("reviews.yaml"),
+        r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}]
+"#,
+    )
+    .unwrap();
+    let state_file = serde_json::json!({
+        "topologyDir": state.path(),
+        "stateDir": state.path(),
+        "namespace": "default",
+        "configDirs": [config, generated, applied],
+        "appliedDir": applied,
+        "pilot": null,
+        "citadel": null,
+        "workloads": [],
+        "processes": [],
+    });
+    std::fs::write(state.path().join("local.json"), state_file.to_string()).unwrap();
+    (state, config)
+}
+
+/// A foreign object first: the VirtualService is document 1.
+const ROUTE: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews, subset: v1}}]}]
+"#;
+
+#[test]
+fn apply_writes_each_object_with_its_namespace_and_delete_removes_it() {
+    let (state, _) = fake_mesh();
+    let env = [("MESH_LOCAL_STATE_DIR", state.path())];
+    let file = state.path().join("route.yaml");
+    std::fs::write(&file, ROUTE).unwrap();
+    let path = file.to_str().unwrap();
+
+    let first = meshctl(&["apply", "-f", path], &env);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(text(&first).contains("VirtualService default/reviews created"));
+    let written = state
+        .path()
+        .join("applied/virtualservice_default_reviews.yaml");
+    let yaml = std::fs::read_to_string(&written).unwrap();
+    assert!(yaml.contains("namespace: default"), "{yaml}");
+    assert!(yaml.contains("subset: v1"), "{yaml}");
+    let again = meshctl(&["apply", "-f", path], &env);
+    assert!(
+        text(&again).contains("VirtualService default/reviews configured"),
+        "re-apply replaces: {}",
+        text(&again)
+    );
+
+    let deleted = meshctl(&["delete", "-f", path], &env);
+    assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted));
+    assert!(!written.exists());
+    let twice = meshctl(&["delete", "-f", path], &env);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(text(&twice).contains("was not applied"), "{}", text(&twice));
+}
+
+#[test]
+fn apply_refuses_what_conflicts_with_the_running_config() {
+    let (state, config) = fake_mesh();
+    let env = [("MESH_LOCAL_STATE_DIR", state.path())];
+    // A subset no DestinationRule of the mesh defines.
+    let file = state.path().join("v9.yaml");
+    std::fs::write(&file, ROUTE.replace("subset: v1}}]", "subset: v9}}]")).unwrap();
+    let output = meshctl(&["apply", "-f", file.to_str().unwrap()], &env);
+    assert_eq!(output.status.code(), Some(1));
+    let message = text(&output);
+    assert!(
+        message.contains(
+            "v9.yaml[1] VirtualService default/reviews: spec.http[0].route[0].destination.subset"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("nothing applied"), "{message}");
+
+    // An object the user's config directory already has.
+    let file = state.path().join("dr.yaml");
+    std::fs::copy(config.join("reviews.yaml"), &file).unwrap();
+    let output = meshctl(&["apply", "-f", file.to_str().unwrap()], &env);
+    assert_eq!(output.status.code(), Some(1));
+    let message = text(&output);
+    assert!(
+        message.contains("DestinationRule default/reviews is also defined at"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_dir(state.path().join("applied"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
