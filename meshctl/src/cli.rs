@@ -10,7 +10,7 @@ use crate::cmd::local::LocalArgs;
 #[command(
     name = "meshctl",
     version,
-    about = "Install, inspect, analyze and run locally mesh, the Rust service mesh that speaks Istio's config",
+    about = "Install, inspect, analyze and run mesh, the Rust service mesh that speaks Istio's config",
     propagate_version = true
 )]
 pub struct Cli {
