@@ -1,5 +1,7 @@
 //! Keeps the open sockets in step with the snapshot: a listener added is bound, one removed
-//! stops accepting (its open connections finish), one unchanged keeps its socket.
+//! stops accepting (its open connections finish), one unchanged keeps its socket, and one
+//! whose config changed on the same address hands its socket to its successor, so not a
+//! single connection is refused while, say, a PeerAuthentication change takes effect.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,6 +39,10 @@ struct Running {
     signature: String,
     stop: watch::Sender<bool>,
     info: BoundListener,
+    /// A duplicate of the listening socket, handed to the listener's successor when its
+    /// config changes but not its address: the socket never closes, so its backlog keeps
+    /// queueing connections while the new accept loop starts.
+    socket: Option<std::net::TcpListener>,
 }
 
 pub struct Listeners {
@@ -48,7 +54,7 @@ pub struct Listeners {
     drain: Drain,
     /// The workload certificate, for mTLS on inbound listeners; `None` without `--ca-addr`.
     certs: Option<Arc<CertificateManager>>,
-    running: Mutex<HashMap<String, Running>>,
+    running: Arc<Mutex<HashMap<String, Running>>>,
 }
 
 impl Listeners {
@@ -59,6 +65,18 @@ impl Listeners {
         certs: Option<Arc<CertificateManager>>,
     ) -> Self {
         let tcp_identity = Arc::new(SourceIdentity::new(metrics.identity().clone()));
+        let running: Arc<Mutex<HashMap<String, Running>>> = Arc::default();
+        // Draining closes the listening sockets (the accept loops drop theirs): the
+        // duplicates kept for handovers must go too, or the kernel would keep queueing
+        // connections nobody accepts.
+        let (drained, draining) = (running.clone(), drain.clone());
+        tokio::spawn(async move {
+            draining.started().await;
+            let mut running = drained.lock().unwrap_or_else(|p| p.into_inner());
+            for listener in running.values_mut() {
+                listener.socket = None;
+            }
+        });
         Self {
             state,
             metrics,
@@ -66,7 +84,7 @@ impl Listeners {
             tcp_identity,
             drain,
             certs,
-            running: Mutex::default(),
+            running,
         }
     }
 
@@ -89,12 +107,18 @@ impl Listeners {
         }
         let to_start: Vec<_> = {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            let mut handed_over = HashMap::new();
             running.retain(|name, r| {
-                let keep = wanted
-                    .get(name)
-                    .is_some_and(|l| signature(l) == r.signature);
+                let wanted = wanted.get(name);
+                let keep = wanted.is_some_and(|l| signature(l) == r.signature);
                 if !keep {
-                    tracing::info!(listener = %name, "listener stopped");
+                    let same_address = wanted.is_some_and(|l| l.address == r.info.configured);
+                    if let Some(socket) = r.socket.take().filter(|_| same_address) {
+                        handed_over.insert(name.clone(), socket);
+                        tracing::info!(listener = %name, "listener restarting with a new config on its socket");
+                    } else {
+                        tracing::info!(listener = %name, "listener stopped");
+                    }
                     r.stop.send_replace(true);
                 }
                 keep
@@ -102,16 +126,28 @@ impl Listeners {
             wanted
                 .into_values()
                 .filter(|l| !running.contains_key(&l.name))
+                .map(|l| {
+                    let socket = handed_over.remove(&l.name);
+                    (l, socket)
+                })
                 .collect()
         };
-        for listener in to_start {
-            self.start(listener).await;
+        for (listener, socket) in to_start {
+            self.start(listener, socket).await;
         }
     }
 
-    async fn start(&self, listener: mesh_core::model::Listener) {
-        let socket = match TcpListener::bind(listener.address).await {
-            Ok(socket) => socket,
+    /// Serves `listener` on `inherited` (its predecessor's socket) or a socket bound now.
+    async fn start(
+        &self,
+        listener: mesh_core::model::Listener,
+        inherited: Option<std::net::TcpListener>,
+    ) {
+        let socket = inherited
+            .map_or_else(|| std::net::TcpListener::bind(listener.address), Ok)
+            .and_then(with_duplicate);
+        let (socket, duplicate) = match socket {
+            Ok(pair) => pair,
             Err(error) => {
                 tracing::error!(listener = %listener.name, address = %listener.address, %error, "cannot bind listener");
                 return;
@@ -138,6 +174,7 @@ impl Listeners {
                 signature: signature(&listener),
                 stop,
                 info,
+                socket: duplicate,
             },
         );
     }
@@ -249,6 +286,16 @@ impl Listeners {
             certs: self.certs.clone(),
         })
     }
+}
+
+/// The socket for tokio, and a duplicate of its descriptor to hand over later (without
+/// one, when the descriptor table is full, a config change rebinds instead).
+fn with_duplicate(
+    socket: std::net::TcpListener,
+) -> std::io::Result<(TcpListener, Option<std::net::TcpListener>)> {
+    socket.set_nonblocking(true)?;
+    let duplicate = socket.try_clone().ok();
+    Ok((TcpListener::from_std(socket)?, duplicate))
 }
 
 fn signature(listener: &mesh_core::model::Listener) -> String {

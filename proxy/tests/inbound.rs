@@ -240,3 +240,46 @@ async fn over_tcp_a_denied_peer_is_closed_before_the_upstream_sees_it() {
     let opened = "mesh_tcp_connections_opened_total";
     assert_eq!(metric_value(&mesh.proxy, opened, &mtls).await, 1.0);
 }
+
+/// A listener whose config changes on the same address (here its PeerAuthentication mode)
+/// keeps its socket: connections made all through the change are accepted, none refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_change_refuses_no_connection() {
+    let app = echo("v1").await;
+    let mesh = Mesh::start(&http_snapshot("PERMISSIVE", app.addr(), "")).await;
+    let addr = mesh.proxy.listener("in").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dialer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut accepted, mut refused) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match TcpStream::connect(addr).await {
+                    Ok(_) => accepted += 1,
+                    Err(_) => refused += 1,
+                }
+            }
+            (accepted, refused)
+        })
+    };
+    for (round, mode) in ["STRICT", "DISABLE", "PERMISSIVE"].into_iter().enumerate() {
+        mesh.proxy
+            .write_snapshot(&http_snapshot(mode, app.addr(), "").replace("\"1\"", "\"2\""));
+        mesh.proxy.wait_applied(round as u64 + 2).await;
+        eventually("the listener runs the new mode", || async {
+            let listeners = mesh.proxy.admin_json("/listeners").await;
+            listeners[0]["mtls"] == mode
+        })
+        .await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (accepted, refused) = dialer.await.unwrap();
+    assert!(accepted > 0);
+    assert_eq!(
+        refused,
+        0,
+        "{refused} of {} connections refused",
+        accepted + refused
+    );
+    assert_eq!(mesh.proxy.listener("in").await, addr, "the same socket");
+}
