@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use mesh_core::config::{
-    Destination, HttpRoute, HttpRouteDestination, IngressListener, MtlsMode, PortSelector,
+    Destination, HttpRetry, HttpRoute, HttpRouteDestination, IngressListener, MtlsMode,
+    PortSelector,
 };
 use mesh_core::model::selects;
 use mesh_core::snapshot::{
@@ -119,7 +120,9 @@ fn to(cluster: &ClusterSpec) -> Destination {
     }
 }
 
-/// Every request on the inbound port goes to the local app.
+/// Every request on the inbound port goes to the local app, once: as in Istio, the
+/// inbound side never retries (the caller's sidecar owns retries, and retrying here too
+/// would multiply attempts and hide the app's failures from the caller's policy).
 fn local_routes(name: &str, cluster: &ClusterSpec) -> RouteConfigSpec {
     RouteConfigSpec {
         name: name.to_owned(),
@@ -132,6 +135,7 @@ fn local_routes(name: &str, cluster: &ClusterSpec) -> RouteConfigSpec {
                     destination: to(cluster),
                     ..HttpRouteDestination::default()
                 }],
+                retries: Some(HttpRetry::default()),
                 ..HttpRoute::default()
             }],
         }],

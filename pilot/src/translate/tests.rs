@@ -295,6 +295,19 @@ fn a_sidecar_ingress_becomes_an_inbound_listener_to_the_app() {
         .find(|c| c.host == "inbound|9080")
         .expect("the local app's cluster");
     assert_eq!(app.endpoints[0].address.to_string(), "127.0.0.1:8080");
+    let routes = snapshot
+        .route_configs
+        .iter()
+        .find(|r| r.name == "inbound|9080")
+        .expect("the inbound routes");
+    assert_eq!(
+        routes.virtual_hosts[0].routes[0]
+            .retries
+            .as_ref()
+            .map(|r| r.attempts),
+        Some(0),
+        "the inbound side never retries"
+    );
     let config = compile(&snapshot).expect("compiles");
     assert!(config.listeners.iter().any(|l| l.inbound.is_some()));
     // A workload the Sidecar does not select gets no inbound listener.
