@@ -194,6 +194,25 @@ async fn bookinfo_runs_locally_routes_live_and_stops_without_orphans() {
     assert!(xfcc.contains(&format!("URI={CALLER}")), "{reply}");
     assert!(xfcc.contains(&format!("By={CALLEE}")), "{reply}");
 
+    // The apps call each other through their sidecars: productpage's inbound listener ->
+    // productpage -> details and reviews (-> ratings for v2 and v3), each hop over mTLS.
+    let inbound = SocketAddr::from((productpage.ip, 9080));
+    let page = wait_for("the productpage chain", || async {
+        let (status, page) = call(inbound, "productpage:9080").await;
+        (status == StatusCode::OK && page["calls"][1]["status"] == 200).then_some(page)
+    })
+    .await;
+    assert_eq!(page["service"], "productpage", "{page}");
+    let (details, reviews) = (&page["calls"][0]["body"], &page["calls"][1]["body"]);
+    assert_eq!(details["service"], "details", "{page}");
+    assert_eq!(reviews["service"], "reviews", "{page}");
+    assert_eq!(reviews["peer"], CALLER, "reviews saw productpage: {page}");
+    if reviews["version"] != "v1" {
+        let ratings = &reviews["calls"][0]["body"];
+        assert_eq!(ratings["service"], "ratings", "{page}");
+        assert_eq!(ratings["peer"], CALLEE, "ratings saw reviews: {page}");
+    }
+
     // No route yet: every version answers. Then a VirtualService in the config dir sends
     // everything to v3, live.
     wait_for("more than one reviews version", || async {
