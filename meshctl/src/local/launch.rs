@@ -24,7 +24,7 @@ pub async fn up(
     binaries: &Binaries,
     state_dir: &Path,
     options: &Options,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut impl FnMut(&str),
 ) -> Result<LocalMesh, LocalError> {
     let topology_dir = std::fs::canonicalize(topology_dir).map_err(|source| LocalError::Io {
         what: "no topology directory",

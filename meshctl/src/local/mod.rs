@@ -9,6 +9,18 @@
 //! [`up`] starts what a topology directory describes ([`topology`]) and returns a
 //! [`LocalMesh`] that knows every address and stops everything on [`LocalMesh::down`] or
 //! drop; `meshctl local up` detaches it and leaves the [`state`] file for `down`/`status`.
+//!
+//! ```ignore
+//! let binaries = Binaries::find(None)?; // or each path given
+//! let mut mesh = meshctl::local::up(
+//!     Path::new("examples/bookinfo"), &binaries, state_dir, &Options::default(),
+//!     &mut |line| println!("{line}"),
+//! ).await?;
+//! let productpage = mesh.workload("productpage-v1").expect("in the topology");
+//! // productpage.sidecar.outbound, .admin, .inbound; mesh.state().pilot.monitoring ...
+//! mesh.down(); // or drop it; a process killed before either leaves `meshctl local down`
+//!              // (with the same state directory) to stop what it started
+//! ```
 
 pub mod binaries;
 mod launch;

@@ -69,7 +69,7 @@ async fn not_ready(state: &State) -> Vec<(String, &'static str, PathBuf)> {
 pub async fn wait_ready(
     mesh: &mut LocalMesh,
     timeout: Duration,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut impl FnMut(&str),
 ) -> Result<(), LocalError> {
     let deadline = Instant::now() + timeout;
     let total = mesh.state.workloads.len();

@@ -5,9 +5,10 @@
 //!
 //! ```text
 //! <state>/local.json        this file
-//! <state>/logs/<name>.log   one log per process (pilot, citadel, <workload>, <workload>.sidecar)
+//! <state>/logs/<name>.log   one log per process (pilot, citadel, <workload>, <workload>.sidecar),
+//!                           emptied by `up`
 //! <state>/generated/        the ServiceEntries, WorkloadEntries and Sidecars of the topology
-//! <state>/applied/          objects `meshctl apply` wrote, one file per object
+//! <state>/applied/          objects `meshctl apply` wrote, one file per object (emptied by `up`)
 //! <state>/ca/               citadel's root (kept between runs)
 //! <state>/tokens/           citadel's bootstrap tokens and one token file per service account
 //! ```
