@@ -23,6 +23,9 @@ enum Task {
     },
     /// Benchmarks; `cargo xtask bench proxy --quick` checks that the proxy bench works.
     Bench(bench::BenchArgs),
+    /// Starts the whole mesh locally (examples/bookinfo) and walks through its features on
+    /// live traffic; `--once` stops it afterwards.
+    Demo(xtask::demo::DemoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Task::Bench(args) => bench::run(args, &root)?,
+        Task::Demo(args) => xtask::demo::run(&args, &root)?,
     }
     Ok(())
 }

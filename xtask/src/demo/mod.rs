@@ -9,8 +9,11 @@
 //! integration test runs the same steps against a mesh its binaries started.
 
 pub mod client;
+mod run;
 mod steps;
 pub mod sync;
+
+pub use run::{DemoArgs, run};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +39,8 @@ pub struct Workload {
     pub name: String,
     pub service: String,
     pub version: String,
+    /// Its SPIFFE ID, `spiffe://cluster.local/ns/<ns>/sa/<service account>`.
+    pub identity: String,
     /// The sidecar's inbound listener: peers reach the app here.
     pub inbound: SocketAddr,
     /// The sidecar's outbound listener: the app reaches other services here.
@@ -106,16 +111,32 @@ impl Ctx {
             .ok_or_else(|| anyhow::anyhow!("the topology has no service {service:?}"))
     }
 
+    /// A file of the config directory as it is now.
+    pub fn read_config(&self, name: &str) -> anyhow::Result<String> {
+        let path = self.target.config_dir.join(name);
+        std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
+    }
+
     /// Writes config files, prints them, and waits until every proxy runs them.
     pub async fn apply(&mut self, files: &[(&str, String)]) -> anyhow::Result<()> {
         let before = self.pilot.generation().await?;
         for (name, content) in files {
             println!("  applying {name}:");
-            for line in content.trim_end().lines() {
-                println!("    | {line}");
-            }
+            print_yaml(content);
             self.edits.write(name, content)?;
         }
+        self.synced(before).await
+    }
+
+    /// Replaces the DestinationRule `name` in `file` (keeping the file's other documents),
+    /// prints the new rule, and waits until every proxy runs it.
+    pub async fn apply_rule(&mut self, file: &str, name: &str, rule: &str) -> anyhow::Result<()> {
+        let before = self.pilot.generation().await?;
+        let text = steps::with_rule(&self.read_config(file)?, name, rule)?;
+        println!("  editing {file}: DestinationRule {name} becomes");
+        print_yaml(rule);
+        self.edits.write(file, &text)?;
         self.synced(before).await
     }
 
@@ -155,6 +176,12 @@ impl Ctx {
     }
 }
 
+fn print_yaml(text: &str) {
+    for line in text.trim_end().lines() {
+        println!("    | {line}");
+    }
+}
+
 /// Runs every step against `target`, printing as it goes; the reports say what held.
 /// A step that cannot run (an error, not a failed check) ends the walkthrough.
 pub async fn walkthrough(target: Target) -> anyhow::Result<Vec<StepReport>> {
@@ -175,4 +202,44 @@ pub async fn walkthrough(target: Target) -> anyhow::Result<Vec<StepReport>> {
         });
     }
     Ok(reports)
+}
+
+impl Target {
+    /// The running local mesh `state` describes; `config_dir` is the first of pilot's
+    /// directories, the user's own.
+    pub fn from_state(state: &meshctl::local::State) -> anyhow::Result<Self> {
+        let pilot = state
+            .pilot
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the local mesh has no pilot"))?;
+        let config_dir = state
+            .config_dirs
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the local mesh has no config directory"))?;
+        let workloads = state
+            .workloads
+            .iter()
+            .map(|w| {
+                Ok(Workload {
+                    name: w.name.clone(),
+                    service: w.service.clone(),
+                    version: w.version.clone(),
+                    identity: w.identity.clone(),
+                    inbound: *w.sidecar.inbound.first().ok_or_else(|| {
+                        anyhow::anyhow!("workload {} has no service port", w.name)
+                    })?,
+                    outbound: w.sidecar.outbound,
+                    admin: w.sidecar.admin,
+                    metrics: w.sidecar.metrics,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            namespace: state.namespace.clone(),
+            config_dir,
+            pilot_monitoring: pilot.monitoring,
+            workloads,
+        })
+    }
 }

@@ -10,9 +10,9 @@ use anyhow::Context;
 use super::Ctx;
 use super::client::{Answer, Hop};
 
-/// The file of the example holding reviews' DestinationRule (its subsets); the
-/// consistent-hash step rewrites it and the walkthrough puts it back.
-pub const REVIEWS_RULE_FILE: &str = "destination-rules.yaml";
+/// The example's file of DestinationRules (the subsets of every service); steps that
+/// change a rule rewrite its document there, and the walkthrough puts the file back.
+pub const RULES_FILE: &str = "destination-rules.yaml";
 /// Where the other steps write their objects.
 const STEP_FILE: &str = "demo-step.yaml";
 
@@ -368,17 +368,22 @@ async fn outlier_detection(ctx: &mut Ctx) -> anyhow::Result<()> {
         before_ratings.len()
     ));
 
-    let rule = r#"---
-apiVersion: networking.istio.io/v1
+    ctx.apply_rule(
+        RULES_FILE,
+        "ratings",
+        r#"apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: ratings}
 spec:
   host: ratings
   trafficPolicy:
     outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}
-"#;
-    ctx.apply(&[(STEP_FILE, format!("{only_v1}{rule}"))])
-        .await?;
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+"#,
+    )
+    .await?;
     let n = 40;
     let after = hops(&browse(ctx, n, &[]).await?)?;
     let ratings = ratings_hops(&after);
@@ -425,8 +430,9 @@ spec:
 }
 
 async fn consistent_hash(ctx: &mut Ctx) -> anyhow::Result<()> {
-    ctx.apply(&[(
-        REVIEWS_RULE_FILE,
+    ctx.apply_rule(
+        RULES_FILE,
+        "reviews",
         r#"apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: reviews}
@@ -439,9 +445,8 @@ spec:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}
   - {name: v3, labels: {version: v3}}
-"#
-        .to_owned(),
-    )])
+"#,
+    )
     .await?;
     let mut chosen = BTreeMap::new();
     let mut sticky = true;
@@ -462,7 +467,6 @@ spec:
 }
 
 async fn mutual_tls(ctx: &mut Ctx) -> anyhow::Result<()> {
-    let namespace = ctx.target.namespace.clone();
     ctx.apply(&[(
         STEP_FILE,
         r#"apiVersion: security.istio.io/v1
@@ -482,7 +486,8 @@ spec:
     )])
     .await?;
     let hops = hops(&browse(ctx, 10, &[]).await?)?;
-    let id = |sa: &str| format!("spiffe://cluster.local/ns/{namespace}/sa/{sa}");
+    let productpage = ctx.service_workload("productpage")?.identity.clone();
+    let reviews_id = ctx.service_workload("reviews")?.identity.clone();
     let reviews_saw: std::collections::BTreeSet<_> =
         hops.iter().filter_map(|h| h.peer.clone()).collect();
     let ratings_saw: std::collections::BTreeSet<_> = ratings_hops(&hops)
@@ -497,11 +502,11 @@ spec:
     );
     ctx.check(
         "reviews' sidecar verified productpage's identity",
-        reviews_saw.len() == 1 && reviews_saw.contains(&id("productpage")),
+        reviews_saw.len() == 1 && reviews_saw.contains(&productpage),
     );
     ctx.check(
         "ratings' sidecar verified reviews' identity",
-        ratings_saw.contains(&id("reviews")),
+        ratings_saw.contains(&reviews_id),
     );
     let reviews = ctx.service_workload("reviews")?.inbound;
     let plaintext = ctx.http.get(reviews, "reviews:9080", "/", &[]).await;
@@ -517,7 +522,9 @@ spec:
 }
 
 async fn authorization(ctx: &mut Ctx) -> anyhow::Result<()> {
-    let namespace = ctx.target.namespace.clone();
+    // Principals are written without `spiffe://`.
+    let caller = ctx.service_workload("productpage")?.identity.clone();
+    let principal = caller.trim_start_matches("spiffe://").to_owned();
     ctx.apply(&[(
         STEP_FILE,
         format!(
@@ -528,7 +535,7 @@ spec:
   selector: {{matchLabels: {{app: reviews}}}}
   action: ALLOW
   rules:
-  - from: [{{source: {{principals: [cluster.local/ns/{namespace}/sa/productpage]}}}}]
+  - from: [{{source: {{principals: [{principal}]}}}}]
 "#
         ),
     )])
@@ -574,4 +581,59 @@ spec:
         counted >= 1.0,
     );
     Ok(())
+}
+
+/// `text`, a multi-document YAML file, with the DestinationRule named `name` replaced by
+/// `rule` (added when absent); comments and the other documents are kept as they are.
+pub(super) fn with_rule(text: &str, name: &str, rule: &str) -> anyhow::Result<String> {
+    let mut documents: Vec<String> = vec![String::new()];
+    for line in text.lines() {
+        if line.trim_end() == "---" {
+            documents.push(String::new());
+        } else if let Some(current) = documents.last_mut() {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    let is_the_rule = |document: &str| -> bool {
+        let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(document) else {
+            return false;
+        };
+        value["kind"].as_str() == Some("DestinationRule")
+            && value["metadata"]["name"].as_str() == Some(name)
+    };
+    match documents.iter().position(|d| is_the_rule(d)) {
+        Some(index) => documents[index] = rule.to_owned(),
+        None => documents.push(rule.to_owned()),
+    }
+    Ok(documents
+        .into_iter()
+        .filter(|d| !d.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("---\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_is_replaced_in_place_and_the_rest_kept() -> anyhow::Result<()> {
+        let text = "# rules\napiVersion: v1\nkind: DestinationRule\nmetadata: {name: a}\n---\nkind: DestinationRule\nmetadata: {name: b}\nspec: {host: b}\n";
+        let replaced = with_rule(
+            text,
+            "b",
+            "kind: DestinationRule\nmetadata: {name: b}\nspec: {host: B}\n",
+        )?;
+        assert_eq!(
+            replaced,
+            "# rules\napiVersion: v1\nkind: DestinationRule\nmetadata: {name: a}\n---\nkind: DestinationRule\nmetadata: {name: b}\nspec: {host: B}\n"
+        );
+        let added = with_rule(text, "c", "kind: DestinationRule\nmetadata: {name: c}\n")?;
+        assert!(
+            added.ends_with("---\nkind: DestinationRule\nmetadata: {name: c}\n"),
+            "{added}"
+        );
+        Ok(())
+    }
 }
