@@ -231,3 +231,29 @@ pub fn down(dir: &StateDir) -> Result<process::Stopped, LocalError> {
     dir.remove()?;
     Ok(stopped)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A caller may run `up` on any tokio worker (`tokio::spawn`) when its progress
+    /// callback is Send.
+    #[test]
+    fn up_is_a_send_future() {
+        fn send<T: Send>(_: T) {}
+        let binaries = Binaries {
+            pilot: "pilot".into(),
+            citadel: "citadel".into(),
+            proxy: "mesh-proxy".into(),
+            echo: "mesh-echo".into(),
+        };
+        let mut progress = |_: &str| {};
+        send(up(
+            Path::new("topology"),
+            &binaries,
+            Path::new("state"),
+            &Options::default(),
+            &mut progress,
+        ));
+    }
+}
