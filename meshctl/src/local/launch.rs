@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::binaries::Binaries;
 use super::plan::{Instance, generated_config, plan};
 use super::process::{self, Spec};
-use super::ready::{POLL, check_exits, config_problems, tails, wait_ready};
+use super::ready::{POLL, check_exits, report_config_problems, tails, wait_ready};
 use super::state::{AppState, ControlPlane, SidecarState, State, StateDir, WorkloadState};
 use super::topology::{CONFIG_DIR, Topology};
 use super::{LocalError, LocalMesh, Options};
@@ -87,17 +87,7 @@ pub async fn up(
         ));
     }
     wait_ready(&mut mesh, options.timeout, progress).await?;
-    let problems = config_problems(pilot.monitoring).await;
-    if !problems.is_empty() {
-        progress(&format!(
-            "pilot reports {} config problem(s), also on http://{}/debug/config_status:",
-            problems.len(),
-            pilot.monitoring
-        ));
-        for problem in problems {
-            progress(&format!("  {problem}"));
-        }
-    }
+    report_config_problems(pilot.monitoring, progress).await;
     Ok(mesh)
 }
 

@@ -119,9 +119,25 @@ pub fn tails(logs: &[(String, PathBuf)]) -> String {
         .collect()
 }
 
+/// Tells `progress` about pilot's config problems, if any: a mesh with a broken file in
+/// `config/` runs, and the user should know why a route is missing.
+pub async fn report_config_problems(monitoring: SocketAddr, progress: &mut impl FnMut(&str)) {
+    let problems = config_problems(monitoring).await;
+    if problems.is_empty() {
+        return;
+    }
+    progress(&format!(
+        "pilot reports {} config problem(s), also on http://{monitoring}/debug/config_status:",
+        problems.len(),
+    ));
+    for problem in problems {
+        progress(&format!("  {problem}"));
+    }
+}
+
 /// pilot's config problems (`/debug/config_status`), one line each as `analyze` prints
 /// them, with what pilot did.
-pub async fn config_problems(monitoring: SocketAddr) -> Vec<String> {
+async fn config_problems(monitoring: SocketAddr) -> Vec<String> {
     let Some(status) = probe::json(monitoring, "/debug/config_status").await else {
         return Vec::new();
     };
