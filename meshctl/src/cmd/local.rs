@@ -125,10 +125,11 @@ async fn run_up(args: &UpArgs, out: &mut impl Write) -> Result<Status, CommandEr
         started = local::up(&args.dir, &binaries, &dir.root, &options, &mut progress) => started,
         _ = tokio::signal::ctrl_c() => Err(LocalError::Interrupted),
     };
-    printed?;
+    // A mesh that started keeps running even if its report cannot be printed.
     let mesh = started?;
     let state = mesh.state().clone();
     mesh.detach();
+    printed?;
     writeln!(out)?;
     write_table(&state, out).await?;
     writeln!(
