@@ -11,74 +11,15 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use http::StatusCode;
-use meshctl::local::{self, Binaries, LocalError, LocalMesh, Options};
+use meshctl::local::{self, LocalError, LocalMesh, Options};
 use serde_json::Value;
+use support::local::{binaries, copy_example, free_options};
 use support::wait_for;
 
 const CALLER: &str = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage";
 const CALLEE: &str = "spiffe://cluster.local/ns/default/sa/bookinfo-reviews";
-
-fn binaries() -> Binaries {
-    Binaries {
-        pilot: env!("CARGO_BIN_EXE_e2e-pilot").into(),
-        citadel: env!("CARGO_BIN_EXE_e2e-citadel").into(),
-        proxy: env!("CARGO_BIN_EXE_e2e-proxy").into(),
-        echo: env!("CARGO_BIN_EXE_e2e-echo").into(),
-    }
-}
-
-/// The example, copied so the test can edit its config directory.
-fn copy_example(to: &Path) {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bookinfo");
-    std::fs::copy(example.join("topology.yaml"), to.join("topology.yaml")).unwrap();
-    std::fs::create_dir(to.join("config")).unwrap();
-    for entry in std::fs::read_dir(example.join("config")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, to.join("config").join(path.file_name().unwrap())).unwrap();
-    }
-}
-
-/// Addresses no other test (or another run of this one) holds: a /24 of loopback for the
-/// workloads and a range of app ports, both checked free; the control plane on port 0.
-fn free_options(workloads: u8) -> Options {
-    // Tests of this file run side by side: each call starts from its own salt.
-    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let salt = std::process::id().wrapping_add(call.wrapping_mul(104_729));
-    for attempt in 0..100u32 {
-        let n = salt.wrapping_add(attempt.wrapping_mul(7919));
-        let base_ip = Ipv4Addr::new(127, (n % 200 + 20) as u8, (n / 200 % 250) as u8, 2);
-        let app_port_base = 21000 + (n % 80) as u16 * 100;
-        let mut wanted: Vec<SocketAddr> = Vec::new();
-        for i in 0..workloads {
-            let [a, b, c, d] = base_ip.octets();
-            let ip = Ipv4Addr::new(a, b, c, d + i);
-            for port in [15000, 15001, 15020, 15021, 9080] {
-                wanted.push((ip, port).into());
-            }
-            wanted.push((Ipv4Addr::LOCALHOST, app_port_base + u16::from(i)).into());
-        }
-        if wanted
-            .iter()
-            .all(|addr| std::net::TcpListener::bind(addr).is_ok())
-        {
-            let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-            return Options {
-                base_ip,
-                app_port_base,
-                pilot_grpc: any,
-                pilot_monitoring: any,
-                citadel_grpc: any,
-                citadel_monitoring: any,
-                timeout: Duration::from_secs(90),
-            };
-        }
-    }
-    panic!("no free loopback addresses found");
-}
 
 async fn up(topology: &Path, state: &Path, options: &Options) -> Result<LocalMesh, LocalError> {
     local::up(topology, &binaries(), state, options, &mut |line| {
@@ -149,7 +90,7 @@ async fn bookinfo_runs_locally_routes_live_and_stops_without_orphans() {
     let topology = tempfile::tempdir().unwrap();
     copy_example(topology.path());
     let state = tempfile::tempdir().unwrap();
-    let options = free_options(6);
+    let options = free_options(7);
     let mut mesh = up(topology.path(), state.path(), &options).await.unwrap();
     let names: Vec<&str> = mesh
         .state()
@@ -165,7 +106,8 @@ async fn bookinfo_runs_locally_routes_live_and_stops_without_orphans() {
             "reviews-v1",
             "reviews-v2",
             "reviews-v3",
-            "ratings-v1"
+            "ratings-v1",
+            "ratings-v2"
         ]
     );
     let productpage = mesh.workload("productpage-v1").unwrap().clone();
@@ -291,10 +233,10 @@ async fn bookinfo_runs_locally_routes_live_and_stops_without_orphans() {
         .iter()
         .map(|p| (p.name.clone(), p.pid))
         .collect();
-    assert_eq!(processes.len(), 2 + 2 * 6);
+    assert_eq!(processes.len(), 2 + 2 * 7);
     let (code, text) = meshctl(state.path(), &["local", "down"]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("stopped 14 processes"), "{text}");
+    assert!(text.contains("stopped 16 processes"), "{text}");
     for (name, status) in mesh.exits() {
         assert!(status.is_some(), "{name} still runs after down");
     }

@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+pub mod local;
 pub mod mesh;
 
 pub const DEADLINE: Duration = Duration::from_secs(10);

@@ -43,7 +43,7 @@ pub struct Hop {
     pub text: Option<String>,
     /// The caller's SPIFFE ID as the callee's sidecar verified it.
     pub peer: Option<String>,
-    /// What the callee's own calls came to.
+    /// The callee's own first call (reviews' to ratings).
     pub next: Option<Box<Hop>>,
 }
 
@@ -97,15 +97,21 @@ impl Http {
 }
 
 impl Answer {
-    /// The first call the answering app made (the frontend's call to its backend).
-    pub fn first_hop(&self) -> Option<Hop> {
-        self.json.as_ref().and_then(|json| hop_of(json, 0))
+    /// The answering app's call to `service` (productpage's to reviews).
+    pub fn hop(&self, service: &str) -> Option<Hop> {
+        self.json.as_ref().and_then(|json| hop_to(json, service))
     }
 }
 
-/// `calls[index]` of an echo answer.
-fn hop_of(echo: &Value, index: usize) -> Option<Hop> {
-    let call = echo.get("calls")?.get(index)?;
+/// The call an echo answer made to `service`: the one whose URL names its host.
+fn hop_to(echo: &Value, service: &str) -> Option<Hop> {
+    let calls = echo.get("calls")?.as_array()?;
+    let call = calls.iter().find(|c| {
+        c.get("url")
+            .and_then(Value::as_str)
+            .and_then(|url| url.strip_prefix("http://"))
+            .is_some_and(|rest| rest.split([':', '/']).next() == Some(service))
+    })?;
     let status = call
         .get("status")
         .and_then(Value::as_u64)
@@ -124,7 +130,11 @@ fn hop_of(echo: &Value, index: usize) -> Option<Hop> {
             .unwrap_or_default(),
         text: body.and_then(Value::as_str).map(str::to_owned),
         peer: echo_body.and_then(peer_of),
-        next: echo_body.and_then(|b| hop_of(b, 0)).map(Box::new),
+        next: echo_body
+            .and_then(|b| b.get("calls")?.as_array()?.first()?.get("url")?.as_str())
+            .and_then(|url| url.strip_prefix("http://")?.split([':', '/']).next())
+            .and_then(|next| hop_to(echo_body?, next))
+            .map(Box::new),
     })
 }
 
@@ -153,12 +163,12 @@ mod tests {
     fn hops_are_read_down_the_chain() {
         let reply = json!({
             "version": "v1",
-            "calls": [{
+            "calls": [{"url": "http://details:9080/details/0", "status": 200, "body": {"version": "v1"}}, {
                 "url": "http://reviews:9080/", "status": 200, "duration_ms": 12.5,
                 "body": {
                     "version": "v2",
                     "headers": {"x-forwarded-client-cert": "By=spiffe://cluster.local/ns/default/sa/reviews;URI=spiffe://cluster.local/ns/default/sa/productpage"},
-                    "calls": [{"status": 503, "duration_ms": 1.0, "body": "fault filter abort"}]
+                    "calls": [{"url": "http://ratings:9080/ratings/0", "status": 503, "duration_ms": 1.0, "body": "fault filter abort"}]
                 }
             }]
         });
@@ -168,7 +178,7 @@ mod tests {
             text: String::new(),
             elapsed: Duration::ZERO,
         };
-        let hop = answer.first_hop().unwrap_or_default();
+        let hop = answer.hop("reviews").unwrap_or_default();
         assert_eq!(hop.status, Some(200));
         assert_eq!(hop.version.as_deref(), Some("v2"));
         assert_eq!(
