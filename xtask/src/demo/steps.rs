@@ -63,7 +63,7 @@ impl Step {
     pub fn why(self) -> &'static str {
         match self {
             Step::Baseline => {
-                "Before any rule: the sidecars balance requests over every endpoint. ratings v2 is broken on purpose (it answers 503)."
+                "Before any rule: the sidecars balance requests over every endpoint. ratings v2 is broken on purpose (it answers 500)."
             }
             Step::HeaderRouting => {
                 "A VirtualService matches a header productpage forwards and picks a DestinationRule subset."
