@@ -61,6 +61,10 @@ pub struct LoadArgs {
     /// A response with another body size counts as an error.
     #[arg(long)]
     pub expect_bytes: Option<usize>,
+    /// The Host (HTTP/2: `:authority`) to send instead of `--addr`: a proxy that routes by
+    /// host (a sidecar's outbound listener) needs a service's name.
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 /// When the `k`th request (from 0, over all connections) is due, after the start.
@@ -228,7 +232,7 @@ async fn fixed_rate(args: LoadArgs) -> anyhow::Result<RateSummary> {
 async fn run_connection(plan: std::sync::Arc<Plan>, index: u64, sender: Sender) -> ConnResult {
     let args = &plan.args;
     let connections = u64::from(args.connections);
-    let authority = args.addr.to_string();
+    let authority = args.host.clone().unwrap_or_else(|| args.addr.to_string());
     let mut sender = Some(sender);
     let mut result = ConnResult::default();
     let mut connection_free = plan.start;

@@ -7,6 +7,7 @@
 //! `cargo xtask bench pilot` (in `pilot/`) measures the control plane at scale instead.
 
 mod load;
+mod mtls;
 mod phase;
 mod pilot;
 mod report;
@@ -39,6 +40,9 @@ enum BenchTask {
     /// pilot at scale: a generated mesh, thousands of simulated proxies, initial sync and
     /// one change's latency, pilot's CPU and memory. Builds pilot in release.
     Pilot(pilot::PilotArgs),
+    /// mTLS against plaintext between a client and a server sidecar: latency at a fixed
+    /// rate, max rps, and handshakes per second per core. Builds the mesh in release.
+    Mtls(mtls::MtlsArgs),
     /// The open-loop load generator `bench proxy` runs pinned for each fixed-rate phase;
     /// prints one `key=value` summary line.
     #[command(hide = true)]
@@ -105,6 +109,7 @@ pub fn run(args: BenchArgs, root: &Path) -> anyhow::Result<()> {
     match args.task {
         BenchTask::Proxy(args) => bench_proxy(args, root),
         BenchTask::Pilot(args) => pilot::run(args, root),
+        BenchTask::Mtls(args) => mtls::run(args, root),
         BenchTask::Load(args) => {
             println!("{}", load::run_fixed_rate(&args)?.to_line());
             Ok(())
