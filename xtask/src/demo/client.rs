@@ -193,9 +193,10 @@ mod tests {
 
     #[test]
     fn a_failed_call_has_no_status() {
-        let reply =
-            json!({"calls": [{"status": null, "error": "connection refused", "duration_ms": 0.2}]});
-        let hop = hop_of(&reply, 0).unwrap_or_default();
+        let reply = json!({"calls": [
+            {"url": "http://reviews:9080/", "status": null, "error": "connection refused", "duration_ms": 0.2}
+        ]});
+        let hop = hop_to(&reply, "reviews").expect("the call to reviews");
         assert_eq!(hop.status, None);
         assert_eq!(hop.version, None);
     }
