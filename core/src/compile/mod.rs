@@ -117,55 +117,62 @@ pub fn compile(snapshot: &Snapshot) -> Result<ProxyConfig, CompileErrors> {
         }
     }
     check_destinations(&config, &mut errors);
-    let policies: Vec<(String, crate::config::AuthorizationPolicySpec)> = snapshot
-        .authorization_policies
-        .iter()
-        .map(|p| (p.name.clone(), p.spec.clone()))
-        .collect();
+    let policies = named(&snapshot.authorization_policies, |p| (&p.name, &p.spec));
     match crate::authz::Policies::compile(&policies) {
         Ok(authz) => config.authz = authz,
-        Err(error) => {
-            let index = snapshot
-                .authorization_policies
-                .iter()
-                .position(|p| p.name == error.policy)
-                .unwrap_or_default();
-            errors.push(
-                format!(
-                    "authorizationPolicies[{index}] ({}).{}",
-                    error.policy, error.field
-                ),
-                error.problem.to_string(),
-            );
-        }
+        Err(e) => policy_error(
+            &mut errors,
+            "authorizationPolicies",
+            &policies,
+            &e.policy,
+            &e.field.to_string(),
+            e.problem.to_string(),
+        ),
     }
-    let authentications: Vec<(String, crate::config::RequestAuthenticationSpec)> = snapshot
-        .request_authentications
-        .iter()
-        .map(|p| (p.name.clone(), p.spec.clone()))
-        .collect();
+    let authentications = named(&snapshot.request_authentications, |p| (&p.name, &p.spec));
     match crate::authn::Authenticator::compile(&authentications) {
         Ok(authn) => config.authn = authn,
-        Err(error) => {
-            let index = snapshot
-                .request_authentications
-                .iter()
-                .position(|p| p.name == error.policy)
-                .unwrap_or_default();
-            errors.push(
-                format!(
-                    "requestAuthentications[{index}] ({}).{}",
-                    error.policy, error.field
-                ),
-                error.problem,
-            );
-        }
+        Err(e) => policy_error(
+            &mut errors,
+            "requestAuthentications",
+            &authentications,
+            &e.policy,
+            &e.field,
+            e.problem,
+        ),
     }
     if errors.0.is_empty() {
         Ok(config)
     } else {
         Err(CompileErrors(errors.0))
     }
+}
+
+/// A snapshot's named policies as the policy compilers take them: `(namespace/name, spec)`.
+fn named<P, S: Clone>(policies: &[P], parts: impl Fn(&P) -> (&String, &S)) -> Vec<(String, S)> {
+    policies
+        .iter()
+        .map(|p| {
+            let (name, spec) = parts(p);
+            (name.clone(), spec.clone())
+        })
+        .collect()
+}
+
+/// A policy compile error at its place in the snapshot: `<list>[<index>] (<name>).<field>`.
+fn policy_error<S>(
+    errors: &mut Errors,
+    list: &str,
+    policies: &[(String, S)],
+    policy: &str,
+    field: &str,
+    problem: String,
+) {
+    let index = policies
+        .iter()
+        .position(|(name, _)| name == policy)
+        .unwrap_or_default();
+    errors.push(format!("{list}[{index}] ({policy}).{field}"), problem);
 }
 
 /// Every destination must resolve to a cluster: a typo must not become a silent 503.
