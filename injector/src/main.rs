@@ -1,18 +1,15 @@
-//! injector: the sidecar-injecting admission webhook (issue 6).
-//!
-//! Only the command line exists so far: the binary is part of the workspace so that
-//! every crate builds and links from the first commit.
-
 use clap::Parser;
-
-#[derive(Parser, Debug)]
-#[command(
-    version,
-    about = "injector: the sidecar-injecting admission webhook (issue 6)."
-)]
-struct Args {}
+use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    anyhow::bail!("not implemented yet: {}", env!("CARGO_PKG_NAME"))
+    let args = mesh_injector::app::Args::parse();
+    let filter = EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(mesh_injector::app::run(args))
 }

@@ -1,0 +1,156 @@
+//! The webhook's serving certificate: from files (`--cert`/`--key`, e.g. a Secret that
+//! citadel or cert-manager writes), or a self-signed pair made at start. Either way the
+//! caBundle the API server needs comes with it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The names a self-signed certificate carries: the injector's Service, and loopback.
+pub const DEFAULT_NAMES: [&str; 4] = [
+    "mesh-sidecar-injector.mesh-system.svc",
+    "mesh-sidecar-injector.mesh-system.svc.cluster.local",
+    "localhost",
+    "127.0.0.1",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: no PEM certificate in it ({reason})")]
+    Certificate { path: String, reason: String },
+    #[error("{path}: no PEM private key in it (PKCS#8, PKCS#1 or SEC1)")]
+    Key { path: String },
+    #[error("making a self-signed certificate: {0}")]
+    SelfSigned(#[from] rcgen::Error),
+    #[error("the certificate and key do not make a TLS config: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// A serving certificate chain and key, and the roots to put in the caBundle.
+#[derive(Clone)]
+pub struct ServingCert {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: Arc<PrivateKeyDer<'static>>,
+    /// PEM: what the MutatingWebhookConfiguration's caBundle holds (base64 of it).
+    pub ca_bundle_pem: String,
+}
+
+impl ServingCert {
+    /// A self-signed certificate for `names`; it is its own caBundle.
+    pub fn self_signed(names: &[String]) -> Result<Self, TlsError> {
+        let certified = rcgen::generate_simple_self_signed(names.to_vec())?;
+        let pem = certified.cert.pem();
+        Ok(Self {
+            chain: vec![certified.cert.der().clone()],
+            key: Arc::new(PrivateKeyDer::Pkcs8(
+                certified.signing_key.serialize_der().into(),
+            )),
+            ca_bundle_pem: pem,
+        })
+    }
+
+    /// The chain and key from PEM files; the caBundle is `ca` or, without it, the chain's
+    /// last certificate (its root, or the certificate itself when self-signed).
+    pub fn from_files(cert: &Path, key: &Path, ca: Option<&Path>) -> Result<Self, TlsError> {
+        let cert_pem = read(cert)?;
+        let chain = certificates(&cert_pem, cert)?;
+        let key_pem = read(key)?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| TlsError::Key {
+            path: key.display().to_string(),
+        })?;
+        let ca_bundle_pem = match ca {
+            Some(ca) => {
+                let text = read(ca)?;
+                certificates(&text, ca)?;
+                text
+            }
+            None => last_pem_block(&cert_pem),
+        };
+        Ok(Self {
+            chain,
+            key: Arc::new(key),
+            ca_bundle_pem,
+        })
+    }
+
+    /// rustls server config with ALPN h2 and http/1.1, as the API server may use either.
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), self.key.clone_key())?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+fn read(path: &Path) -> Result<String, TlsError> {
+    std::fs::read_to_string(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn certificates(pem: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let error = |reason: String| TlsError::Certificate {
+        path: path.display().to_string(),
+        reason,
+    };
+    let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| error(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(error("empty".to_owned()));
+    }
+    Ok(chain)
+}
+
+fn last_pem_block(pem: &str) -> String {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    match pem.rfind(BEGIN) {
+        Some(start) => pem[start..].trim_end().to_owned() + "\n",
+        None => pem.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_round_trip_and_the_bundle_is_the_last_certificate() {
+        let names: Vec<String> = DEFAULT_NAMES.iter().map(|n| (*n).to_owned()).collect();
+        let made = rcgen::generate_simple_self_signed(names).expect("cert");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = dir.path().join("tls.crt");
+        let key = dir.path().join("tls.key");
+        std::fs::write(&cert, made.cert.pem()).expect("write");
+        std::fs::write(&key, made.signing_key.serialize_pem()).expect("write");
+        let serving = ServingCert::from_files(&cert, &key, None).expect("loads");
+        assert_eq!(serving.chain.len(), 1);
+        assert_eq!(serving.ca_bundle_pem.trim(), made.cert.pem().trim());
+        assert!(serving.server_config().is_ok());
+    }
+
+    #[test]
+    fn a_key_file_without_a_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = dir.path().join("tls.crt");
+        let key = dir.path().join("tls.key");
+        let made = rcgen::generate_simple_self_signed(vec!["x".to_owned()]).expect("cert");
+        std::fs::write(&cert, made.cert.pem()).expect("write");
+        std::fs::write(&key, "not a key").expect("write");
+        let error = ServingCert::from_files(&cert, &key, None)
+            .err()
+            .expect("an error");
+        assert!(error.to_string().contains("tls.key"), "{error}");
+    }
+}
