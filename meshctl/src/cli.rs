@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use crate::cmd::analyze::AnalyzeArgs;
 use crate::cmd::apply::ApplyArgs;
 use crate::cmd::local::LocalArgs;
+use crate::cmd::proxy_config::ProxyConfigArgs;
+use crate::cmd::proxy_status::ProxyStatusArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,4 +30,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Remove what `apply -f` added to the running local mesh
     Delete(ApplyArgs),
+    /// Show a proxy's live config from its admin port: routes, clusters, listeners,
+    /// endpoints, secret or all
+    ProxyConfig(ProxyConfigArgs),
+    /// Per proxy and resource type: SYNCED, STALE, NOT SENT or NACKED (with the message)
+    ProxyStatus(ProxyStatusArgs),
 }

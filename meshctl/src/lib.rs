@@ -41,6 +41,8 @@ pub fn run(cli: &Cli, out: &mut impl Write) -> Result<Status, cmd::CommandError>
         Command::Local(args) => cmd::local::run(args, out),
         Command::Apply(args) => cmd::apply::apply(args, out),
         Command::Delete(args) => cmd::apply::delete(args, out),
+        Command::ProxyConfig(args) => cmd::proxy_config::run(args, out),
+        Command::ProxyStatus(args) => cmd::proxy_status::run(args, out),
     }
 }
 

@@ -3,6 +3,8 @@
 pub mod analyze;
 pub mod apply;
 pub mod local;
+pub mod proxy_config;
+pub mod proxy_status;
 
 /// Why a command could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +15,8 @@ pub enum CommandError {
     Json(#[source] serde_json::Error),
     #[error(transparent)]
     Local(#[from] crate::local::LocalError),
+    #[error(transparent)]
+    Inspect(#[from] proxy_config::locate::InspectError),
 }
 
 impl CommandError {
@@ -20,7 +24,7 @@ impl CommandError {
         let kind = match self {
             CommandError::Write(err) => Some(err.kind()),
             CommandError::Json(err) => err.io_error_kind(),
-            CommandError::Local(_) => None,
+            CommandError::Local(_) | CommandError::Inspect(_) => None,
         };
         kind == Some(std::io::ErrorKind::BrokenPipe)
     }

@@ -1,0 +1,256 @@
+//! Where a proxy's admin port and pilot's monitoring port are: the seam between "which
+//! proxy" and "what it says". Local mode finds them in the local mesh's state file;
+//! `--admin ADDR` / `--pilot ADDR` name them. Kubernetes comes later as one more variant of
+//! [`AdminTarget`] (a kube-rs port-forward to the pod's admin port, held open by the
+//! [`AdminPort`] it returns) and of [`PilotTarget`] (to pilot in `mesh-system`); nothing
+//! else changes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::fetch::{self, FetchError};
+use crate::cmd::local::StateArgs;
+use crate::local::{LocalError, State};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error(
+        "no local mesh runs with state in {}: start one with `meshctl local up <dir>` (with the same --state-dir), or give {flag} ADDR",
+        root.display()
+    )]
+    NotRunning { root: PathBuf, flag: &'static str },
+    #[error("no workload {name:?} in the local mesh; its workloads: {known}")]
+    UnknownWorkload { name: String, known: String },
+    #[error(
+        "the local mesh runs namespace {mesh:?}, not {namespace:?}; name the workload alone: {name}"
+    )]
+    OtherNamespace {
+        name: String,
+        namespace: String,
+        mesh: String,
+    },
+    #[error("name a workload (`meshctl proxy-config routes productpage-v1`) or give --admin ADDR")]
+    NoTarget,
+    #[error("the local mesh in {} has no pilot in its state; restart it with `meshctl local up`", .0.display())]
+    NoPilot(PathBuf),
+    #[error("admin port unreachable: {addr}{}: {error}; {hint}", of(label))]
+    AdminUnreachable {
+        label: Option<String>,
+        addr: SocketAddr,
+        error: String,
+        hint: &'static str,
+    },
+    #[error("admin port {addr}{}: {error}", of(label))]
+    Admin {
+        label: Option<String>,
+        addr: SocketAddr,
+        error: FetchError,
+    },
+    #[error(
+        "control plane unreachable: pilot's monitoring port {addr}: {error}; is the mesh running? `meshctl local status` shows it (or give --pilot ADDR)"
+    )]
+    PilotUnreachable { addr: SocketAddr, error: String },
+    #[error("pilot's monitoring port {addr}: {error}")]
+    Pilot { addr: SocketAddr, error: FetchError },
+    #[error("no proxy {name:?} is connected to pilot; connected: {known}")]
+    UnknownProxy { name: String, known: String },
+    #[error(transparent)]
+    Local(#[from] LocalError),
+}
+
+fn of(workload: &Option<String>) -> String {
+    workload
+        .as_ref()
+        .map(|w| format!(" (of {w})"))
+        .unwrap_or_default()
+}
+
+/// Which proxy's admin port to read.
+#[derive(Debug, Clone)]
+pub enum AdminTarget {
+    /// A workload of the local mesh (`productpage-v1`, or `productpage-v1.default`).
+    Local { state: StateArgs, workload: String },
+    /// `--admin ADDR`.
+    Address(SocketAddr),
+}
+
+/// An admin port to talk to, for as long as this value lives (a Kubernetes port-forward
+/// will live in here).
+#[derive(Debug, Clone)]
+pub struct AdminPort {
+    pub addr: SocketAddr,
+    /// The workload, when it was named.
+    pub label: Option<String>,
+    hint: &'static str,
+}
+
+impl AdminTarget {
+    pub fn new(
+        workload: Option<&str>,
+        admin: Option<SocketAddr>,
+        state: &StateArgs,
+    ) -> Result<Self, InspectError> {
+        match (admin, workload) {
+            (Some(addr), _) => Ok(AdminTarget::Address(addr)),
+            (None, Some(name)) => Ok(AdminTarget::Local {
+                state: state.clone(),
+                workload: name.to_owned(),
+            }),
+            (None, None) => Err(InspectError::NoTarget),
+        }
+    }
+
+    pub async fn locate(&self) -> Result<AdminPort, InspectError> {
+        match self {
+            AdminTarget::Address(addr) => Ok(AdminPort {
+                addr: *addr,
+                label: None,
+                hint: "is a mesh-proxy admin port listening there?",
+            }),
+            AdminTarget::Local { state, workload } => {
+                let state = running(state, "--admin")?;
+                let name = workload_name(&state, workload)?;
+                let admin = state
+                    .workload(&name)
+                    .map(|w| w.sidecar.admin)
+                    .ok_or_else(|| unknown_workload(&state, workload))?;
+                Ok(AdminPort {
+                    addr: admin,
+                    label: Some(name),
+                    hint: "is its sidecar running? `meshctl local status` shows it",
+                })
+            }
+        }
+    }
+}
+
+impl AdminPort {
+    /// `GET <path>` as JSON; a port that does not answer is "admin port unreachable".
+    pub async fn json(&self, path: &str) -> Result<Value, InspectError> {
+        fetch::json(self.addr, path)
+            .await
+            .map_err(|error| self.error(error))
+    }
+
+    pub fn error(&self, error: FetchError) -> InspectError {
+        match error {
+            FetchError::Unreachable(error) => InspectError::AdminUnreachable {
+                label: self.label.clone(),
+                addr: self.addr,
+                error,
+                hint: self.hint,
+            },
+            error => InspectError::Admin {
+                label: self.label.clone(),
+                addr: self.addr,
+                error,
+            },
+        }
+    }
+}
+
+/// Where pilot's monitoring port (`/debug/syncz`) is.
+#[derive(Debug, Clone)]
+pub enum PilotTarget {
+    /// The local mesh's pilot; its workloads' admin ports come with it.
+    Local(StateArgs),
+    /// `--pilot ADDR`.
+    Address(SocketAddr),
+}
+
+/// pilot's monitoring port and, when known, each proxy's admin port by node id.
+#[derive(Debug, Clone)]
+pub struct PilotPort {
+    pub addr: SocketAddr,
+    /// `(node id, workload, admin address)` of every workload the local mesh started.
+    pub workloads: Vec<(String, String, SocketAddr)>,
+}
+
+impl PilotTarget {
+    pub async fn locate(&self) -> Result<PilotPort, InspectError> {
+        match self {
+            PilotTarget::Address(addr) => Ok(PilotPort {
+                addr: *addr,
+                workloads: Vec::new(),
+            }),
+            PilotTarget::Local(args) => {
+                let state = running(args, "--pilot")?;
+                let pilot = state
+                    .pilot
+                    .as_ref()
+                    .ok_or_else(|| InspectError::NoPilot(state.state_dir.clone()))?;
+                Ok(PilotPort {
+                    addr: pilot.monitoring,
+                    workloads: state
+                        .workloads
+                        .iter()
+                        .map(|w| (w.node_id.clone(), w.name.clone(), w.sidecar.admin))
+                        .collect(),
+                })
+            }
+        }
+    }
+}
+
+impl PilotPort {
+    pub async fn json(&self, path: &str) -> Result<Value, InspectError> {
+        fetch::json(self.addr, path)
+            .await
+            .map_err(|error| match error {
+                FetchError::Unreachable(error) => InspectError::PilotUnreachable {
+                    addr: self.addr,
+                    error,
+                },
+                error => InspectError::Pilot {
+                    addr: self.addr,
+                    error,
+                },
+            })
+    }
+}
+
+fn running(args: &StateArgs, flag: &'static str) -> Result<State, InspectError> {
+    let dir = args.dir()?;
+    match dir.read().map_err(LocalError::from)? {
+        Some(state) => Ok(state),
+        None => Err(InspectError::NotRunning {
+            root: dir.root,
+            flag,
+        }),
+    }
+}
+
+/// `name` or `name.namespace` (a node id) as a workload of the local mesh.
+fn workload_name(state: &State, given: &str) -> Result<String, InspectError> {
+    if state.workload(given).is_some() {
+        return Ok(given.to_owned());
+    }
+    match given.rsplit_once('.') {
+        Some((name, namespace)) if state.workload(name).is_some() => {
+            if namespace == state.namespace {
+                Ok(name.to_owned())
+            } else {
+                Err(InspectError::OtherNamespace {
+                    name: name.to_owned(),
+                    namespace: namespace.to_owned(),
+                    mesh: state.namespace.clone(),
+                })
+            }
+        }
+        _ => Err(unknown_workload(state, given)),
+    }
+}
+
+fn unknown_workload(state: &State, given: &str) -> InspectError {
+    let known: Vec<&str> = state.workloads.iter().map(|w| w.name.as_str()).collect();
+    InspectError::UnknownWorkload {
+        name: given.to_owned(),
+        known: if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        },
+    }
+}
