@@ -65,3 +65,25 @@ pub fn free_options(workloads: u8) -> Options {
     }
     panic!("no free loopback addresses found");
 }
+
+/// What a run of the meshctl binary printed.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `e2e-meshctl <args> --state-dir <state>`.
+pub fn meshctl(state: &Path, args: &[&str]) -> Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-meshctl"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
