@@ -38,6 +38,14 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
         drain.clone(),
         certs.clone(),
     ));
+    if let Some(ports) = config.capture() {
+        let original = Arc::new(crate::capture::SoOriginalDst);
+        let bound = listeners
+            .start_capture(ports, original)
+            .await
+            .with_context(|| format!("binding the capture ports {ports:?}"))?;
+        tracing::info!(outbound = %bound.outbound, inbound = %bound.inbound, "capture mode: serving redirected traffic");
+    }
     listeners.reconcile().await;
 
     let ports = Ports::bind(&config).await?;

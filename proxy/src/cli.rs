@@ -5,9 +5,16 @@ use clap::Parser;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, fmt, reload};
 
-/// Parses the flags, sets up logging and runs the proxy until it stops.
+/// Parses the flags, sets up logging and runs the proxy until it stops; `mesh-proxy
+/// iptables ...` programs the pod's redirection instead ([`crate::iptables`]).
 pub fn main() -> anyhow::Result<()> {
-    let config = crate::config::Config::parse();
+    let mut args = std::env::args_os();
+    let program = args.next();
+    let rest: Vec<_> = args.collect();
+    if rest.first().is_some_and(|a| a == "iptables") {
+        return crate::iptables::main(rest.into_iter().skip(1));
+    }
+    let config = crate::config::Config::parse_from(program.into_iter().chain(rest));
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, reload_handle) = reload::Layer::new(filter);
     tracing_subscriber::registry()

@@ -48,6 +48,36 @@ pub struct Config {
     #[arg(long, env = "MESH_OUTBOUND_ADDR")]
     pub outbound_addr: Option<SocketAddr>,
 
+    /// `REDIRECT` (or `--capture` alone): the pod's traffic is redirected here by
+    /// `mesh-proxy iptables`; the proxy serves it on `--capture-outbound-addr` and
+    /// `--capture-inbound-addr` by original destination, and tells pilot so.
+    #[arg(
+        long = "capture",
+        env = "MESH_INTERCEPTION",
+        value_enum,
+        ignore_case = true,
+        num_args = 0..=1,
+        default_missing_value = "REDIRECT",
+        default_value = "NONE"
+    )]
+    pub interception: Interception,
+
+    /// Capture mode: where redirected outbound traffic arrives.
+    #[arg(
+        long,
+        env = "MESH_CAPTURE_OUTBOUND_ADDR",
+        default_value = "0.0.0.0:15001"
+    )]
+    pub capture_outbound_addr: SocketAddr,
+
+    /// Capture mode: where redirected inbound traffic arrives.
+    #[arg(
+        long,
+        env = "MESH_CAPTURE_INBOUND_ADDR",
+        default_value = "0.0.0.0:15006"
+    )]
+    pub capture_inbound_addr: SocketAddr,
+
     /// How often the snapshot file is checked for changes.
     #[arg(long, env = "MESH_SNAPSHOT_POLL", default_value = "200ms", value_parser = parse_duration)]
     #[serde(with = "duration_text")]
@@ -117,6 +147,17 @@ pub struct Config {
     pub log: String,
 }
 
+/// How the application's traffic reaches the proxy (Istio's names).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[clap(rename_all = "UPPER")]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Interception {
+    /// The application addresses the proxy (local mode).
+    None,
+    /// iptables redirects the pod's TCP to the capture ports.
+    Redirect,
+}
+
 /// Where the config comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -142,6 +183,14 @@ impl Config {
     /// The workload's SPIFFE identity.
     pub fn identity(&self) -> Result<Identity, IdentityError> {
         Identity::new(&self.trust_domain, &self.namespace, &self.service_account)
+    }
+
+    /// The capture ports, in capture mode.
+    pub fn capture(&self) -> Option<crate::capture::Ports> {
+        (self.interception == Interception::Redirect).then_some(crate::capture::Ports {
+            outbound: self.capture_outbound_addr,
+            inbound: self.capture_inbound_addr,
+        })
     }
 
     /// The node id sent to pilot.
@@ -271,5 +320,27 @@ mod tests {
         assert!(parse(&["--pilot=p:1", "--labels=novalue"]).is_err());
         let named = parse(&["--pilot=p:1", "--node-id=n1"]).expect("parses");
         assert_eq!(named.node_id(), "n1");
+    }
+
+    #[test]
+    fn capture_mode_flags() {
+        let plain = parse(&["--pilot=p:1"]).expect("parses");
+        assert!(plain.capture().is_none());
+        for args in [
+            &["--pilot=p:1", "--capture"][..],
+            &["--pilot=p:1", "--capture=redirect"],
+            &["--pilot=p:1", "--capture", "REDIRECT"],
+        ] {
+            let capture = parse(args).expect("parses").capture().expect("capture");
+            assert_eq!(capture.outbound.to_string(), "0.0.0.0:15001");
+            assert_eq!(capture.inbound.to_string(), "0.0.0.0:15006");
+        }
+        assert!(
+            parse(&["--pilot=p:1", "--capture=NONE"])
+                .expect("parses")
+                .capture()
+                .is_none()
+        );
+        assert!(parse(&["--pilot=p:1", "--capture=TPROXY"]).is_err());
     }
 }

@@ -8,11 +8,14 @@
 //! workload's AuthorizationPolicies.
 //! [`identity`] keeps the workload's SPIFFE certificate fresh and [`tls`] makes mTLS of it.
 //! [`metrics`] and [`admin`] show it all; [`drain`] ends it gracefully.
+//! In a pod, [`iptables`] (`mesh-proxy iptables`) redirects its TCP to the proxy and
+//! [`capture`] serves it by original destination.
 
 pub mod accept;
 pub mod access_log;
 pub mod admin;
 pub mod app;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod detect;
@@ -21,6 +24,7 @@ pub mod error_text;
 pub mod http;
 pub mod identity;
 pub mod inbound;
+pub mod iptables;
 pub mod listeners;
 pub mod metrics;
 pub mod resilience;

@@ -2,10 +2,13 @@
 //! stops accepting (its open connections finish), one unchanged keeps its socket, and one
 //! whose config changed on the same address hands its socket to its successor, so not a
 //! single connection is refused while, say, a PeerAuthentication change takes effect.
+//!
+//! In capture mode ([`crate::capture`]) only the two capture sockets are bound; the
+//! snapshot's listeners become the table those dispatch from, rebuilt on every change.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use mesh_core::model::{DEFAULT_DETECT_TIMEOUT, ListenerKind, WeightedDestination};
 use mesh_core::snapshot::PeerMode;
@@ -13,6 +16,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::capture::{self, Capture, Handlers, OriginalDst, Outbound};
 use crate::detect::{self, Auto, HttpSide};
 use crate::drain::Drain;
 use crate::http::{self, Upstreams};
@@ -55,6 +59,10 @@ pub struct Listeners {
     /// The workload certificate, for mTLS on inbound listeners; `None` without `--ca-addr`.
     certs: Option<Arc<CertificateManager>>,
     running: Arc<Mutex<HashMap<String, Running>>>,
+    /// Capture mode: the dispatch table, and the snapshot listeners it holds as
+    /// `/listeners` shows them.
+    capture: OnceLock<(Arc<Capture>, capture::Ports)>,
+    captured: Mutex<Vec<BoundListener>>,
 }
 
 impl Listeners {
@@ -85,12 +93,78 @@ impl Listeners {
             drain,
             certs,
             running,
+            capture: OnceLock::new(),
+            captured: Mutex::default(),
         }
+    }
+
+    /// Capture mode: binds the two capture ports (`ports` says where; port 0 picks one) and
+    /// serves them from now on; the snapshot's listeners are dispatched to, never bound.
+    /// Returns the bound ports.
+    pub async fn start_capture(
+        &self,
+        ports: capture::Ports,
+        original: Arc<dyn OriginalDst>,
+    ) -> std::io::Result<capture::Ports> {
+        let outbound = TcpListener::bind(ports.outbound).await?;
+        let inbound = TcpListener::bind(ports.inbound).await?;
+        let bound = capture::Ports {
+            outbound: outbound.local_addr()?,
+            inbound: inbound.local_addr()?,
+        };
+        let shared = Arc::new(Capture::new(original, bound.outbound.port()));
+        if self.capture.set((shared.clone(), bound)).is_err() {
+            return Err(std::io::Error::other("capture already started"));
+        }
+        self.serve_capture(&shared, outbound, ports.outbound, "capture|outbound");
+        self.serve_capture(&shared, inbound, ports.inbound, "capture|inbound");
+        self.reconcile().await;
+        Ok(bound)
+    }
+
+    /// Spawns one capture socket's accept loop and lists it in `/listeners`.
+    fn serve_capture(
+        &self,
+        capture: &Arc<Capture>,
+        socket: TcpListener,
+        configured: SocketAddr,
+        name: &str,
+    ) {
+        let (stop, stopped) = watch::channel(false);
+        let info = BoundListener {
+            name: name.to_owned(),
+            configured,
+            bound: socket.local_addr().unwrap_or(configured),
+            protocol: "CAPTURE",
+            mtls: None,
+        };
+        tracing::info!(listener = name, bound = %info.bound, "capture listener started");
+        let (capture, drain) = (capture.clone(), self.drain.clone());
+        if name.ends_with("outbound") {
+            tokio::spawn(capture::serve_outbound(socket, capture, drain, stopped));
+        } else {
+            tokio::spawn(capture::serve_inbound(socket, capture, drain, stopped));
+        }
+        let running = Running {
+            signature: String::new(),
+            stop,
+            info,
+            socket: None,
+        };
+        let mut all = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(name.to_owned(), running);
     }
 
     pub fn bound(&self) -> Vec<BoundListener> {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let mut list: Vec<_> = running.values().map(|r| r.info.clone()).collect();
+        list.extend(
+            self.captured
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
     }
@@ -101,6 +175,9 @@ impl Listeners {
         let Some(runtime) = self.state.current() else {
             return;
         };
+        if let Some((capture, ports)) = self.capture.get() {
+            return self.dispatch(capture, *ports, &runtime.config.listeners);
+        }
         let mut wanted = HashMap::new();
         for listener in &runtime.config.listeners {
             wanted.insert(listener.name.clone(), listener.clone());
@@ -224,6 +301,68 @@ impl Listeners {
             }
         }
         Ok(())
+    }
+
+    /// Capture mode: the snapshot's listeners as the capture sockets' dispatch table.
+    fn dispatch(
+        &self,
+        capture: &Capture,
+        ports: capture::Ports,
+        listeners: &[mesh_core::model::Listener],
+    ) {
+        let mut table = Handlers::default();
+        let mut shown = Vec::new();
+        for listener in listeners {
+            let slot = capture::slot(
+                listener.address,
+                listener.inbound.is_some(),
+                capture.outbound_port,
+            );
+            if slot == capture::Slot::Skip {
+                continue;
+            }
+            table.insert(
+                slot,
+                || {
+                    let mtls = listener.inbound.map_or(PeerMode::Permissive, |i| i.mtls);
+                    Arc::new(Inbound {
+                        security: self.security(listener, mtls),
+                        app: self.app(&listener.kind),
+                    })
+                },
+                || self.outbound(&listener.kind),
+            );
+            let via = match slot {
+                capture::Slot::Inbound(_) => ports.inbound,
+                _ => ports.outbound,
+            };
+            shown.push(BoundListener {
+                name: listener.name.clone(),
+                configured: listener.address,
+                bound: via,
+                protocol: listener.kind.protocol(),
+                mtls: listener.inbound.map(|i| i.mtls),
+            });
+        }
+        tracing::debug!(listeners = shown.len(), "capture dispatch table updated");
+        capture.table.store(Arc::new(table));
+        *self.captured.lock().unwrap_or_else(|p| p.into_inner()) = shown;
+    }
+
+    fn outbound(&self, kind: &ListenerKind) -> Outbound {
+        match kind {
+            ListenerKind::Http { route_config } => Outbound::Http(self.http_side(route_config)),
+            ListenerKind::Tcp { routes } => Outbound::Tcp(self.forwarder(routes)),
+            ListenerKind::Auto {
+                route_config,
+                routes,
+                detect,
+            } => Outbound::Auto(Arc::new(Auto {
+                detect: detect.clone(),
+                tcp: self.forwarder(routes),
+                http: self.http_side(route_config),
+            })),
+        }
     }
 
     fn security(&self, listener: &mesh_core::model::Listener, mode: PeerMode) -> Security {

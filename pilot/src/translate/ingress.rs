@@ -2,7 +2,8 @@
 //! workload when traffic is not captured by iptables (local mode, VMs), as Istio configures
 //! them. Each port becomes a listener at `bind:port` that forwards to the app at
 //! `defaultEndpoint` (default `127.0.0.1:<port>`), with the PeerAuthentication mode for that
-//! port; the workload's AuthorizationPolicies apply to it.
+//! port; the workload's AuthorizationPolicies apply to it. A proxy in capture mode gets
+//! listeners for the ports its workload serves without a Sidecar ([`super::capture`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -13,17 +14,18 @@ use mesh_core::config::{
 };
 use mesh_core::model::selects;
 use mesh_core::snapshot::{
-    ClusterSpec, EndpointSpec, InboundSpec, ListenerProtocol, ListenerSpec, PeerMode,
+    AppProtocol, ClusterSpec, EndpointSpec, InboundSpec, ListenerProtocol, ListenerSpec, PeerMode,
     RouteConfigSpec, VirtualHostSpec,
 };
 
-use super::Node;
 use super::scope::select_sidecar;
+use super::{Node, capture};
 use crate::index::Index;
 use crate::registry::port_protocol;
 
 /// The inbound side of one proxy: its listeners, their route configs and the local app's
-/// clusters.
+/// clusters; in capture mode also its outbound listeners by virtual IP, which like the
+/// inbound ones are the proxy's own (they depend on its IPs and mode, not only its scope).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Inbound {
     pub listeners: Vec<ListenerSpec>,
@@ -34,20 +36,43 @@ pub struct Inbound {
 pub fn inbound(index: &Index, node: &Node) -> Inbound {
     let root = &index.settings.root_namespace;
     let mut inbound = Inbound::default();
-    let Some(sidecar) = select_sidecar(index, &node.namespace, &node.labels, root) else {
-        return inbound;
-    };
-    for ingress in &sidecar.spec.ingress {
-        let Some((listener, cluster)) = ingress_listener(index, node, ingress) else {
-            continue;
-        };
-        if let Some(route) = &listener.route_config {
-            inbound.route_configs.push(local_routes(route, &cluster));
+    let sidecar = select_sidecar(index, &node.namespace, &node.labels, root);
+    for ingress in sidecar.iter().flat_map(|sc| &sc.spec.ingress) {
+        if let Some(local) = ingress_listener(index, node, ingress) {
+            inbound.add(local);
         }
-        inbound.listeners.push(listener);
-        inbound.clusters.push(cluster);
+    }
+    if capture::is_capture(node) {
+        add_captured(index, node, &mut inbound);
     }
     inbound
+}
+
+/// Capture mode ([`capture`]): an inbound listener for every port the workload serves that
+/// no Sidecar ingress already covers, and the outbound listeners by virtual IP.
+fn add_captured(index: &Index, node: &Node, inbound: &mut Inbound) {
+    for (port, protocol) in capture::workload_ports(index, node) {
+        let covered = inbound.listeners.iter().any(|l| l.address.port() == port);
+        if !covered {
+            let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+            let app = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+            inbound.add(local_listener(index, node, bind, app, protocol));
+        }
+    }
+    let scope = super::Scope::of(index, node);
+    inbound
+        .listeners
+        .extend(capture::outbound_vip_listeners(index, &scope));
+}
+
+impl Inbound {
+    fn add(&mut self, (listener, cluster): (ListenerSpec, ClusterSpec)) {
+        if let Some(route) = &listener.route_config {
+            self.route_configs.push(local_routes(route, &cluster));
+        }
+        self.listeners.push(listener);
+        self.clusters.push(cluster);
+    }
 }
 
 fn ingress_listener(
@@ -65,6 +90,25 @@ fn ingress_listener(
         Some(endpoint) => endpoint.parse().ok()?,
         None => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
     };
+    let protocol = port_protocol(Some(&ingress.port.protocol), &ingress.port.name);
+    Some(local_listener(
+        index,
+        node,
+        SocketAddr::new(bind, port),
+        app,
+        protocol,
+    ))
+}
+
+/// The listener at `address` for the local app at `app`, and the app's cluster.
+fn local_listener(
+    index: &Index,
+    node: &Node,
+    address: SocketAddr,
+    app: SocketAddr,
+    protocol: Option<AppProtocol>,
+) -> (ListenerSpec, ClusterSpec) {
+    let port = address.port();
     let name = format!("inbound|{port}");
     let cluster = ClusterSpec {
         host: name.clone(),
@@ -78,7 +122,6 @@ fn ingress_listener(
         traffic_policy: None,
         subsets: Vec::new(),
     };
-    let protocol = port_protocol(Some(&ingress.port.protocol), &ingress.port.name);
     let (protocol, route_config, tcp_route) = match protocol {
         Some(p) if !p.is_http() => (ListenerProtocol::Tcp, None, vec![to(&cluster)]),
         Some(_) => (ListenerProtocol::Http, Some(name.clone()), Vec::new()),
@@ -90,7 +133,7 @@ fn ingress_listener(
     };
     let listener = ListenerSpec {
         name,
-        address: SocketAddr::new(bind, port),
+        address,
         protocol,
         route_config,
         tcp_route: tcp_route
@@ -107,7 +150,7 @@ fn ingress_listener(
             mtls: peer_mode(index, node, port),
         }),
     };
-    Some((listener, cluster))
+    (listener, cluster)
 }
 
 fn to(cluster: &ClusterSpec) -> Destination {

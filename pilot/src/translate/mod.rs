@@ -2,6 +2,7 @@
 //! the index and the proxy's identity, split per resource kind; the push layer encodes and
 //! caches their output, `/debug/config_dump` and `meshctl` show it.
 
+mod capture;
 mod clusters;
 mod inbound;
 mod ingress;
@@ -17,6 +18,7 @@ use mesh_core::snapshot::Snapshot;
 
 use crate::index::Index;
 
+pub use capture::{INTERCEPTION_MODE, REDIRECT, is_capture};
 pub use clusters::{cluster_spec, endpoint_specs};
 pub use inbound::{InboundPolicy, inbound_policy};
 pub use ingress::{Inbound, inbound, peer_mode};

@@ -32,6 +32,7 @@ pub fn outbound_route_config(
             .filter(|p| p.protocol.is_none_or(|protocol| protocol.is_http()))
             .collect();
         let virtual_service = virtual_service_for(index, scope, &service.hostname);
+        let vips = super::capture::vips(index, service);
         for port in &http_ports {
             let routes = match virtual_service {
                 Some(vs) => vs_routes(vs, port.number, services),
@@ -39,7 +40,7 @@ pub fn outbound_route_config(
             };
             virtual_hosts.push(VirtualHostSpec {
                 name: format!("{}:{}", service.hostname, port.number),
-                domains: domains(scope, service, port.number, http_ports.len() == 1),
+                domains: domains(scope, service, &vips, port.number, http_ports.len() == 1),
                 routes,
             });
         }
@@ -153,9 +154,16 @@ fn resolve_destination(
 
 /// The names a request's Host may use for this service port: the hostname and, for a
 /// cluster-local name, `name.namespace.svc`, `name.namespace` and (from the same
-/// namespace) `name`; each with `:port`, and bare when the port is 80 or the service's only
-/// HTTP port.
-fn domains(scope: &Scope, service: &Service, port: u16, only_port: bool) -> Vec<String> {
+/// namespace) `name`, and its virtual IPs (a redirected request to `http://10.96.0.10/`
+/// carries the IP as its Host); each with `:port`, and bare when the port is 80 or the
+/// service's only HTTP port.
+fn domains(
+    scope: &Scope,
+    service: &Service,
+    vips: &[std::net::IpAddr],
+    port: u16,
+    only_port: bool,
+) -> Vec<String> {
     let hostname = &service.hostname;
     let mut names = vec![hostname.clone()];
     if let Some((name, namespace)) = hostname
@@ -170,6 +178,15 @@ fn domains(scope: &Scope, service: &Service, port: u16, only_port: bool) -> Vec<
         }
     }
     let mut domains: Vec<String> = names.iter().map(|n| format!("{n}:{port}")).collect();
+    // `SocketAddr` spells an IPv6 VIP with brackets, as a Host header does.
+    domains.extend(
+        vips.iter()
+            .map(|vip| std::net::SocketAddr::new(*vip, port).to_string()),
+    );
+    names.extend(vips.iter().map(|vip| match vip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+    }));
     if port == 80 || only_port {
         domains.extend(names);
     }

@@ -397,3 +397,106 @@ spec:
             .is_empty()
     );
 }
+
+const CAPTURED: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  addresses: [10.96.0.10]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}, {number: 5432, name: tcp-db, protocol: TCP}]
+  workloadSelector: {labels: {app: reviews}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: reviews-1, namespace: shop}
+spec:
+  address: 10.1.0.3
+  ports: {http: 8080}
+  labels: {app: reviews}
+  serviceAccount: reviews
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: shop}
+spec: {mtls: {mode: STRICT}}
+"#;
+
+fn captured_node(ip: &str) -> Node {
+    let mut node = node("shop", &[("app", "reviews")]);
+    node.metadata
+        .insert(INTERCEPTION_MODE.into(), REDIRECT.into());
+    node.metadata.insert("ipAddresses".into(), ip.into());
+    node
+}
+
+#[test]
+fn capture_mode_adds_inbound_by_workload_port_and_outbound_by_vip() {
+    let index = index_of_yaml(CAPTURED);
+    let snapshot = snapshot(&index, &captured_node("10.1.0.3"));
+    let inbound = snapshot
+        .listeners
+        .iter()
+        .find(|l| l.name == "inbound|8080")
+        .expect("an inbound listener for the workload's port");
+    assert_eq!(inbound.address.to_string(), "0.0.0.0:8080");
+    assert_eq!(
+        inbound.inbound.map(|i| i.mtls),
+        Some(mesh_core::snapshot::PeerMode::Strict)
+    );
+    let app = snapshot
+        .clusters
+        .iter()
+        .find(|c| c.host == "inbound|8080")
+        .expect("the app's cluster");
+    assert_eq!(app.endpoints[0].address.to_string(), "127.0.0.1:8080");
+    let http = snapshot
+        .listeners
+        .iter()
+        .find(|l| l.address.to_string() == "10.96.0.10:9080")
+        .expect("the VIP's HTTP port");
+    assert_eq!(http.route_config.as_deref(), Some(OUTBOUND_ROUTE_CONFIG));
+    let tcp = snapshot
+        .listeners
+        .iter()
+        .find(|l| l.address.to_string() == "10.96.0.10:5432")
+        .expect("the VIP's TCP port");
+    assert_eq!(
+        tcp.tcp_route[0].destination.host,
+        "reviews.shop.svc.cluster.local"
+    );
+    let reviews = vhost(&snapshot, "reviews.shop.svc.cluster.local:9080");
+    assert!(
+        reviews.domains.iter().any(|d| d == "10.96.0.10:9080"),
+        "{:?}",
+        reviews.domains
+    );
+    if let Err(errors) = compile(&snapshot) {
+        panic!("the proxy would refuse this: {errors}");
+    }
+}
+
+#[test]
+fn without_capture_or_at_another_ip_nothing_is_added() {
+    let index = index_of_yaml(CAPTURED);
+    let mut plain = captured_node("10.1.0.3");
+    plain.metadata.remove(INTERCEPTION_MODE);
+    let other = captured_node("10.1.0.9");
+    for (node, vip_listeners) in [(plain, 0), (other, 2)] {
+        let snapshot = snapshot(&index, &node);
+        assert!(
+            !snapshot.listeners.iter().any(|l| l.inbound.is_some()),
+            "{:?}",
+            snapshot.listeners
+        );
+        let vips = snapshot
+            .listeners
+            .iter()
+            .filter(|l| l.name.starts_with("outbound|"))
+            .count();
+        assert_eq!(vips, vip_listeners);
+    }
+}

@@ -67,15 +67,30 @@ pub async fn serve(
 ) {
     accept_loop(listener, drain, stop, move |stream, peer| {
         let inbound = inbound.clone();
-        async move { inbound.serve_connection(stream, peer).await }
+        async move {
+            if let Ok(local) = stream.local_addr() {
+                inbound.serve_connection(stream, peer, local).await;
+            }
+        }
     })
     .await;
 }
 
 impl Inbound {
-    async fn serve_connection(&self, tcp: TcpStream, address: SocketAddr) {
+    /// A connection redirected here by iptables ([`crate::capture`]): `original` is where
+    /// the peer connected, what policies and metrics see as the local address.
+    pub async fn serve_redirected(
+        &self,
+        tcp: TcpStream,
+        address: SocketAddr,
+        original: SocketAddr,
+    ) {
+        self.serve_connection(tcp, address, original).await;
+    }
+
+    async fn serve_connection(&self, tcp: TcpStream, address: SocketAddr, local: SocketAddr) {
         let _ = tcp.set_nodelay(true);
-        let Some((stream, peer)) = self.security.secure(tcp, address).await else {
+        let Some((stream, peer)) = self.security.secure(tcp, address, local).await else {
             return;
         };
         match &self.app {

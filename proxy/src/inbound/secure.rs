@@ -37,12 +37,18 @@ pub struct Security {
 
 impl Security {
     /// The stream to serve and its peer, or `None` when the connection was refused (and
-    /// already closed by dropping it).
-    pub async fn secure(&self, tcp: TcpStream, address: SocketAddr) -> Option<(Stream, Peer)> {
+    /// already closed by dropping it). `local` is the address the peer connected to (the
+    /// original destination when iptables redirected it).
+    pub async fn secure(
+        &self,
+        tcp: TcpStream,
+        address: SocketAddr,
+        local: SocketAddr,
+    ) -> Option<(Stream, Peer)> {
         let peer = Peer {
             identity: None,
             own_identity: self.own_identity.clone(),
-            local: tcp.local_addr().ok()?,
+            local,
             address,
             mtls: false,
         };

@@ -30,9 +30,18 @@ pub fn node(config: &Config) -> pb::Node {
         ip_addresses: config.instance_ip.iter().map(ToString::to_string).collect(),
         outbound_address: config
             .outbound_addr
+            .or(config.capture().map(|ports| ports.outbound))
             .map(|a| a.to_string())
             .unwrap_or_default(),
         proxy_version: env!("CARGO_PKG_VERSION").to_owned(),
-        metadata: Default::default(),
+        metadata: match config.capture() {
+            // pilot then sends the inbound listeners by workload port and the outbound
+            // ones by service VIP that capture dispatches to.
+            Some(_) => [(INTERCEPTION_MODE.to_owned(), "REDIRECT".to_owned())].into(),
+            None => Default::default(),
+        },
     }
 }
+
+/// The node metadata key that tells pilot the proxy captures traffic (Istio's name).
+pub const INTERCEPTION_MODE: &str = "INTERCEPTION_MODE";
