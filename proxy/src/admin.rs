@@ -56,6 +56,8 @@ pub struct Health {
     /// With an identity, the first workload certificate too: without it no peer would
     /// accept this proxy's mTLS.
     pub certs: Option<Arc<CertificateManager>>,
+    /// The app's own probes, rewritten by the injector to `/app-health/...`.
+    pub app_probers: Arc<crate::app_probe::AppProbers>,
 }
 
 impl Health {
@@ -74,12 +76,21 @@ impl Health {
 }
 
 /// Serves `/healthz/ready`: 200 once a snapshot is applied (and, with an identity, the
-/// first certificate has arrived), 503 before and while draining.
+/// first certificate has arrived), 503 before and while draining; and the app's probes
+/// under `/app-health/` ([`crate::app_probe`]).
 pub async fn serve_health(listener: TcpListener, health: Health) {
     serve(listener, move |req: Request<Incoming>| {
         let not_ready = health.not_ready();
+        let app_probers = health.app_probers.clone();
         async move {
-            match (req.uri().path(), not_ready) {
+            let path = req.uri().path();
+            if path.starts_with(crate::app_probe::PATH_PREFIX) {
+                return match app_probers.probe(path).await {
+                    Some(status) => text(status, ""),
+                    None => text(StatusCode::NOT_FOUND, "no such app probe\n"),
+                };
+            }
+            match (path, not_ready) {
                 ("/healthz/ready", None) => text(StatusCode::OK, "ready\n"),
                 ("/healthz/ready", Some(why)) => text(StatusCode::SERVICE_UNAVAILABLE, why),
                 _ => text(StatusCode::NOT_FOUND, "not found\n"),

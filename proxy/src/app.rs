@@ -75,6 +75,7 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
         state,
         drain: drain.clone(),
         certs,
+        app_probers: Arc::new(crate::app_probe::AppProbers::from_env()?),
     };
     ports.serve(admin, health, metrics);
 

@@ -15,6 +15,7 @@ pub mod accept;
 pub mod access_log;
 pub mod admin;
 pub mod app;
+pub mod app_probe;
 pub mod capture;
 pub mod cli;
 pub mod config;
