@@ -36,7 +36,11 @@ const PACKAGES: [&str; 5] = [
 
 pub fn run(args: &DemoArgs, root: &Path) -> anyhow::Result<()> {
     build(root)?;
-    let bin_dir = root.join("target/debug");
+    // cargo builds them beside this program, wherever CARGO_TARGET_DIR puts it.
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| root.join("target/debug"));
     let binaries = Binaries::find(Some(&bin_dir))?;
     let state_dir = match &args.state_dir {
         Some(dir) => dir.clone(),
