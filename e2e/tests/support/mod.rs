@@ -19,6 +19,7 @@ use serde_json::Value;
 
 pub mod local;
 pub mod mesh;
+pub mod netns;
 
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -38,12 +39,16 @@ spec:
 
 /// Starts a binary and reads the one line it prints when its ports are bound.
 fn spawn(binary: &str, args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(binary)
-        .args(args)
+    spawn_command(Command::new(binary).args(args))
+}
+
+/// Starts `command` and reads the one line it prints when its ports are bound.
+fn spawn_command(command: &mut Command) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
@@ -71,11 +76,16 @@ pub struct Pilot {
 impl Pilot {
     /// pilot with its production defaults (100 ms poll, 100 ms debounce) on `files`.
     pub fn start(files: &[(&str, &str)]) -> Pilot {
+        Self::start_at(files, "127.0.0.1:0")
+    }
+
+    /// As [`start`](Self::start), its discovery port at `grpc` (`ip:0` for a free one).
+    pub fn start_at(files: &[(&str, &str)], grpc: &str) -> Pilot {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
-        let (child, grpc, monitoring) = Self::spawn(dir.path(), "127.0.0.1:0", &[]);
+        let (child, grpc, monitoring) = Self::spawn(dir.path(), grpc, &[]);
         Pilot {
             child,
             dir,
@@ -304,6 +314,11 @@ impl Citadel {
 
     /// As [`start`](Self::start), with more flags (`--max-cert-ttl`, `--ca-reload-interval`).
     pub fn start_args(tokens: &[(&str, &str, &str)], extra: &[&str]) -> Citadel {
+        Self::start_at(tokens, "127.0.0.1:0", extra)
+    }
+
+    /// As [`start_args`](Self::start_args), its signing port at `addr`.
+    pub fn start_at(tokens: &[(&str, &str, &str)], addr: &str, extra: &[&str]) -> Citadel {
         let dir = tempfile::tempdir().unwrap();
         let lines: Vec<String> = tokens
             .iter()
@@ -318,7 +333,7 @@ impl Citadel {
             "--token-file",
             token_file.to_str().unwrap(),
             "--addr",
-            "127.0.0.1:0",
+            addr,
             "--monitoring-addr",
             "127.0.0.1:0",
             "--log",
