@@ -32,7 +32,7 @@ pub struct Config {
     pub init_resources: Resources,
     /// The proxy's log filter (`MESH_LOG`).
     pub log_level: String,
-    /// Never captured, for every pod (the proxy's own 15020 and 15021 always are not).
+    /// Never captured, for every pod (the proxy's own ports never are).
     pub exclude_inbound_ports: Vec<u16>,
     pub exclude_outbound_ports: Vec<u16>,
     pub exclude_outbound_cidrs: Vec<String>,

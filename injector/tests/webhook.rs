@@ -50,7 +50,7 @@ fn expected_init_containers() -> Value {
         {
             "name": "mesh-init",
             "image": image,
-            "args": ["iptables", "--exclude-inbound-ports", "15020,15021"],
+            "args": ["iptables"],
             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
             "securityContext": {
                 "allowPrivilegeEscalation": false,

@@ -40,9 +40,14 @@ pub struct Settings<'a> {
 pub fn init_container(settings: &Settings) -> Value {
     let config = settings.config;
     let overrides = settings.overrides;
-    let mut inbound = vec![METRICS_PORT, HEALTH_PORT];
-    inbound.extend(&config.exclude_inbound_ports);
-    inbound.extend(&overrides.exclude_inbound_ports);
+    // The proxy's own ports (15000, 15001, 15006, 15020, 15021) are never captured;
+    // `mesh-proxy iptables` excludes them itself.
+    let inbound: Vec<u16> = config
+        .exclude_inbound_ports
+        .iter()
+        .chain(&overrides.exclude_inbound_ports)
+        .copied()
+        .collect();
     let outbound: Vec<u16> = config
         .exclude_outbound_ports
         .iter()
@@ -55,11 +60,10 @@ pub fn init_container(settings: &Settings) -> Value {
         .chain(&overrides.exclude_outbound_cidrs)
         .map(String::as_str)
         .collect();
-    let mut args = vec![
-        "iptables".to_owned(),
-        "--exclude-inbound-ports".to_owned(),
-        join(&inbound),
-    ];
+    let mut args = vec!["iptables".to_owned()];
+    if !inbound.is_empty() {
+        args.extend(["--exclude-inbound-ports".to_owned(), join(&inbound)]);
+    }
     if !outbound.is_empty() {
         args.extend(["--exclude-outbound-ports".to_owned(), join(&outbound)]);
     }

@@ -211,7 +211,7 @@ fn annotations_tune_resources_and_capture() {
         [
             "iptables",
             "--exclude-inbound-ports",
-            "9000,15020,15021",
+            "9000",
             "--exclude-outbound-ports",
             "5432,6379",
             "--exclude-outbound-cidrs",

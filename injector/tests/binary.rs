@@ -1,0 +1,94 @@
+//! The real `injector` binary: flags, config file, certificate files, the announced port.
+
+#[allow(dead_code)] // the namespace half of support is for the other tests
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::json;
+use support::{Webhook, patched, pod_create};
+
+/// Kills the child when the test ends, also on failure.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_binary_serves_with_its_config_and_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&cert, made.cert.pem()).expect("write");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write");
+    std::fs::write(
+        &config,
+        "proxyImage: registry.example/mesh-proxy:test\nnativeSidecar: false\n",
+    )
+    .expect("write");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_injector"))
+        .args(["--addr", "127.0.0.1:0", "--standalone", "--log", "warn"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the ready line");
+    let addr = line
+        .trim()
+        .strip_prefix("injector ready addr=")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("an address");
+
+    let webhook = Webhook {
+        addr,
+        ca_pem: made.cert.pem(),
+    };
+    let review = pod_create();
+    let response = webhook.review(&review).await;
+    let pod = patched(&review, &response);
+    let spec = pod.spec.expect("spec");
+    // The config file's settings: the image, and the proxy as a regular first container.
+    let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["mesh-proxy", "web"]);
+    assert_eq!(
+        json!(spec.containers[0].image),
+        json!("registry.example/mesh-proxy:test")
+    );
+    drop(running);
+}
+
+#[test]
+fn a_bad_config_file_stops_it_with_the_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "proxyImage: x\nfailurePolicy: Maybe\n").expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_injector"))
+        .args(["--addr", "127.0.0.1:0", "--standalone"])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("config.yaml"), "{stderr}");
+    assert!(stderr.contains("failurePolicy"), "{stderr}");
+}
