@@ -207,6 +207,37 @@ async fn a_nack_is_shown_with_its_message_and_the_next_push_resends_what_the_pro
 }
 
 #[tokio::test]
+async fn reverting_a_refused_change_shows_the_proxy_synced_without_a_push() {
+    let pilot = pilot();
+    let mut proxy = FakeProxy::connect(pilot.grpc, "b.shop", "shop").await;
+    let first = proxy.next().await;
+    proxy.ack(&first).await;
+    pilot.write("routes.yaml", &ROUTE_V1.replace("subset: v1", "subset: v2"));
+    let refused = proxy.next().await;
+    proxy.nack(&refused, "refused for the test").await;
+    pilot
+        .wait_syncz("b.shop", |e| !e["lastNack"].is_null())
+        .await;
+
+    // Back to what the proxy runs: nothing to send, and syncz says it is in sync.
+    pilot.write("routes.yaml", ROUTE_V1);
+    let entry = pilot
+        .wait_syncz("b.shop", |e| {
+            e["versionSent"] == first.system_version_info
+                && e["versionAcked"] == first.system_version_info
+        })
+        .await;
+    assert_ne!(
+        entry["lastNack"]["version"], entry["versionSent"],
+        "the NACK is history"
+    );
+    assert!(
+        proxy.quiet_for(std::time::Duration::from_millis(200)).await,
+        "nothing was pushed"
+    );
+}
+
+#[tokio::test]
 async fn a_reconnecting_proxy_gets_only_what_changed_while_it_was_away() {
     let pilot = pilot();
     let mut proxy = FakeProxy::connect(pilot.grpc, "c.shop", "shop").await;

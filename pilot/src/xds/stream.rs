@@ -92,11 +92,14 @@ impl Stream {
         // never sees the new generation beside the previous version's ack.
         let (number, resources) = (generation.number, desired.len());
         if update.is_empty() && !first {
+            // The proxy already holds all of it (say, a refused change was reverted):
+            // this version is in force without a push, sent and acknowledged at once.
             self.held.synced(&desired);
             let version = desired.version.clone();
             self.syncz.update(self.id, |s| {
                 s.generation = number;
                 s.resources = resources;
+                s.version_sent = Some(version.clone());
                 s.version_acked = Some(version);
             });
             return Ok(None);
