@@ -217,13 +217,11 @@ async fn write_table(state: &State, out: &mut impl Write) -> std::io::Result<boo
         Some(pilot) => probe::synced(pilot.monitoring).await,
         None => Vec::new(),
     };
-    let mut rows = vec![
-        [
-            "WORKLOAD", "SERVICE", "VERSION", "ADDRESS", "APP", "APP-UP", "SIDECAR", "READY",
-            "SYNCED", "ADMIN",
-        ]
-        .map(str::to_owned),
+    let header = [
+        "WORKLOAD", "SERVICE", "VERSION", "ADDRESS", "APP", "APP-UP", "SIDECAR", "READY", "SYNCED",
+        "ADMIN",
     ];
+    let mut rows = Vec::new();
     for w in &state.workloads {
         let app = match (process::alive(w.app.pid), probe::accepts(w.app.addr).await) {
             (true, true) => "yes",
@@ -249,27 +247,6 @@ async fn write_table(state: &State, out: &mut impl Write) -> std::io::Result<boo
         ]);
     }
     writeln!(out)?;
-    write_columns(&rows, out)?;
+    super::proxy_config::table::write(header, &rows, out)?;
     Ok(healthy)
-}
-
-fn write_columns<const N: usize>(
-    rows: &[[String; N]],
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    let mut widths = [0; N];
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        writeln!(out, "{}", cells.join("  ").trim_end())?;
-    }
-    Ok(())
 }

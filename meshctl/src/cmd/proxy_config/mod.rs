@@ -4,7 +4,7 @@
 
 pub mod fetch;
 pub mod locate;
-mod table;
+pub(crate) mod table;
 pub mod tables;
 #[cfg(test)]
 mod tests;
