@@ -167,10 +167,12 @@ fn next_steps(state_dir: &Path) {
         "
 the mesh is still running. Try:
   target/debug/meshctl local status --state-dir {state}
-  curl -s -H 'end-user: jason' 127.0.0.2:9080/ | head -c 600      # productpage, through its sidecar
+  curl -s -H 'end-user: jason' 127.0.0.2:9080/ | head -c 600       # productpage, through its sidecar
+  target/debug/meshctl proxy-config routes productpage-v1 --state-dir {state}
+  target/debug/meshctl proxy-config endpoints reviews-v2 --state-dir {state}
+  target/debug/meshctl proxy-status --state-dir {state}
   target/debug/meshctl apply --state-dir {state} -f my-virtual-service.yaml
-  curl -s 127.0.0.4:15000/clusters                                  # a sidecar's admin port
-  ls {state}/logs                                                   # one log per process
+  ls {state}/logs                                                    # one log per process
 and stop it with:
   target/debug/meshctl local down --state-dir {state}"
     );
