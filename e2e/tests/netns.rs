@@ -18,8 +18,10 @@ use support::netns::{self, Network, Pod};
 use support::{Citadel, Pilot, Proxy, wait_for};
 
 const VIP: &str = "10.96.0.10";
+const VIP6: &str = "fd00:96::10";
 const SERVICE_PORT: u16 = 9080;
 const APP_PORT: u16 = 8080;
+const UNMESHED_PORT: u16 = 7070;
 const PROXY_UID: u32 = 1337;
 
 /// Whether the namespace tests can run; prints why not.
@@ -86,7 +88,7 @@ metadata: {{name: default, namespace: shop}}
 spec: {{mtls: {{mode: STRICT}}}}
 "#,
         service("client", "10.96.0.11"),
-        service("server", VIP)
+        service("server", &format!("{VIP}, {VIP6}"))
     )
 }
 
@@ -180,9 +182,11 @@ async fn plain_http_to_a_vip_is_intercepted_secured_routed_and_enforced() {
     let _apps = [
         netns::echo(client, APP_PORT, "client"),
         netns::echo(server, APP_PORT, "server"),
+        // A port no service names: the mesh passes its traffic through untouched.
+        netns::echo(server, UNMESHED_PORT, "unmeshed"),
     ];
     for pod in [client, server] {
-        netns::iptables(pod, &[]);
+        netns::iptables(pod, &["--ipv6"]);
     }
     let client_proxy = sidecar(client, "client", &pilot, &citadel, &shared);
     let server_proxy = sidecar(server, "server", &pilot, &citadel, &shared);
@@ -228,6 +232,34 @@ async fn plain_http_to_a_vip_is_intercepted_secured_routed_and_enforced() {
     let faulted = netns::curl(client, None, &url, &["x-fault: abort"]);
     assert_eq!(faulted, Ok(418));
     assert_eq!(netns::curl(client, None, &url, &[]), Ok(200));
+
+    // IPv6: the service's IPv6 VIP is intercepted (ip6tables, IP6T_SO_ORIGINAL_DST) and
+    // routed the same way.
+    let url6 = format!("http://[{VIP6}]:{SERVICE_PORT}/");
+    assert_eq!(netns::curl(client, None, &url6, &[]), Ok(200));
+    assert_eq!(
+        netns::curl(client, None, &url6, &["x-fault: abort"]),
+        Ok(418)
+    );
+
+    // Passthrough: a destination the mesh does not know is reached as it is, through both
+    // sidecars (each counts it) and without mTLS.
+    for ip in [server.ip.to_string(), format!("[{}]", server.ip6)] {
+        let unmeshed = format!("http://{ip}:{UNMESHED_PORT}/");
+        assert_eq!(
+            netns::curl(client, None, &unmeshed, &[]),
+            Ok(200),
+            "{unmeshed}"
+        );
+    }
+    for (proxy, direction) in [(&client_proxy, "outbound"), (&server_proxy, "inbound")] {
+        let label = format!(r#"direction="{direction}""#);
+        let passed = wait_for("the passthrough counted", || async {
+            sample(proxy, "mesh_capture_passthrough_total", &[&label]).await
+        })
+        .await;
+        assert!(passed >= 2.0, "{direction}: {passed}");
+    }
 
     // STRICT: a caller that bypasses its own sidecar (uid 1337 is not redirected) reaches
     // the server pod in plaintext, and the server's sidecar refuses it.

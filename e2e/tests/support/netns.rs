@@ -3,15 +3,17 @@
 //! and a default route via the bridge. Names are unique per test run, and everything is
 //! removed on drop, panics included. Root only; [`missing`] says why a test cannot run.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The tools the namespace tests run, and what provides them on Debian.
-const TOOLS: [(&str, &str); 5] = [
+const TOOLS: [(&str, &str); 7] = [
     ("ip", "iproute2"),
     ("iptables", "iptables"),
     ("iptables-restore", "iptables"),
+    ("ip6tables", "iptables"),
+    ("ip6tables-restore", "iptables"),
     ("setpriv", "util-linux"),
     ("curl", "curl"),
 ];
@@ -67,7 +69,8 @@ fn quietly(program: &str, args: &[&str]) {
 /// A bridge and its pods.
 pub struct Network {
     pub bridge: String,
-    /// `10.<subnet>.0.0/24`: the bridge is `.1`, pods `.2`, `.3`, ...
+    /// `10.<subnet>.0.0/24` and `fd00:<subnet>::/64`: the bridge is `.1`/`::1`, pods
+    /// `.2`, `.3`, ...
     pub subnet: u8,
     pub pods: Vec<Pod>,
     forward_rule: Vec<String>,
@@ -77,6 +80,7 @@ pub struct Pod {
     /// The network namespace's name.
     pub netns: String,
     pub ip: Ipv4Addr,
+    pub ip6: Ipv6Addr,
     host_veth: String,
 }
 
@@ -96,6 +100,10 @@ impl Network {
         };
         run("ip", &["link", "add", &bridge, "type", "bridge"]);
         let gateway = network.gateway().to_string();
+        let gateway6 = network.gateway6().to_string();
+        // No duplicate address detection: the address is usable at once.
+        let v6 = format!("{gateway6}/64");
+        run("ip", &["-6", "addr", "add", &v6, "dev", &bridge, "nodad"]);
         run(
             "ip",
             &["addr", "add", &format!("{gateway}/24"), "dev", &bridge],
@@ -107,28 +115,31 @@ impl Network {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-        let mut insert = vec!["-I".to_owned()];
-        insert.extend(network.forward_rule.iter().cloned());
-        run(
-            "iptables",
-            &insert.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
+        let mut insert = vec!["-I"];
+        insert.extend(network.forward_rule.iter().map(String::as_str));
+        run("iptables", &insert);
+        run("ip6tables", &insert);
         for (n, name) in pods.iter().enumerate() {
-            let ip = Ipv4Addr::new(10, subnet, 0, u8::try_from(n + 2).unwrap());
+            let host = u8::try_from(n + 2).unwrap();
             let pod = Pod {
                 netns: format!("mesh-{id}-{name}"),
-                ip,
+                ip: Ipv4Addr::new(10, subnet, 0, host),
+                ip6: Ipv6Addr::new(0xfd00, subnet.into(), 0, 0, 0, 0, 0, host.into()),
                 host_veth: format!("mv{id}p{n}"),
             };
             // Listed before it exists, so that drop removes whatever part was made.
             network.pods.push(pod);
-            network.pods[n].create(&bridge, &gateway);
+            network.pods[n].create(&bridge, &gateway, &gateway6);
         }
         network
     }
 
     pub fn gateway(&self) -> Ipv4Addr {
         Ipv4Addr::new(10, self.subnet, 0, 1)
+    }
+
+    pub fn gateway6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd00, self.subnet.into(), 0, 0, 0, 0, 0, 1)
     }
 
     pub fn pod(&self, name: &str) -> &Pod {
@@ -140,7 +151,7 @@ impl Network {
 }
 
 impl Pod {
-    fn create(&self, bridge: &str, gateway: &str) {
+    fn create(&self, bridge: &str, gateway: &str, gateway6: &str) {
         let ns = self.netns.as_str();
         let pod_veth = format!("{}c", self.host_veth);
         run("ip", &["netns", "add", ns]);
@@ -174,6 +185,9 @@ impl Pod {
         self.exec(&["ip", "link", "set", "eth0", "up"]);
         self.exec(&["ip", "link", "set", "lo", "up"]);
         self.exec(&["ip", "route", "add", "default", "via", gateway]);
+        let v6 = format!("{}/64", self.ip6);
+        self.exec(&["ip", "-6", "addr", "add", &v6, "dev", "eth0", "nodad"]);
+        self.exec(&["ip", "-6", "route", "add", "default", "via", gateway6]);
     }
 
     /// Runs `command` in the pod's namespace and panics unless it succeeds.
@@ -217,6 +231,7 @@ impl Drop for Network {
             let mut delete = vec!["-D"];
             delete.extend(self.forward_rule.iter().map(String::as_str));
             quietly("iptables", &delete);
+            quietly("ip6tables", &delete);
         }
     }
 }
@@ -231,9 +246,9 @@ impl Drop for Process {
     }
 }
 
-/// An echo app in `pod`, listening on `0.0.0.0:<port>`.
+/// An echo app in `pod`, listening on `[::]:<port>` (IPv4 too).
 pub fn echo(pod: &Pod, port: u16, version: &str) -> Process {
-    let listen = format!("0.0.0.0:{port}");
+    let listen = format!("[::]:{port}");
     let command = pod.command(&[
         env!("CARGO_BIN_EXE_e2e-echo"),
         "--listen",
@@ -287,6 +302,11 @@ pub fn capture_proxy(pod: &Pod, args: &[&str]) -> super::Proxy {
         "--instance-ip",
         &ip,
         "--capture",
+        // Dual stack: IPv4 arrives as mapped addresses.
+        "--capture-outbound-addr",
+        "[::]:15001",
+        "--capture-inbound-addr",
+        "[::]:15006",
         "--log",
         "warn",
     ];
