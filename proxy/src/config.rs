@@ -62,20 +62,13 @@ pub struct Config {
     )]
     pub interception: Interception,
 
-    /// Capture mode: where redirected outbound traffic arrives.
-    #[arg(
-        long,
-        env = "MESH_CAPTURE_OUTBOUND_ADDR",
-        default_value = "0.0.0.0:15001"
-    )]
+    /// Capture mode: where redirected outbound traffic arrives (`[::]` takes IPv4 too;
+    /// on a host without IPv6 the proxy binds `0.0.0.0` instead).
+    #[arg(long, env = "MESH_CAPTURE_OUTBOUND_ADDR", default_value = "[::]:15001")]
     pub capture_outbound_addr: SocketAddr,
 
     /// Capture mode: where redirected inbound traffic arrives.
-    #[arg(
-        long,
-        env = "MESH_CAPTURE_INBOUND_ADDR",
-        default_value = "0.0.0.0:15006"
-    )]
+    #[arg(long, env = "MESH_CAPTURE_INBOUND_ADDR", default_value = "[::]:15006")]
     pub capture_inbound_addr: SocketAddr,
 
     /// How often the snapshot file is checked for changes.
@@ -332,8 +325,8 @@ mod tests {
             &["--pilot=p:1", "--capture", "REDIRECT"],
         ] {
             let capture = parse(args).expect("parses").capture().expect("capture");
-            assert_eq!(capture.outbound.to_string(), "0.0.0.0:15001");
-            assert_eq!(capture.inbound.to_string(), "0.0.0.0:15006");
+            assert_eq!(capture.outbound.to_string(), "[::]:15001");
+            assert_eq!(capture.inbound.to_string(), "[::]:15006");
         }
         assert!(
             parse(&["--pilot=p:1", "--capture=NONE"])

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::capture::{self, Capture, Handlers, OriginalDst, Outbound};
+use crate::capture::{self, Capture, Direction, Handlers, OriginalDst, Outbound};
 use crate::detect::{self, Auto, HttpSide};
 use crate::drain::Drain;
 use crate::http::{self, Upstreams};
@@ -106,8 +106,8 @@ impl Listeners {
         ports: capture::Ports,
         original: Arc<dyn OriginalDst>,
     ) -> std::io::Result<capture::Ports> {
-        let outbound = TcpListener::bind(ports.outbound).await?;
-        let inbound = TcpListener::bind(ports.inbound).await?;
+        let outbound = capture::bind(ports.outbound).await?;
+        let inbound = capture::bind(ports.inbound).await?;
         let bound = capture::Ports {
             outbound: outbound.local_addr()?,
             inbound: inbound.local_addr()?,
@@ -116,8 +116,8 @@ impl Listeners {
         if self.capture.set((shared.clone(), bound)).is_err() {
             return Err(std::io::Error::other("capture already started"));
         }
-        self.serve_capture(&shared, outbound, ports.outbound, "capture|outbound");
-        self.serve_capture(&shared, inbound, ports.inbound, "capture|inbound");
+        self.serve_capture(&shared, outbound, ports.outbound, Direction::Outbound);
+        self.serve_capture(&shared, inbound, ports.inbound, Direction::Inbound);
         self.reconcile().await;
         Ok(bound)
     }
@@ -128,8 +128,9 @@ impl Listeners {
         capture: &Arc<Capture>,
         socket: TcpListener,
         configured: SocketAddr,
-        name: &str,
+        direction: Direction,
     ) {
+        let name = direction.listener_name();
         let (stop, stopped) = watch::channel(false);
         let info = BoundListener {
             name: name.to_owned(),
@@ -140,11 +141,7 @@ impl Listeners {
         };
         tracing::info!(listener = name, bound = %info.bound, "capture listener started");
         let (capture, drain) = (capture.clone(), self.drain.clone());
-        if name.ends_with("outbound") {
-            tokio::spawn(capture::serve_outbound(socket, capture, drain, stopped));
-        } else {
-            tokio::spawn(capture::serve_inbound(socket, capture, drain, stopped));
-        }
+        tokio::spawn(capture::serve(socket, capture, direction, drain, stopped));
         let running = Running {
             signature: String::new(),
             stop,

@@ -301,12 +301,8 @@ pub fn capture_proxy(pod: &Pod, args: &[&str]) -> super::Proxy {
         "shop",
         "--instance-ip",
         &ip,
+        // Its default capture sockets, `[::]:15001` and `[::]:15006`, take both families.
         "--capture",
-        // Dual stack: IPv4 arrives as mapped addresses.
-        "--capture-outbound-addr",
-        "[::]:15001",
-        "--capture-inbound-addr",
-        "[::]:15006",
         "--log",
         "warn",
     ];

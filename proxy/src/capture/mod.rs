@@ -74,7 +74,7 @@ impl Capture {
     fn destination(&self, stream: &TcpStream, peer: SocketAddr) -> Option<SocketAddr> {
         let local = stream.local_addr().ok()?;
         match self.original.original_dst(stream) {
-            Ok(original) if original != local => Some(original),
+            Ok(original) if table::normal(original) != table::normal(local) => Some(original),
             Ok(_) => {
                 tracing::debug!(%peer, %local, "not redirected: a capture port serves only redirected connections");
                 None
@@ -115,30 +115,52 @@ impl Capture {
     }
 }
 
-/// Accepts redirected outbound connections until stopped or draining.
-pub async fn serve_outbound(
-    listener: TcpListener,
-    capture: Arc<Capture>,
-    drain: Drain,
-    stop: watch::Receiver<bool>,
-) {
-    accept_loop(listener, drain, stop, move |stream, peer| {
-        let capture = capture.clone();
-        async move { capture.outbound(stream, peer).await }
-    })
-    .await;
+/// Which traffic a capture socket takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Direction {
+    Outbound,
+    Inbound,
 }
 
-/// Accepts redirected inbound connections until stopped or draining.
-pub async fn serve_inbound(
+impl Direction {
+    /// As `/listeners` names the socket.
+    pub fn listener_name(self) -> &'static str {
+        match self {
+            Self::Outbound => "capture|outbound",
+            Self::Inbound => "capture|inbound",
+        }
+    }
+}
+
+/// Binds a capture port. The default, `[::]`, takes IPv4 too (as mapped addresses); a
+/// host without IPv6 gets `0.0.0.0` instead.
+pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    match TcpListener::bind(address).await {
+        Err(error) if address.is_ipv6() && address.ip().is_unspecified() => {
+            tracing::warn!(%address, %error, "no IPv6 here: capturing IPv4 only");
+            let v4 = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), address.port());
+            TcpListener::bind(v4).await
+        }
+        bound => bound,
+    }
+}
+
+/// Accepts redirected connections until stopped or draining.
+pub async fn serve(
     listener: TcpListener,
     capture: Arc<Capture>,
+    direction: Direction,
     drain: Drain,
     stop: watch::Receiver<bool>,
 ) {
     accept_loop(listener, drain, stop, move |stream, peer| {
         let capture = capture.clone();
-        async move { capture.inbound(stream, peer).await }
+        async move {
+            match direction {
+                Direction::Outbound => capture.outbound(stream, peer).await,
+                Direction::Inbound => capture.inbound(stream, peer).await,
+            }
+        }
     })
     .await;
 }

@@ -92,7 +92,7 @@ impl<I, O> Table<I, O> {
 }
 
 /// IPv4-mapped IPv6 addresses (from a dual-stack socket) compare as IPv4.
-fn normal(address: SocketAddr) -> SocketAddr {
+pub fn normal(address: SocketAddr) -> SocketAddr {
     match address {
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
             Some(v4) => SocketAddr::new(v4.into(), v6.port()),

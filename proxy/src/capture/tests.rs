@@ -45,11 +45,12 @@ async fn capture_port(fake: Arc<Fake>, inbound: bool) -> SocketAddr {
     let drain = Drain::default();
     tokio::spawn(async move {
         let _stop = _stop;
-        if inbound {
-            serve_inbound(listener, capture, drain, stopped).await;
+        let direction = if inbound {
+            Direction::Inbound
         } else {
-            serve_outbound(listener, capture, drain, stopped).await;
-        }
+            Direction::Outbound
+        };
+        serve(listener, capture, direction, drain, stopped).await;
     });
     address
 }
@@ -94,6 +95,11 @@ async fn connections_that_were_not_redirected_are_closed() {
     let port = capture_port(fake.clone(), false).await;
     // No original destination at all.
     assert_eq!(redirected(&fake, port, None).await, b"");
-    // The capture port itself: would loop.
+    // The capture port itself, in either spelling: would loop.
     assert_eq!(redirected(&fake, port, Some(port)).await, b"");
+    let mapped = std::net::SocketAddr::new(
+        std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped().into(),
+        port.port(),
+    );
+    assert_eq!(redirected(&fake, port, Some(mapped)).await, b"");
 }
