@@ -45,3 +45,31 @@ pub fn node(config: &Config) -> pb::Node {
 
 /// The node metadata key that tells pilot the proxy captures traffic (Istio's name).
 pub const INTERCEPTION_MODE: &str = "INTERCEPTION_MODE";
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_capturing_proxy_says_so_and_where_it_takes_outbound_traffic() {
+        let parse = |args: &[&str]| {
+            Config::try_parse_from(["mesh-proxy", "--pilot=p:1"].iter().chain(args))
+                .expect("parses")
+        };
+        let captured = node(&parse(&["--capture", "--instance-ip=10.1.0.3"]));
+        assert_eq!(
+            captured.metadata.get(INTERCEPTION_MODE).map(String::as_str),
+            Some("REDIRECT")
+        );
+        assert_eq!(captured.outbound_address, "[::]:15001");
+        assert_eq!(captured.ip_addresses, ["10.1.0.3"]);
+        let plain = node(&parse(&[]));
+        assert!(plain.metadata.is_empty());
+        assert_eq!(plain.outbound_address, "");
+        // An explicit outbound address wins over the capture socket's.
+        let explicit = node(&parse(&["--capture", "--outbound-addr=127.0.0.1:15001"]));
+        assert_eq!(explicit.outbound_address, "127.0.0.1:15001");
+    }
+}
