@@ -62,7 +62,14 @@ pub fn answer(
     config: &Config,
 ) -> AdmissionResponse {
     let allowed = AdmissionResponse::from(request);
-    if request.kind.kind != "Pod" || request.operation != Operation::Create {
+    let pod_create = request.kind.kind == "Pod"
+        && request.operation == Operation::Create
+        && request
+            .sub_resource
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty();
+    if !pod_create {
         return allowed;
     }
     let pod = match pod(request) {

@@ -14,6 +14,7 @@ mod report;
 mod resources;
 mod setup;
 mod targets;
+mod webhook;
 
 use std::path::Path;
 use std::time::Duration;
@@ -43,6 +44,9 @@ enum BenchTask {
     /// mTLS against plaintext between a client and a server sidecar: latency at a fixed
     /// rate, max rps, and handshakes per second per core. Builds the mesh in release.
     Mtls(mtls::MtlsArgs),
+    /// The injector's admission webhook over HTTPS: AdmissionReviews per second and latency
+    /// at a fixed rate. Builds the injector in release.
+    Webhook(webhook::WebhookArgs),
     /// The open-loop load generator `bench proxy` runs pinned for each fixed-rate phase;
     /// prints one `key=value` summary line.
     #[command(hide = true)]
@@ -110,6 +114,7 @@ pub fn run(args: BenchArgs, root: &Path) -> anyhow::Result<()> {
         BenchTask::Proxy(args) => bench_proxy(args, root),
         BenchTask::Pilot(args) => pilot::run(args, root),
         BenchTask::Mtls(args) => mtls::run(args, root),
+        BenchTask::Webhook(args) => webhook::run(args, root),
         BenchTask::Load(args) => {
             println!("{}", load::run_fixed_rate(&args)?.to_line());
             Ok(())
