@@ -13,6 +13,9 @@ use crate::config::Config;
 use crate::inject::{self, NamespaceInfo};
 use crate::namespaces::Namespaces;
 
+const ADMISSION_V1: &str = "admission.k8s.io/v1";
+const ADMISSION_V1BETA1: &str = "admission.k8s.io/v1beta1";
+
 pub struct Injector {
     pub config: Arc<Config>,
     pub namespaces: Namespaces,
@@ -126,6 +129,15 @@ fn encode(mut response: AdmissionResponse) -> Vec<u8> {
     let mut review = serde_json::to_value(response.into_review()).unwrap_or(Value::Null);
     if let (Some(patch), Some(answer)) = (patch, review.get_mut("response")) {
         answer["patch"] = Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+    }
+    // The answer's type echoes the request's; whatever a request claimed, it is an
+    // AdmissionReview of a version the API server speaks.
+    if let Value::Object(map) = &mut review {
+        let version = map.get("apiVersion").and_then(Value::as_str);
+        if !matches!(version, Some(ADMISSION_V1 | ADMISSION_V1BETA1)) {
+            map.insert("apiVersion".to_owned(), Value::from(ADMISSION_V1));
+        }
+        map.insert("kind".to_owned(), Value::from("AdmissionReview"));
     }
     serde_json::to_vec(&review).unwrap_or_else(|error| {
         // Serialising a Value does not fail; should it, still answer.
