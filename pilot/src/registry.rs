@@ -22,6 +22,10 @@ pub struct Service {
     /// Istio's `exportTo`: `*` (everywhere, the default when empty), `.` (its own
     /// namespace), or namespace names.
     pub export_to: Vec<String>,
+    /// Its virtual IPs: a Kubernetes Service's cluster IPs, a ServiceEntry's single-address
+    /// `addresses`. Capture-mode proxies route connections made to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<std::net::IpAddr>,
     /// A Kubernetes Service (short names `name` and `name.namespace` reach it), or a
     /// ServiceEntry (only its hosts do).
     pub origin: ServiceOrigin,

@@ -37,12 +37,30 @@ pub fn add_service_entries(configs: &[Located<ConfigObject>], registry: &mut Reg
                 namespace: se.metadata.namespace.clone(),
                 ports: se.spec.ports.iter().filter_map(service_port).collect(),
                 export_to: se.spec.export_to.clone(),
+                addresses: se
+                    .spec
+                    .addresses
+                    .iter()
+                    .filter_map(|a| single_address(a))
+                    .collect(),
                 origin: ServiceOrigin::ServiceEntry,
                 source: located.origin.clone(),
             };
             registry.insert(service, endpoints.clone());
         }
     }
+}
+
+/// An address, or a CIDR holding exactly one (`10.0.0.1/32`); wider blocks are not a
+/// virtual IP.
+fn single_address(text: &str) -> Option<std::net::IpAddr> {
+    let (ip, prefix) = match text.split_once('/') {
+        Some((ip, prefix)) => (ip, Some(prefix)),
+        None => (text, None),
+    };
+    let ip: std::net::IpAddr = ip.parse().ok()?;
+    let full = if ip.is_ipv4() { "32" } else { "128" };
+    prefix.is_none_or(|p| p == full).then_some(ip)
 }
 
 fn service_port(port: &Port) -> Option<ServicePort> {

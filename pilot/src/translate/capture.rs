@@ -10,13 +10,12 @@
 //!   Host through the shared outbound route config (whose domains include the VIPs, see
 //!   [`super::routes`]), other ports forward as TCP to the service's cluster.
 //!
-//! Virtual IPs come from ServiceEntry `addresses`; Kubernetes Services' cluster IPs are not
-//! in the registry yet.
+//! Virtual IPs are the registry's service addresses: ServiceEntry `addresses` and
+//! Kubernetes Services' cluster IPs.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
-use mesh_core::config::{ConfigObject, Destination, PortSelector, RouteDestination};
+use mesh_core::config::{Destination, PortSelector, RouteDestination};
 use mesh_core::snapshot::{AppProtocol, ListenerProtocol, ListenerSpec};
 
 use super::listeners::OUTBOUND_ROUTE_CONFIG;
@@ -44,35 +43,6 @@ pub fn node_ips(node: &Node) -> Vec<IpAddr> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The virtual IPs of `service`: the `addresses` of the ServiceEntries that define its
-/// host in its namespace (a single-address CIDR counts; wider blocks are left out).
-pub fn vips(index: &Index, service: &Service) -> Vec<IpAddr> {
-    let mut found = BTreeSet::new();
-    for located in &index.inputs.configs {
-        let ConfigObject::ServiceEntry(se) = &located.object else {
-            continue;
-        };
-        let namespace = &se.metadata.namespace;
-        let defines = *namespace == service.namespace
-            && se
-                .spec
-                .hosts
-                .iter()
-                .any(|h| mesh_core::host::resolve(h, namespace) == service.hostname);
-        if defines {
-            found.extend(se.spec.addresses.iter().filter_map(|a| single_address(a)));
-        }
-    }
-    found.into_iter().collect()
-}
-
-fn single_address(text: &str) -> Option<IpAddr> {
-    let (address, prefix) = text.split_once('/').unwrap_or((text, ""));
-    let address: IpAddr = address.trim().parse().ok()?;
-    let full = if address.is_ipv4() { "32" } else { "128" };
-    (prefix.is_empty() || prefix == full).then_some(address)
 }
 
 /// The ports the node's workload serves, with their declared protocol: the target ports of
@@ -107,7 +77,7 @@ pub fn outbound_vip_listeners(index: &Index, scope: &Scope) -> Vec<ListenerSpec>
     let mut listeners = Vec::new();
     for visible in scope.visible_services(index) {
         let service = visible.service;
-        for vip in vips(index, service) {
+        for &vip in &service.addresses {
             for port in &service.ports {
                 listeners.push(vip_listener(
                     service,

@@ -32,7 +32,7 @@ pub fn outbound_route_config(
             .filter(|p| p.protocol.is_none_or(|protocol| protocol.is_http()))
             .collect();
         let virtual_service = virtual_service_for(index, scope, &service.hostname);
-        let vips = super::capture::vips(index, service);
+        let vips = &service.addresses;
         for port in &http_ports {
             let routes = match virtual_service {
                 Some(vs) => vs_routes(vs, port.number, services),
@@ -40,7 +40,7 @@ pub fn outbound_route_config(
             };
             virtual_hosts.push(VirtualHostSpec {
                 name: format!("{}:{}", service.hostname, port.number),
-                domains: domains(scope, service, &vips, port.number, http_ports.len() == 1),
+                domains: domains(scope, service, vips, port.number, http_ports.len() == 1),
                 routes,
             });
         }

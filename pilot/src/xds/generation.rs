@@ -46,6 +46,9 @@ pub struct Generation {
     routing_unchanged: bool,
     /// A digest of what a proxy's own resources depend on besides the proxy itself.
     security: u64,
+    /// What a capture-mode proxy's own resources depend on beyond `security`: the services,
+    /// their virtual IPs and ports, and where their endpoints are.
+    capture: u64,
     /// The previous generation's scopes, to reuse encodings and compute deltas; dropped
     /// (taken) as this generation's scopes are built.
     previous_scopes: Mutex<ScopeMap>,
@@ -110,6 +113,7 @@ impl Generation {
         let routing = routing_digest(&index);
         let routing_unchanged = previous.is_some_and(|p| p.routing == routing);
         let security = security_digest(&index);
+        let capture = capture_digest(&index);
         let previous_scopes = previous
             .map(|p| {
                 lock(&p.scopes)
@@ -127,6 +131,7 @@ impl Generation {
             routing,
             routing_unchanged,
             security,
+            capture,
             previous_scopes: Mutex::new(previous_scopes),
         }
     }
@@ -141,11 +146,18 @@ impl Generation {
     /// `cache` is updated. Spares a stream re-encoding them on every change.
     pub fn desired_reusing(&self, node: &Node, cache: &mut Option<(u64, Resources)>) -> Desired {
         let scope = self.scope(&Scope::of(&self.index, node));
+        // A capture-mode proxy's inbound listeners and VIP listeners come from the
+        // registry too.
+        let depends_on = if translate::is_capture(node) {
+            stable_hash(&[self.security.to_le_bytes(), self.capture.to_le_bytes()].concat())
+        } else {
+            self.security
+        };
         let own = match cache {
-            Some((security, own)) if *security == self.security => own.clone(),
+            Some((digest, own)) if *digest == depends_on => own.clone(),
             _ => {
                 let own = self.own_resources(node);
-                *cache = Some((self.security, own.clone()));
+                *cache = Some((depends_on, own.clone()));
                 own
             }
         };
@@ -388,6 +400,25 @@ fn security_digest(index: &Index) -> u64 {
         &index.request_authentications,
         &index.sidecars,
     ))
+}
+
+/// What capture-mode translation reads from the registry: each service's ports and virtual
+/// IPs, and its endpoints' addresses and ports. Labels and weights are left out.
+fn capture_digest(index: &Index) -> u64 {
+    let registry = index.registry();
+    let services: Vec<_> = registry
+        .services
+        .iter()
+        .map(|(key, service)| {
+            let endpoints: Vec<_> = registry
+                .endpoints(key)
+                .iter()
+                .map(|e| (e.address, &e.ports))
+                .collect();
+            (key, &service.ports, &service.addresses, endpoints)
+        })
+        .collect();
+    hash_json(&services)
 }
 
 /// The stable hash of a value's JSON. Serialization cannot fail for config types; an empty

@@ -184,3 +184,45 @@ fn a_proxys_own_resources_are_reused_until_the_security_config_changes() {
         third.desired(&node()).own[&inbound].version
     );
 }
+
+#[test]
+fn a_capture_mode_proxy_sees_a_new_virtual_ip_without_a_security_change() {
+    let mut captured = node();
+    captured.metadata.insert(
+        crate::translate::INTERCEPTION_MODE.into(),
+        "REDIRECT".into(),
+    );
+    captured
+        .metadata
+        .insert("ipAddresses".into(), "10.0.0.9".into());
+    let vip_entry = |vip: &str| {
+        format!(
+            "{}apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: d, namespace: shop}}\nspec:\n  hosts: [d.shop.svc.cluster.local]\n  addresses: [{vip}]\n  resolution: STATIC\n  ports: [{{number: 80, name: http}}]\n  endpoints: [{{address: 10.0.0.2}}]\n",
+            services(8080, 90)
+        )
+    };
+    let first = generation(1, &vip_entry("10.96.0.1"), None);
+    let mut cache = None;
+    let one = first.desired_reusing(&captured, &mut cache);
+    let vip_listener = |desired: &super::generation::Desired, vip: &str| {
+        desired
+            .own
+            .keys()
+            .any(|(kind, name)| *kind == pb::ResourceType::Listener && name.contains(vip))
+    };
+    assert!(vip_listener(&one, "10.96.0.1"), "{:?}", one.own.keys());
+    let second = generation(2, &vip_entry("10.96.0.2"), Some(&first));
+    let two = second.desired_reusing(&captured, &mut cache);
+    assert!(vip_listener(&two, "10.96.0.2"), "{:?}", two.own.keys());
+    assert!(!vip_listener(&two, "10.96.0.1"));
+    // A proxy not in capture mode keeps its cached own resources.
+    let mut plain_cache = None;
+    let plain_one = first.desired_reusing(&node(), &mut plain_cache);
+    let plain_two = second.desired_reusing(&node(), &mut plain_cache);
+    for (key, resource) in &plain_two.own {
+        assert!(
+            Arc::ptr_eq(resource, &plain_one.own[key]),
+            "{key:?} encoded again"
+        );
+    }
+}

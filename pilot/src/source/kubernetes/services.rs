@@ -73,6 +73,7 @@ fn service(kube_service: &KubeService, source: Origin) -> Service {
         namespace: source.namespace.clone(),
         ports: ports.iter().filter_map(service_port).collect(),
         export_to: export_to(kube_service),
+        addresses: cluster_ips(kube_service),
         origin: ServiceOrigin::Kubernetes,
         source,
     }
@@ -123,6 +124,17 @@ fn add_pod_hosts(
         };
         registry.insert(pod_host, vec![named.endpoint.clone()]);
     }
+}
+
+/// `spec.clusterIPs` (dual-stack), else `spec.clusterIP`; none for a headless Service.
+fn cluster_ips(service: &KubeService) -> Vec<std::net::IpAddr> {
+    let Some(spec) = service.spec.as_ref() else {
+        return Vec::new();
+    };
+    let listed = spec.cluster_ips.as_deref().unwrap_or_default();
+    let single = spec.cluster_ip.as_slice();
+    let texts = if listed.is_empty() { single } else { listed };
+    texts.iter().filter_map(|ip| ip.parse().ok()).collect()
 }
 
 fn is_headless(service: &KubeService) -> bool {

@@ -215,6 +215,11 @@ async fn a_watch_event_marks_changes_and_inputs_rebuild_only_then() {
     .await;
     assert!(!Arc::ptr_eq(&before, &after));
     assert!(after.registry.services.len() > before.registry.services.len());
+    assert_eq!(
+        after.registry.services[&host].addresses,
+        [std::net::IpAddr::from([10, 96, 7, 40])],
+        "the cluster IP is the service's virtual IP"
+    );
 }
 
 /// Reads `inputs()` each time the source marks a change, until `done` holds.
