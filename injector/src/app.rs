@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::namespaces::Namespaces;
-use crate::tls::{DEFAULT_NAMES, ServingCert};
+use crate::tls::{CertFiles, DEFAULT_NAMES, Resolver, ServingCert};
 use crate::webhook::Injector;
 
 #[derive(Parser, Debug, Clone, Serialize)]
@@ -43,7 +44,8 @@ pub struct Args {
     /// leave the caBundle alone. For local runs and benchmarks.
     #[arg(long, env = "MESH_INJECTOR_STANDALONE")]
     pub standalone: bool,
-    /// How often the caBundle is checked and repaired, seconds.
+    /// How often the certificate files are read again and the caBundle is checked and
+    /// repaired, seconds.
     #[arg(long, env = "MESH_INJECTOR_CA_BUNDLE_EVERY", default_value_t = 60)]
     pub ca_bundle_every: u64,
     /// Log filter.
@@ -62,7 +64,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "starting"
     );
     let cert = serving_cert(&args)?;
-    let tls = cert.server_config()?;
+    let resolver = Resolver::new(&cert)?;
+    let tls = crate::tls::server_config(resolver.clone())?;
+    let every = Duration::from_secs(args.ca_bundle_every.max(1));
+    let (bundle, bundle_rx) = watch::channel(cert.ca_bundle_pem.clone());
+    if let Some(files) = cert_files(&args) {
+        tokio::spawn(files.watch(cert.clone(), resolver, bundle, every));
+    }
     let namespaces = if args.standalone {
         Namespaces::TrustSelector
     } else {
@@ -74,9 +82,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(crate::ca_bundle::keep_current(
             client,
             config.webhook_configuration.clone(),
-            cert.ca_bundle_pem.clone(),
+            bundle_rx,
             config.failure_policy,
-            Duration::from_secs(args.ca_bundle_every.max(1)),
+            every,
         ));
         namespaces
     };
@@ -106,14 +114,18 @@ async fn terminate() {
     }
 }
 
+fn cert_files(args: &Args) -> Option<CertFiles> {
+    Some(CertFiles {
+        cert: args.cert.clone()?,
+        key: args.key.clone()?,
+        ca: args.ca_bundle.clone(),
+    })
+}
+
 fn serving_cert(args: &Args) -> anyhow::Result<ServingCert> {
-    match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => Ok(ServingCert::from_files(
-            cert,
-            key,
-            args.ca_bundle.as_deref(),
-        )?),
-        _ => {
+    match cert_files(args) {
+        Some(files) => Ok(files.load()?),
+        None => {
             let names: Vec<String> = DEFAULT_NAMES
                 .iter()
                 .map(|n| (*n).to_owned())

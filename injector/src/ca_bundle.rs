@@ -11,6 +11,7 @@ use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::Value;
+use tokio::sync::watch;
 
 use crate::config::FailurePolicy;
 
@@ -86,18 +87,24 @@ pub async fn update(
     Ok(true)
 }
 
-/// Updates now and then every `every`, which also repairs a caBundle that an upgrade of
-/// the chart put back to its template value.
+/// Updates now, whenever the serving certificate's roots change, and every `every`, which
+/// also repairs a caBundle that an upgrade of the chart put back to its template value.
 pub async fn keep_current(
     client: Client,
     name: String,
-    ca_pem: String,
+    mut bundle: watch::Receiver<String>,
     policy: FailurePolicy,
     every: Duration,
 ) {
     let mut ticks = tokio::time::interval(every);
+    // Once the sender is gone the certificate no longer changes: repair on the tick only.
+    let mut open = true;
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            changed = bundle.changed(), if open => open = changed.is_ok(),
+        }
+        let ca_pem = bundle.borrow_and_update().clone();
         match update(&client, &name, &ca_pem, policy).await {
             Ok(true) => tracing::info!(configuration = name, "caBundle updated"),
             Ok(false) => tracing::debug!(configuration = name, "caBundle current"),

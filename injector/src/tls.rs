@@ -2,11 +2,15 @@
 //! citadel or cert-manager writes), or a self-signed pair made at start. Either way the
 //! caBundle the API server needs comes with it.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::sync::watch;
 
 /// The names a self-signed certificate carries: the injector's Service, and loopback.
 pub const DEFAULT_NAMES: [&str; 4] = [
@@ -80,15 +84,102 @@ impl ServingCert {
         })
     }
 
-    /// rustls server config with ALPN h2 and http/1.1, as the API server may use either.
+    /// rustls server config with ALPN h2 and http/1.1, as the API server may use either,
+    /// serving this certificate for good.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(self.chain.clone(), self.key.clone_key())?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+        server_config(Resolver::new(self)?)
+    }
+
+    fn certified_key(&self) -> Result<Arc<CertifiedKey>, TlsError> {
+        let signer = provider()
+            .key_provider
+            .load_private_key(self.key.clone_key())?;
+        Ok(Arc::new(CertifiedKey::new(self.chain.clone(), signer)))
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The certificate handshakes get now, replaced in place when its files change.
+#[derive(Debug)]
+pub struct Resolver {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Resolver {
+    pub fn new(cert: &ServingCert) -> Result<Arc<Self>, TlsError> {
+        Ok(Arc::new(Self {
+            current: RwLock::new(cert.certified_key()?),
+        }))
+    }
+
+    pub fn replace(&self, cert: &ServingCert) -> Result<(), TlsError> {
+        let key = cert.certified_key()?;
+        if let Ok(mut current) = self.current.write() {
+            *current = key;
+        }
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|c| c.clone())
+    }
+}
+
+/// rustls server config with ALPN h2 and http/1.1 serving what `resolver` holds.
+pub fn server_config(resolver: Arc<Resolver>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The certificate files, read again every `every`: a rotated Secret (cert-manager, or a
+/// renewal by hand) is served without a restart, and its roots go to the caBundle.
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: Option<PathBuf>,
+}
+
+impl CertFiles {
+    pub fn load(&self) -> Result<ServingCert, TlsError> {
+        ServingCert::from_files(&self.cert, &self.key, self.ca.as_deref())
+    }
+
+    /// Reloads forever; a file that does not load (half written) keeps the last good one.
+    pub async fn watch(
+        self,
+        mut loaded: ServingCert,
+        resolver: Arc<Resolver>,
+        bundle: watch::Sender<String>,
+        every: Duration,
+    ) {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            match self.load() {
+                Ok(cert)
+                    if cert.chain != loaded.chain || cert.ca_bundle_pem != loaded.ca_bundle_pem =>
+                {
+                    if let Err(error) = resolver.replace(&cert) {
+                        tracing::warn!(%error, "the new serving certificate does not load; keeping the old");
+                        continue;
+                    }
+                    tracing::info!("serving certificate reloaded");
+                    bundle.send_replace(cert.ca_bundle_pem.clone());
+                    loaded = cert;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "reloading the serving certificate"),
+            }
+        }
     }
 }
 

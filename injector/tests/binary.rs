@@ -1,6 +1,5 @@
 //! The real `injector` binary: flags, config file, certificate files, the announced port.
 
-#[allow(dead_code)] // the namespace half of support is for the other tests
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -74,6 +73,63 @@ async fn the_binary_serves_with_its_config_and_certificate() {
         json!("registry.example/mesh-proxy:test")
     );
     drop(running);
+}
+
+#[tokio::test]
+async fn rotated_certificate_files_are_served_without_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let write = |made: &rcgen::CertifiedKey<rcgen::KeyPair>| {
+        // Key first: a reload between the two writes sees a mismatched pair and keeps the
+        // old one, as with a Secret's files swapped one by one.
+        std::fs::write(&key, made.signing_key.serialize_pem()).expect("write");
+        std::fs::write(&cert, made.cert.pem()).expect("write");
+    };
+    let first = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    write(&first);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_injector"))
+        .args(["--addr", "127.0.0.1:0", "--standalone", "--log", "warn"])
+        .args(["--ca-bundle-every", "1"])
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let _running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the ready line");
+    let addr = line
+        .trim()
+        .strip_prefix("injector ready addr=")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("an address");
+    let old = Webhook {
+        addr,
+        ca_pem: first.cert.pem(),
+    };
+    assert!(old.handshake_ok().await);
+
+    let second = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    write(&second);
+    let new = Webhook {
+        addr,
+        ca_pem: second.cert.pem(),
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !new.handshake_ok().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new certificate was never served"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!old.handshake_ok().await);
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! patch, request by request, and the namespace lookup when the reflector has not seen a
 //! namespace yet.
 
-#[allow(dead_code)] // the HTTPS half of support is for tests/webhook.rs
 mod support;
 
 use std::collections::BTreeMap;
@@ -238,4 +237,41 @@ async fn a_namespace_the_reflector_has_not_seen_is_read_from_the_api() {
     assert_eq!(paths, ["/api/v1/namespaces/fresh"]);
     // Unknown to the API server too: no labels, so only an annotation can opt in.
     assert!(namespaces.get("gone").await.labels.is_empty());
+}
+
+#[tokio::test]
+async fn a_new_certificate_reaches_the_ca_bundle_at_once() {
+    let api = FakeApi::start(&[(CONFIGURATION_PATH, configuration(None, "Fail"))]).await;
+    let (bundle, receiver) = tokio::sync::watch::channel(PEM.to_owned());
+    tokio::spawn(ca_bundle::keep_current(
+        api.client.clone(),
+        "mesh-sidecar-injector".to_owned(),
+        receiver,
+        FailurePolicy::Fail,
+        std::time::Duration::from_secs(3600),
+    ));
+    let patched_with = |api: &FakeApi, pem: &str| {
+        api.requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.body[1]["value"] == json!(base64(pem)))
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let wait = |pem: &'static str| {
+        let api = &api;
+        async move {
+            while !patched_with(api, pem) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no PATCH with {pem}"
+                );
+                tokio::task::yield_now().await;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait(PEM).await;
+    const NEXT: &str = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n";
+    bundle.send_replace(NEXT.to_owned());
+    // Long before the hour's tick.
+    wait(NEXT).await;
 }

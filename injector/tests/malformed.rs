@@ -2,7 +2,6 @@
 //! field of a real AdmissionReview, replaced in turn by each JSON type, still gets an
 //! AdmissionReview answer.
 
-#[allow(dead_code)] // the HTTPS half of support is for tests/webhook.rs
 mod support;
 
 use mesh_injector::Config;

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses its own part of this
 //! The injector's HTTPS server on 127.0.0.1:0, in process, with a self-signed certificate,
 //! and a client that trusts only that certificate's caBundle, as the API server does.
 
@@ -63,12 +64,16 @@ impl Webhook {
         }
     }
 
-    /// `POST path` over HTTPS, HTTP/1.1; the status and body.
-    pub async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Bytes) {
-        self.send(http::Method::POST, path, body).await
+    /// Whether a TLS handshake succeeds with only `ca_pem` trusted.
+    pub async fn handshake_ok(&self) -> bool {
+        let Ok(tcp) = tokio::net::TcpStream::connect(self.addr).await else {
+            return false;
+        };
+        let name = ServerName::try_from("localhost").expect("name");
+        self.connector().connect(name, tcp).await.is_ok()
     }
 
-    pub async fn send(&self, method: http::Method, path: &str, body: Vec<u8>) -> (u16, Bytes) {
+    fn connector(&self) -> tokio_rustls::TlsConnector {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
             roots.add(cert.expect("PEM")).expect("root");
@@ -79,7 +84,16 @@ impl Webhook {
             .expect("versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    }
+
+    /// `POST path` over HTTPS, HTTP/1.1; the status and body.
+    pub async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Bytes) {
+        self.send(http::Method::POST, path, body).await
+    }
+
+    pub async fn send(&self, method: http::Method, path: &str, body: Vec<u8>) -> (u16, Bytes) {
+        let connector = self.connector();
         let tcp = tokio::net::TcpStream::connect(self.addr)
             .await
             .expect("connect");
