@@ -48,6 +48,10 @@ pub struct WebhookArgs {
     load_cpu: u32,
     #[arg(long, default_value_t = 1)]
     server_cpu: u32,
+    /// Runs of a phase while the machine is busy with other work, before the quietest
+    /// is kept.
+    #[arg(long, default_value_t = 3)]
+    attempts: u32,
     /// Replace the webhook section of docs/benchmarks.md with this run's results.
     #[arg(long)]
     write_doc: bool,
@@ -126,8 +130,8 @@ pub fn run(args: WebhookArgs, root: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let fixed = runtime.block_on(phase(&args, addr, &tls, pid, Some(args.rate)))?;
-    let max = runtime.block_on(phase(&args, addr, &tls, pid, None))?;
+    let fixed = runtime.block_on(quietest(&args, addr, &tls, pid, Some(args.rate)))?;
+    let max = runtime.block_on(quietest(&args, addr, &tls, pid, None))?;
     drop(injector);
 
     let section = render(&args, &fixed, &max);
@@ -184,6 +188,36 @@ async fn review(sender: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<bool> {
     let ok = response.status() == http::StatusCode::OK;
     let body = response.into_body().collect().await?.to_bytes();
     Ok(ok && body.windows(9).any(|w| w == b"\"patch\":\""))
+}
+
+/// Other work above this (vCPU) makes a phase noisy: it is run again.
+const NOISY_VCPU: f64 = 0.2;
+
+/// Runs the phase until the machine was quiet during it, at most `--attempts` times, and
+/// keeps the quietest run.
+async fn quietest(
+    args: &WebhookArgs,
+    addr: std::net::SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    pid: u32,
+    rate: Option<u32>,
+) -> anyhow::Result<Phase> {
+    let mut best: Option<Phase> = None;
+    for attempt in 1..=args.attempts.max(1) {
+        let run = phase(args, addr, tls, pid, rate).await?;
+        let noise = run.other_cpu_seconds / run.seconds;
+        eprintln!("bench: phase {rate:?} attempt {attempt}: other work {noise:.2} vCPU");
+        if best
+            .as_ref()
+            .is_none_or(|b| run.other_cpu_seconds < b.other_cpu_seconds)
+        {
+            best = Some(run);
+        }
+        if noise <= NOISY_VCPU {
+            break;
+        }
+    }
+    best.context("no phase ran")
 }
 
 /// A fixed-rate phase with `rate`, else closed loop. Each connection is one task; the
