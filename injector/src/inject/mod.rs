@@ -268,6 +268,16 @@ fn workload(pod: &Pod) -> Workload {
                     .strip_suffix(&format!("-{hash}"))
                     .unwrap_or(&owner.name)
                     .to_owned(),
+                // A CronJob's Job is `<cronjob>-<scheduled minute>`: one workload, not one
+                // per run.
+                _ if owner.kind == "Job" => match owner.name.rsplit_once('-') {
+                    Some((cron, minute))
+                        if minute.len() >= 8 && minute.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        cron.to_owned()
+                    }
+                    _ => owner.name.clone(),
+                },
                 _ => owner.name.clone(),
             }
         }

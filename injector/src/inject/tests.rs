@@ -245,3 +245,18 @@ fn the_workload_is_the_deployment_not_the_replica_set() {
     assert_eq!(workload.version.as_deref(), Some("v1"));
     assert_eq!(workload.labels, "app=reviews,version=v1");
 }
+
+#[test]
+fn a_cron_jobs_runs_are_one_workload() {
+    let owned_by = |kind: &str, name: &str| {
+        pod(json!({
+            "metadata": {"name": "x", "ownerReferences": [{"apiVersion": "batch/v1", "kind": kind,
+                "name": name, "uid": "u", "controller": true}]},
+            "spec": {"containers": [{"name": "app"}]},
+        }))
+        .0
+    };
+    assert_eq!(workload(&owned_by("Job", "report-29012345")).name, "report");
+    assert_eq!(workload(&owned_by("Job", "migrate-v2")).name, "migrate-v2");
+    assert_eq!(workload(&owned_by("StatefulSet", "db")).name, "db");
+}
