@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cmd::analyze::AnalyzeArgs;
 use crate::cmd::apply::ApplyArgs;
+use crate::cmd::kube_inject::KubeInjectArgs;
 use crate::cmd::local::LocalArgs;
 use crate::cmd::proxy_config::ProxyConfigArgs;
 use crate::cmd::proxy_status::ProxyStatusArgs;
@@ -35,4 +36,6 @@ pub enum Command {
     ProxyConfig(ProxyConfigArgs),
     /// Per proxy and resource type: SYNCED, STALE, NOT SENT or NACKED (with the message)
     ProxyStatus(ProxyStatusArgs),
+    /// Add the sidecar to Pods and workload templates in YAML, offline, as the injector would
+    KubeInject(KubeInjectArgs),
 }

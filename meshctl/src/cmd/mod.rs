@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod apply;
+pub mod kube_inject;
 pub mod local;
 pub mod proxy_config;
 pub mod proxy_status;
@@ -17,6 +18,8 @@ pub enum CommandError {
     Local(#[from] crate::local::LocalError),
     #[error(transparent)]
     Inspect(#[from] proxy_config::locate::InspectError),
+    #[error(transparent)]
+    KubeInject(Box<kube_inject::KubeInjectCommandError>),
 }
 
 impl CommandError {
@@ -24,7 +27,7 @@ impl CommandError {
         let kind = match self {
             CommandError::Write(err) => Some(err.kind()),
             CommandError::Json(err) => err.io_error_kind(),
-            CommandError::Local(_) | CommandError::Inspect(_) => None,
+            CommandError::Local(_) | CommandError::Inspect(_) | CommandError::KubeInject(_) => None,
         };
         kind == Some(std::io::ErrorKind::BrokenPipe)
     }
