@@ -78,6 +78,7 @@ async fn answer(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
+    let request_query = request.uri().query().map(str::to_owned);
     let content_type = request
         .headers()
         .get("content-type")
@@ -92,6 +93,24 @@ async fn answer(
         content_type,
         body,
     });
+    let query = request_query.unwrap_or_default();
+    if path == "/api/v1/namespaces" {
+        if query.contains("watch=true") || query.contains("watch=1") {
+            // A quiet cluster: the watch stays open with nothing to say.
+            std::future::pending::<()>().await;
+        }
+        let items: Vec<Value> = state
+            .objects
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(p, _)| p.starts_with("/api/v1/namespaces/") && p.matches('/').count() == 4)
+            .map(|(_, o)| o.clone())
+            .collect();
+        let list = json!({"apiVersion": "v1", "kind": "NamespaceList",
+            "metadata": {"resourceVersion": "10"}, "items": items});
+        return Ok(Response::new(Full::new(Bytes::from(list.to_string()))));
+    }
     let object = state.objects.lock().expect("lock").get(&path).cloned();
     let (status, body) = match object {
         Some(object) => (200, object),
@@ -274,4 +293,37 @@ async fn a_new_certificate_reaches_the_ca_bundle_at_once() {
     bundle.send_replace(NEXT.to_owned());
     // Long before the hour's tick.
     wait(NEXT).await;
+}
+
+#[tokio::test]
+async fn the_reflector_lists_namespaces_so_lookups_need_no_request() {
+    let shop = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "shop", "labels": {"mesh-injection": "enabled"}}});
+    let api = FakeApi::start(&[("/api/v1/namespaces/shop", shop)]).await;
+    let (namespaces, watch) = mesh_injector::namespaces::Namespaces::watch(api.client.clone());
+    tokio::spawn(watch);
+    let listed = |api: &FakeApi| {
+        api.requests()
+            .iter()
+            .any(|r| r.path == "/api/v1/namespaces" && r.method == "GET")
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut known = false;
+    while !known {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reflector never listed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let before = api.requests().len();
+        known = listed(&api)
+            && namespaces.get("shop").await.labels["mesh-injection"] == "enabled"
+            && api.requests().len() == before;
+    }
+    let direct_gets = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/namespaces/shop")
+        .count();
+    assert!(direct_gets <= 1, "{:?}", api.requests());
 }

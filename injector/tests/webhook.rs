@@ -266,3 +266,11 @@ async fn healthz_answers_and_unknown_paths_do_not() {
     let (status, _) = webhook.post("/mutate", b"{}".to_vec()).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn http2_is_served_too() {
+    let webhook = webhook().await;
+    let (alpn, answer) = webhook.review_h2(&pod_create()).await;
+    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
+    assert!(answer["response"]["patch"].is_string(), "{answer}");
+}

@@ -74,6 +74,10 @@ impl Webhook {
     }
 
     fn connector(&self) -> tokio_rustls::TlsConnector {
+        tokio_rustls::TlsConnector::from(self.connector_config())
+    }
+
+    fn connector_config(&self) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
             roots.add(cert.expect("PEM")).expect("root");
@@ -84,7 +88,42 @@ impl Webhook {
             .expect("versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
-        tokio_rustls::TlsConnector::from(Arc::new(config))
+        Arc::new(config)
+    }
+
+    /// One AdmissionReview over HTTP/2 (ALPN h2), as kube-apiserver may send it; the
+    /// negotiated protocol and the answer.
+    pub async fn review_h2(&self, review: &Value) -> (Option<Vec<u8>>, Value) {
+        let mut config = (*self.connector_config()).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let name = ServerName::try_from("localhost").expect("name");
+        let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .expect("HTTP/2 handshake");
+        tokio::spawn(connection);
+        let request = http::Request::post("https://localhost/inject")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(
+                serde_json::to_vec(review).expect("JSON"),
+            )))
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (alpn, serde_json::from_slice(&body).expect("JSON"))
     }
 
     /// `POST path` over HTTPS, HTTP/1.1; the status and body.
