@@ -135,7 +135,16 @@ fn inject_document(
         "metadata": template.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
         "spec": template.get("spec").cloned().unwrap_or(Value::Null),
     });
+    // The template has no name; the proxy's workload name is the controller's, as the
+    // webhook finds it from the pod's owner.
+    let named = pod["metadata"]["name"].is_string() || pod["metadata"]["generateName"].is_string();
+    if !named && !name.is_empty() {
+        pod["metadata"]["generateName"] = Value::String(format!("{name}-"));
+    }
     inject_pod(&mut pod, &template_namespace, config).map_err(|e| e.at(document, &kind, &name))?;
+    if !named && let Some(metadata) = pod["metadata"].as_object_mut() {
+        metadata.remove("generateName");
+    }
     template["metadata"] = pod["metadata"].take();
     template["spec"] = pod["spec"].take();
     Ok(())

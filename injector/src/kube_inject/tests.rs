@@ -76,6 +76,18 @@ fn workloads_are_injected_and_everything_else_is_copied() {
         ["mesh-init", "mesh-proxy"]
     );
     assert_eq!(container_names(&deployment["spec"]["containers"]), ["app"]);
+    // The proxy knows its workload by the Deployment's name; the template gains no name.
+    let env = &deployment["spec"]["initContainers"][1]["env"];
+    let workload = env
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "MESH_WORKLOAD");
+    assert_eq!(
+        workload.map(|e| &e["value"]),
+        Some(&serde_json::json!("web"))
+    );
+    assert!(deployment["metadata"].get("generateName").is_none());
     assert!(deployment["metadata"]["annotations"]["sidecar.mesh.io/status"].is_string());
     let cron = &docs[2]["spec"]["jobTemplate"]["spec"]["template"];
     assert_eq!(
