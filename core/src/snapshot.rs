@@ -78,6 +78,33 @@ pub struct ListenerSpec {
     /// peers must connect, and the workload's authorization policies apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbound: Option<InboundSpec>,
+    /// Gateways: the port serves TLS, each connection by the server its SNI names. A
+    /// terminated connection then goes to `routeConfig` (HTTPS) or `tcpRoute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<GatewayTlsSpec>,
+}
+
+/// The TLS servers of one gateway port, as the Gateway resources that share it wrote them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayTlsSpec {
+    #[serde(default)]
+    pub servers: Vec<TlsServerSpec>,
+    /// PASSTHROUGH servers: the `tls` routes of the VirtualServices bound to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_routes: Vec<crate::config::TlsRoute>,
+}
+
+/// A Gateway server: the SNI names it answers and its `tls` block. Certificates are file
+/// paths (`serverCertificate`, `privateKey`, `caCertificates`); pilot writes a Secret's
+/// content to files the proxy reads before a `credentialName` reaches it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsServerSpec {
+    /// `host`, `*.example.com` or `*`, without the Gateway's `namespace/` prefixes.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub tls: crate::config::ServerTlsSettings,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -90,6 +90,7 @@ pub fn encode_listener(spec: &ListenerSpec) -> pb::Resource {
                 PeerMode::Disable => pb::inbound_listener::PeerMode::Disable,
             } as i32,
         }),
+        tls_json: spec.tls.as_ref().map(json).unwrap_or_default(),
     };
     resource(spec.name.clone(), Kind::Listener(listener))
 }
@@ -373,7 +374,13 @@ fn decode_listener(name: &str, l: &pb::Listener) -> Result<ListenerSpec, DecodeE
             },
         }),
     };
+    let tls = if l.tls_json.is_empty() {
+        None
+    } else {
+        Some(from_json(&l.tls_json).map_err(|e| fail(format!("tlsJson{e}")))?)
+    };
     Ok(ListenerSpec {
+        tls,
         inbound,
         name: name.to_owned(),
         address,

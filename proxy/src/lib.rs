@@ -22,6 +22,7 @@ pub mod config;
 pub mod detect;
 pub mod drain;
 pub mod error_text;
+pub mod gateway;
 pub mod http;
 pub mod identity;
 pub mod inbound;

@@ -296,6 +296,10 @@ impl Listeners {
                 });
                 tokio::spawn(detect::serve(socket, auto, drain, stopped));
             }
+            ListenerKind::GatewayTls(tls) => {
+                let gateway = self.gateway(&listener.name, tls);
+                tokio::spawn(crate::gateway::serve(socket, gateway, drain, stopped));
+            }
         }
         Ok(())
     }
@@ -359,6 +363,8 @@ impl Listeners {
                 tcp: self.forwarder(routes),
                 http: self.http_side(route_config),
             })),
+            // Gateways never run in capture mode: a gateway port captured anyway refuses.
+            ListenerKind::GatewayTls(_) => Outbound::Tcp(self.forwarder(&[])),
         }
     }
 
@@ -401,7 +407,24 @@ impl Listeners {
                 tcp: self.forwarder(routes),
                 http: self.http_side(route_config),
             })),
+            // Compile refuses a gateway TLS listener that is also inbound.
+            ListenerKind::GatewayTls(_) => App::Tcp(self.forwarder(&[])),
         }
+    }
+
+    fn gateway(
+        &self,
+        name: &str,
+        tls: &Arc<mesh_core::model::GatewayTls>,
+    ) -> Arc<crate::gateway::Gateway> {
+        let http = tls.route_config.as_deref().map(|r| self.http_side(r));
+        Arc::new(crate::gateway::Gateway::new(
+            name,
+            tls.clone(),
+            self.certs.as_ref(),
+            http,
+            |routes| self.forwarder(routes),
+        ))
     }
 
     fn http_side(&self, route_config: &str) -> HttpSide {

@@ -16,6 +16,9 @@ pub(super) fn listener(
     config: &ProxyConfig,
     errors: &mut Errors,
 ) -> Option<model::Listener> {
+    if let Some(tls) = &spec.tls {
+        return super::gateway::listener(spec, tls, path, config, errors);
+    }
     let hint = spec.app_protocol.map(AppProtocol::is_http);
     let kind = match (spec.protocol, hint) {
         (ListenerProtocol::Http, Some(false)) | (ListenerProtocol::Tcp, Some(true)) => {
@@ -50,7 +53,7 @@ pub(super) fn listener(
 }
 
 /// The listener's route config, which must exist.
-fn route_config(
+pub(super) fn route_config(
     spec: &ListenerSpec,
     path: &str,
     config: &ProxyConfig,
@@ -116,7 +119,7 @@ fn detect(spec: &ListenerSpec, path: &str, errors: &mut Errors) -> Option<Detect
     })
 }
 
-fn tcp_destination(route: &RouteDestination) -> (model::Destination, Option<u32>) {
+pub(super) fn tcp_destination(route: &RouteDestination) -> (model::Destination, Option<u32>) {
     (route::destination(&route.destination), route.weight)
 }
 

@@ -4,6 +4,7 @@
 //! proxy can NACK it and keep serving the last good one.
 
 mod cluster;
+mod gateway;
 mod listener;
 mod route;
 #[cfg(test)]
@@ -201,14 +202,23 @@ fn check_destinations(config: &ProxyConfig, errors: &mut Errors) {
         }
     }
     for listener in &config.listeners {
-        if let ListenerKind::Tcp { routes } | ListenerKind::Auto { routes, .. } = &listener.kind {
-            for d in routes {
-                if resolve(config, &d.destination).is_err() {
-                    unresolved.insert(
-                        format!("listener {:?}", listener.name),
-                        d.destination.clone(),
-                    );
-                }
+        let routes: Vec<_> = match &listener.kind {
+            ListenerKind::Tcp { routes } | ListenerKind::Auto { routes, .. } => {
+                routes.iter().collect()
+            }
+            ListenerKind::GatewayTls(tls) => tls
+                .tcp_routes
+                .iter()
+                .chain(tls.sni_routes.iter().flat_map(|r| &r.routes))
+                .collect(),
+            ListenerKind::Http { .. } => Vec::new(),
+        };
+        for d in routes {
+            if resolve(config, &d.destination).is_err() {
+                unresolved.insert(
+                    format!("listener {:?}", listener.name),
+                    d.destination.clone(),
+                );
             }
         }
     }

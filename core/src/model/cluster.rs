@@ -84,6 +84,9 @@ pub enum ListenerKind {
         routes: Vec<WeightedDestination>,
         detect: Detect,
     },
+    /// A gateway's TLS port: each connection's server picked by SNI, then terminated or
+    /// passed through ([`crate::model::GatewayTls`]).
+    GatewayTls(std::sync::Arc<crate::model::GatewayTls>),
 }
 
 impl ListenerKind {
@@ -93,6 +96,7 @@ impl ListenerKind {
             Self::Http { .. } => "HTTP",
             Self::Tcp { .. } => "TCP",
             Self::Auto { .. } => "AUTO",
+            Self::GatewayTls(_) => "TLS",
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod cluster;
 mod endpoint;
+mod gateway;
 mod labels;
 mod limits;
 mod policy;
@@ -28,6 +29,7 @@ pub use cluster::{
     DEFAULT_SERVER_FIRST_PORTS, Detect, Listener, ListenerKind, ProxyConfig,
 };
 pub use endpoint::{Endpoint, Subset};
+pub use gateway::{GatewayTls, SniRoute, TlsServer, specificity};
 pub use labels::{Labels, selects};
 pub use limits::{ConnectionLimits, OutlierPolicy};
 pub use policy::{

@@ -129,6 +129,7 @@ fn vip_listener(
         app_protocol: None,
         server_first_ports: Vec::new(),
         detect_timeout: None,
+        tls: None,
         inbound: None,
     }
 }

@@ -146,6 +146,7 @@ fn local_listener(
         app_protocol: None,
         server_first_ports: Vec::new(),
         detect_timeout: None,
+        tls: None,
         inbound: Some(InboundSpec {
             mtls: peer_mode(index, node, port),
         }),

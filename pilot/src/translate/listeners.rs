@@ -24,6 +24,7 @@ pub fn outbound_listener(node: &Node) -> ListenerSpec {
         app_protocol: None,
         server_first_ports: Vec::new(),
         detect_timeout: None,
+        tls: None,
         inbound: None,
     }
 }

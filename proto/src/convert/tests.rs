@@ -18,7 +18,7 @@ fn sorted(mut snapshot: Snapshot) -> Snapshot {
 
 #[test]
 fn example_snapshots_survive_the_wire() {
-    for name in ["reviews.yaml", "auto-and-tcp.yaml"] {
+    for name in ["reviews.yaml", "auto-and-tcp.yaml", "gateway.yaml"] {
         let original = example(name);
         let resources = encode_snapshot(&original);
         let decoded = decode_snapshot(&original.version, &resources).expect("decodes");

@@ -1,0 +1,121 @@
+//! A gateway listener's `tls` -> [`model::GatewayTls`]: each server's mode and the files
+//! it needs checked here, so a mistake is a refused snapshot that names the server, not a
+//! handshake that fails later.
+
+use std::sync::Arc;
+
+use super::listener::{route_config, tcp_destination};
+use super::{Errors, route};
+use crate::config::{ServerTlsMode, ServerTlsSettings};
+use crate::model::{self, ListenerKind, ProxyConfig, SniRoute, TlsServer};
+use crate::snapshot::{GatewayTlsSpec, ListenerSpec};
+
+pub(super) fn listener(
+    spec: &ListenerSpec,
+    tls: &GatewayTlsSpec,
+    path: &str,
+    config: &ProxyConfig,
+    errors: &mut Errors,
+) -> Option<model::Listener> {
+    let before = errors.0.len();
+    if spec.inbound.is_some() {
+        errors.push(
+            format!("{path}.tls"),
+            "a gateway TLS listener cannot also be an inbound listener: drop one of them",
+        );
+    }
+    if tls.servers.is_empty() {
+        errors.push(
+            format!("{path}.tls.servers"),
+            "needs at least one server: which certificate, or PASSTHROUGH",
+        );
+    }
+    let servers: Vec<_> = tls
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let at = format!("{path}.tls.servers[{i}]");
+            check_server(&s.tls, &at, errors);
+            TlsServer {
+                hosts: s.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                tls: s.tls.clone(),
+            }
+        })
+        .collect();
+    let terminates = servers
+        .iter()
+        .any(|s| s.tls.mode != ServerTlsMode::Passthrough);
+    let route_config = match &spec.route_config {
+        Some(_) => route_config(spec, path, config, errors),
+        None => None,
+    };
+    let tcp_routes: Vec<_> = spec.tcp_route.iter().map(tcp_destination).collect();
+    if terminates && route_config.is_none() && tcp_routes.is_empty() {
+        errors.push(
+            format!("{path}.routeConfig"),
+            "a server that terminates TLS needs a routeConfig (HTTPS) or a tcpRoute (TLS)",
+        );
+    }
+    let sni_routes = tls
+        .tls_routes
+        .iter()
+        .map(|r| SniRoute {
+            sni_hosts: r
+                .matches
+                .iter()
+                .flat_map(|m| m.sni_hosts.iter().map(|h| h.to_ascii_lowercase()))
+                .collect(),
+            routes: route::weighted(&r.route.iter().map(tcp_destination).collect::<Vec<_>>()),
+        })
+        .collect();
+    if errors.0.len() > before {
+        return None;
+    }
+    Some(model::Listener {
+        name: spec.name.clone(),
+        address: spec.address,
+        kind: ListenerKind::GatewayTls(Arc::new(model::GatewayTls {
+            servers,
+            sni_routes,
+            route_config,
+            tcp_routes: route::weighted(&tcp_routes),
+        })),
+        inbound: None,
+    })
+}
+
+/// What a server's mode needs: certificate and key files to terminate, a CA to verify
+/// clients (MUTUAL). ISTIO_MUTUAL uses the proxy's own mesh certificate.
+fn check_server(tls: &ServerTlsSettings, path: &str, errors: &mut Errors) {
+    match tls.mode {
+        ServerTlsMode::Passthrough | ServerTlsMode::IstioMutual => return,
+        ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual => {}
+        ServerTlsMode::AutoPassthrough => {
+            errors.push(
+                format!("{path}.tls.mode"),
+                "AUTO_PASSTHROUGH is not supported: use PASSTHROUGH with tls routes",
+            );
+            return;
+        }
+    }
+    let missing = |field: &str, value: &Option<String>, errors: &mut Errors| {
+        if value.as_deref().is_none_or(str::is_empty) {
+            let hint = match &tls.credential_name {
+                Some(name) => format!(
+                    "credentialName {name:?} was not resolved to files: pilot writes a Secret's content to files for the proxy"
+                ),
+                None => "set it to a PEM file path (or credentialName in Kubernetes)".to_owned(),
+            };
+            errors.push(
+                format!("{path}.tls.{field}"),
+                format!("is required: {hint}"),
+            );
+        }
+    };
+    missing("serverCertificate", &tls.server_certificate, errors);
+    missing("privateKey", &tls.private_key, errors);
+    if tls.mode != ServerTlsMode::Simple {
+        missing("caCertificates", &tls.ca_certificates, errors);
+    }
+}

@@ -1,0 +1,156 @@
+//! A Gateway server's TLS settings -> a rustls `ServerConfig`: the certificate and key
+//! files for SIMPLE, the client CA too for MUTUAL, the proxy's mesh certificate for
+//! ISTIO_MUTUAL. Errors name the field and the file.
+
+use std::sync::Arc;
+
+use mesh_core::config::{ServerTlsMode, ServerTlsSettings, TlsProtocol};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+
+use crate::identity::CertificateManager;
+
+/// What terminated connections may speak: HTTP/2 or HTTP/1.1, as the client prefers.
+const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("tls.{field}: cannot read {path}: {source}")]
+    Read {
+        field: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("tls.{field}: {path}: {problem}")]
+    Invalid {
+        field: &'static str,
+        path: String,
+        problem: String,
+    },
+    #[error("tls.{0} is required for this mode")]
+    Missing(&'static str),
+    #[error("tls.mode ISTIO_MUTUAL needs the mesh certificate: start the proxy with --ca-addr")]
+    NoMeshCertificate,
+    #[error("tls.mode {0:?} does not terminate TLS")]
+    NotTerminating(ServerTlsMode),
+    #[error("tls: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The config that terminates connections for one server.
+pub fn server_config(
+    tls: &ServerTlsSettings,
+    mesh: Option<&Arc<CertificateManager>>,
+) -> Result<Arc<ServerConfig>, CertError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions(tls))?;
+    let mut config = match tls.mode {
+        ServerTlsMode::IstioMutual => {
+            let mesh = mesh.ok_or(CertError::NoMeshCertificate)?;
+            return Ok(crate::tls::server_config(mesh, crate::tls::Mode::Strict));
+        }
+        ServerTlsMode::Simple => builder
+            .with_no_client_auth()
+            .with_single_cert(chain(tls)?, key(tls)?)?,
+        ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual => {
+            let roots = Arc::new(ca(tls)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
+            let verifier = if tls.mode == ServerTlsMode::OptionalMutual {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| invalid("caCertificates", tls, e))?;
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain(tls)?, key(tls)?)?
+        }
+        mode => return Err(CertError::NotTerminating(mode)),
+    };
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+fn versions(tls: &ServerTlsSettings) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    static BOTH: [&rustls::SupportedProtocolVersion; 2] =
+        [&rustls::version::TLS13, &rustls::version::TLS12];
+    static V13: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+    static V12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+    let at_least_13 = tls.min_protocol_version == Some(TlsProtocol::V1_3);
+    let at_most_12 = matches!(
+        tls.max_protocol_version,
+        Some(TlsProtocol::V1_0 | TlsProtocol::V1_1 | TlsProtocol::V1_2)
+    );
+    match (at_least_13, at_most_12) {
+        (true, _) => &V13,
+        (false, true) => &V12,
+        (false, false) => &BOTH,
+    }
+}
+
+fn path<'a>(field: &'static str, value: &'a Option<String>) -> Result<&'a str, CertError> {
+    value
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or(CertError::Missing(field))
+}
+
+fn read(field: &'static str, path: &str) -> Result<Vec<u8>, CertError> {
+    std::fs::read(path).map_err(|source| CertError::Read {
+        field,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn invalid(field: &'static str, tls: &ServerTlsSettings, problem: impl ToString) -> CertError {
+    let path = match field {
+        "caCertificates" => &tls.ca_certificates,
+        "privateKey" => &tls.private_key,
+        _ => &tls.server_certificate,
+    };
+    CertError::Invalid {
+        field,
+        path: path.clone().unwrap_or_default(),
+        problem: problem.to_string(),
+    }
+}
+
+fn certificates(
+    field: &'static str,
+    tls: &ServerTlsSettings,
+    value: &Option<String>,
+) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    let bytes = read(field, path(field, value)?)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid(field, tls, e))?;
+    if certs.is_empty() {
+        return Err(invalid(field, tls, "no PEM certificate in it"));
+    }
+    Ok(certs)
+}
+
+fn chain(tls: &ServerTlsSettings) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    certificates("serverCertificate", tls, &tls.server_certificate)
+}
+
+fn key(tls: &ServerTlsSettings) -> Result<PrivateKeyDer<'static>, CertError> {
+    let bytes = read("privateKey", path("privateKey", &tls.private_key)?)?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| invalid("privateKey", tls, e))
+}
+
+fn ca(tls: &ServerTlsSettings) -> Result<RootCertStore, CertError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates("caCertificates", tls, &tls.ca_certificates)? {
+        roots
+            .add(cert)
+            .map_err(|e| invalid("caCertificates", tls, e))?;
+    }
+    Ok(roots)
+}

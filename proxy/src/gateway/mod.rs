@@ -1,0 +1,214 @@
+//! Gateway mode's TLS ports: what a Gateway's HTTPS and TLS servers do with a connection.
+//!
+//! The ClientHello is peeked, never consumed ([`client_hello`]); its SNI picks the server
+//! ([`mesh_core::model::GatewayTls::server_for`]). A PASSTHROUGH server forwards the bytes
+//! untouched to the destination of the first `tls` route whose SNI hosts match, so the
+//! client sees the upstream's own certificate. SIMPLE, MUTUAL and ISTIO_MUTUAL terminate
+//! with that server's certificate, then serve the listener's HTTP routes, or forward the
+//! decrypted stream as TCP. Plain HTTP and TCP gateway ports are ordinary listeners.
+
+pub mod certs;
+pub mod client_hello;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mesh_core::config::ServerTlsMode;
+use mesh_core::model::GatewayTls;
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use crate::accept::accept_loop;
+use crate::detect::HttpSide;
+use crate::drain::Drain;
+use crate::http::Connection;
+use crate::identity::CertificateManager;
+use crate::tcp::Forwarder;
+use client_hello::Hello;
+
+/// How long a client has to send its ClientHello and finish the handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest pause between two looks at a partial ClientHello.
+const MAX_PAUSE: Duration = Duration::from_millis(20);
+/// A ClientHello record is at most 2^14 bytes plus its header.
+const MAX_HELLO: usize = (1 << 14) + 5;
+
+/// What every connection of one gateway TLS port shares.
+pub struct Gateway {
+    pub listener: String,
+    pub tls: Arc<GatewayTls>,
+    /// Per server, in [`GatewayTls::servers`]' order: its loaded config when it
+    /// terminates; `None` for PASSTHROUGH, or when its files could not be loaded.
+    configs: Vec<Option<Arc<ServerConfig>>>,
+    /// Per SNI route, in order.
+    passthrough: Vec<Arc<Forwarder>>,
+    http: Option<HttpSide>,
+    tcp: Option<Arc<Forwarder>>,
+}
+
+impl Gateway {
+    /// Loads every terminating server's certificates. A server whose files cannot be
+    /// loaded is logged with the reason and refuses its connections; the others serve.
+    pub fn new(
+        listener: &str,
+        tls: Arc<GatewayTls>,
+        mesh: Option<&Arc<CertificateManager>>,
+        http: Option<HttpSide>,
+        forwarder: impl Fn(&[mesh_core::model::WeightedDestination]) -> Arc<Forwarder>,
+    ) -> Self {
+        let configs = tls
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, server)| {
+                if server.tls.mode == ServerTlsMode::Passthrough {
+                    return None;
+                }
+                certs::server_config(&server.tls, mesh)
+                    .inspect_err(|error| {
+                        tracing::error!(listener, server = i, hosts = ?server.hosts, %error, "gateway server cannot terminate TLS: its connections are refused");
+                    })
+                    .ok()
+            })
+            .collect();
+        let passthrough = tls
+            .sni_routes
+            .iter()
+            .map(|r| forwarder(&r.routes))
+            .collect();
+        let tcp = (!tls.tcp_routes.is_empty()).then(|| forwarder(&tls.tcp_routes));
+        Self {
+            listener: listener.to_owned(),
+            tls,
+            configs,
+            passthrough,
+            http,
+            tcp,
+        }
+    }
+
+    async fn serve_connection(&self, stream: TcpStream, peer: SocketAddr) {
+        let sni = match read_sni(&stream).await {
+            Ok(sni) => sni,
+            Err(reason) => {
+                tracing::debug!(listener = %self.listener, %peer, reason, "gateway connection closed before routing");
+                return;
+            }
+        };
+        let servers = &self.tls.servers;
+        let Some(index) = self
+            .tls
+            .server_for(sni.as_deref())
+            .and_then(|s| servers.iter().position(|x| std::ptr::eq(x, s)))
+        else {
+            tracing::debug!(listener = %self.listener, %peer, ?sni, "no gateway server for this SNI: closed");
+            return;
+        };
+        if servers[index].tls.mode == ServerTlsMode::Passthrough {
+            return self.pass_through(stream, peer, sni.as_deref()).await;
+        }
+        let Some(config) = self.configs.get(index).cloned().flatten() else {
+            tracing::debug!(listener = %self.listener, %peer, ?sni, "gateway server has no usable certificate: closed");
+            return;
+        };
+        self.terminate(stream, peer, config).await;
+    }
+
+    async fn pass_through(&self, stream: TcpStream, peer: SocketAddr, sni: Option<&str>) {
+        let sni_lower = sni.map(str::to_ascii_lowercase);
+        let route = self.tls.sni_routes.iter().position(|r| {
+            r.sni_hosts
+                .iter()
+                .any(|p| mesh_core::model::specificity(p, sni_lower.as_deref()).is_some())
+        });
+        match route.and_then(|i| self.passthrough.get(i)) {
+            Some(forwarder) => forwarder.forward(stream, peer).await,
+            None => {
+                tracing::debug!(listener = %self.listener, %peer, ?sni, "no tls route for this SNI: closed");
+            }
+        }
+    }
+
+    async fn terminate(&self, stream: TcpStream, peer: SocketAddr, config: Arc<ServerConfig>) {
+        let local_port = stream.local_addr().map_or(0, |a| a.port());
+        let accept = TlsAcceptor::from(config).accept(stream);
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(listener = %self.listener, %peer, %error, "gateway TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(listener = %self.listener, %peer, "gateway TLS handshake timed out");
+                return;
+            }
+        };
+        if let Some(http) = &self.http {
+            let connection = Arc::new(Connection {
+                state: http.state.clone(),
+                metrics: http.metrics.clone(),
+                upstreams: http.upstreams.clone(),
+                route_config: http.route_config.clone(),
+                local_port,
+                peer,
+                inbound: None,
+            });
+            crate::http::serve_connection(stream, connection, http.drain.clone()).await;
+        } else if let Some(tcp) = &self.tcp {
+            tcp.forward_stream(stream, peer, local_port, None).await;
+        }
+    }
+}
+
+/// Accepts until `stop` fires or draining starts; each connection on its own task.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    drain: Drain,
+    stop: watch::Receiver<bool>,
+) {
+    accept_loop(listener, drain, stop, move |stream, peer| {
+        let gateway = gateway.clone();
+        async move {
+            let _ = stream.set_nodelay(true);
+            gateway.serve_connection(stream, peer).await
+        }
+    })
+    .await;
+}
+
+/// Peeks until the ClientHello's first record is complete; its SNI, if any.
+async fn read_sni(stream: &TcpStream) -> Result<Option<String>, &'static str> {
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut buf = vec![0; MAX_HELLO];
+    let mut pause = Duration::from_millis(1);
+    let mut seen = 0;
+    loop {
+        let read = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Err(_) => return Err("no ClientHello in time"),
+            Ok(Err(_) | Ok(0)) => return Err("closed before a ClientHello"),
+            Ok(Ok(read)) => read,
+        };
+        match client_hello::parse(&buf[..read]) {
+            Ok(Hello::Complete(sni)) => return Ok(sni),
+            Err(_) => return Err("not a TLS ClientHello"),
+            Ok(Hello::NeedMore(_)) => {}
+        }
+        // Unread bytes keep the socket readable: after a partial record there is nothing
+        // to wait on but time, so poll with a short, growing pause (as AUTO sniffing does).
+        if read <= seen {
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+        seen = read;
+        if tokio::time::timeout_at(deadline, tokio::time::sleep(pause))
+            .await
+            .is_err()
+        {
+            return Err("no complete ClientHello in time");
+        }
+    }
+}
