@@ -6,13 +6,17 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, fmt, reload};
 
 /// Parses the flags, sets up logging and runs the proxy until it stops; `mesh-proxy
-/// iptables ...` programs the pod's redirection instead ([`crate::iptables`]).
+/// iptables ...` programs the pod's redirection instead ([`crate::iptables`]), and
+/// `mesh-proxy wait` waits until a running proxy is ready ([`crate::wait`]).
 pub fn main() -> anyhow::Result<()> {
     let mut args = std::env::args_os();
     let program = args.next();
     let rest: Vec<_> = args.collect();
     if rest.first().is_some_and(|a| a == "iptables") {
         return crate::iptables::main(rest.into_iter().skip(1));
+    }
+    if rest.first().is_some_and(|a| a == "wait") {
+        return crate::wait::main(rest.into_iter().skip(1));
     }
     let config = crate::config::Config::parse_from(program.into_iter().chain(rest));
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));

@@ -216,7 +216,7 @@ fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
 }
 
 /// Durations on the command line use the config language's syntax ("200ms", "5s").
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let parsed = mesh_core::config::Duration::parse(text).map_err(|e| e.to_string())?;
     parsed.to_std().ok_or_else(|| format!("{text} is negative"))
 }

@@ -35,4 +35,5 @@ pub mod state;
 pub mod tcp;
 mod time_text;
 pub mod tls;
+pub mod wait;
 pub mod xds;
