@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cmd::analyze::AnalyzeArgs;
 use crate::cmd::apply::ApplyArgs;
+use crate::cmd::install::InstallCommand;
 use crate::cmd::kube_inject::KubeInjectArgs;
 use crate::cmd::local::LocalArgs;
 use crate::cmd::proxy_config::ProxyConfigArgs;
@@ -38,4 +39,7 @@ pub enum Command {
     ProxyStatus(ProxyStatusArgs),
     /// Add the sidecar to Pods and workload templates in YAML, offline, as the injector would
     KubeInject(KubeInjectArgs),
+    /// install, uninstall, manifest generate, precheck, version: mesh on Kubernetes
+    #[command(flatten)]
+    Install(InstallCommand),
 }

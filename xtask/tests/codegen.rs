@@ -37,7 +37,12 @@ fn generated_files_are_up_to_date() {
 
 #[test]
 fn generates_one_crd_per_kind_and_the_reference() {
-    let paths: Vec<_> = generated().into_iter().map(|f| f.path).collect();
+    // The chart's templates and values.yaml (meshctl's manifest) are generated too.
+    let paths: Vec<_> = generated()
+        .into_iter()
+        .map(|f| f.path)
+        .filter(|p| p.starts_with(CRD_DIR) || p == Path::new(CONFIG_DOC))
+        .collect();
     assert_eq!(paths.len(), Kind::ALL.len() + 1, "{paths:?}");
     assert!(paths.contains(&Path::new(CONFIG_DOC).to_path_buf()));
     let expected = Path::new(CRD_DIR).join("virtualservices.networking.mesh.io.yaml");

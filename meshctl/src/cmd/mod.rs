@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod apply;
+pub mod install;
 pub mod kube_inject;
 pub mod local;
 pub mod proxy_config;
@@ -19,6 +20,8 @@ pub enum CommandError {
     #[error(transparent)]
     Inspect(#[from] proxy_config::locate::InspectError),
     #[error(transparent)]
+    Install(#[from] install::InstallError),
+    #[error(transparent)]
     KubeInject(Box<kube_inject::KubeInjectCommandError>),
 }
 
@@ -27,7 +30,9 @@ impl CommandError {
         let kind = match self {
             CommandError::Write(err) => Some(err.kind()),
             CommandError::Json(err) => err.io_error_kind(),
+            CommandError::Install(install::InstallError::Write(err)) => Some(err.kind()),
             CommandError::Local(_) | CommandError::Inspect(_) | CommandError::KubeInject(_) => None,
+            CommandError::Install(_) => None,
         };
         kind == Some(std::io::ErrorKind::BrokenPipe)
     }

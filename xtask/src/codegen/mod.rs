@@ -1,5 +1,6 @@
 //! `cargo xtask codegen`: the CRDs in `charts/mesh/crds/` and `docs/config.md`, generated
-//! from mesh-core's config types so that neither is ever written by hand.
+//! from mesh-core's config types so that neither is ever written by hand, and the chart's
+//! templates and values.yaml, from the manifest `meshctl install` applies.
 //!
 //! [`generate`] builds every file in memory; [`write`] puts them in place and [`stale`]
 //! compares them with what is committed, which is how the tests catch a type change
@@ -17,6 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use mesh_core::config::Kind;
+use meshctl::cmd::install::chart;
 use serde_json::{Map, Value};
 
 pub use structural::Violation;
@@ -94,7 +96,23 @@ pub fn generate() -> Result<Vec<GeneratedFile>, CodegenError> {
         path: PathBuf::from(CONFIG_DOC),
         contents: docs::render(HEADER, &kind_docs),
     });
+    files.extend(chart_files()?);
     Ok(files)
+}
+
+/// The Helm chart's templates and values.yaml, from the manifest `meshctl install` applies.
+fn chart_files() -> Result<Vec<GeneratedFile>, CodegenError> {
+    let files = chart::files().map_err(|e| CodegenError::Serialize {
+        what: "the Helm chart's templates".to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(files
+        .into_iter()
+        .map(|(path, contents)| GeneratedFile {
+            path: PathBuf::from(path),
+            contents,
+        })
+        .collect())
 }
 
 /// The CRD of one kind as written to disk, for tests that look inside.
@@ -161,9 +179,20 @@ pub fn stale(root: &Path, files: &[GeneratedFile]) -> Result<Vec<Stale>, Codegen
     Ok(out)
 }
 
-/// YAML files in the CRD directory that codegen does not produce (a renamed kind...).
+/// YAML files in the CRD or template directory that codegen does not produce (a renamed
+/// kind...).
 fn extra_crds(root: &Path, files: &[GeneratedFile]) -> Result<Vec<PathBuf>, CodegenError> {
-    let dir = root.join(CRD_DIR);
+    let mut extra = extra_in(root, CRD_DIR, files)?;
+    extra.extend(extra_in(root, chart::TEMPLATE_DIR, files)?);
+    Ok(extra)
+}
+
+fn extra_in(
+    root: &Path,
+    owned: &str,
+    files: &[GeneratedFile],
+) -> Result<Vec<PathBuf>, CodegenError> {
+    let dir = root.join(owned);
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -172,7 +201,7 @@ fn extra_crds(root: &Path, files: &[GeneratedFile]) -> Result<Vec<PathBuf>, Code
     let mut extra = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|source| io(&dir, source))?;
-        let path = Path::new(CRD_DIR).join(entry.file_name());
+        let path = Path::new(owned).join(entry.file_name());
         let is_yaml = matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")
