@@ -1,0 +1,482 @@
+//! install, uninstall, precheck and version against a mocked API server (kube-rs's
+//! `tower_test::mock::pair` pattern): every request is checked in order, method, path,
+//! query, content type and body, and answered as the API server would.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use kube::client::Body;
+use meshctl::Status;
+use meshctl::cmd::install::apply::{self, InstallOptions};
+use meshctl::cmd::install::manifest::{self, Manifest};
+use meshctl::cmd::install::values::Values;
+use meshctl::cmd::install::{kinds, precheck, version};
+use serde_json::{Value, json};
+use tower_test::mock;
+
+type Handle = mock::Handle<Request<Body>, Response<Body>>;
+
+fn mock_client() -> (kube::Client, Handle) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (kube::Client::new(service, "default"), handle)
+}
+
+/// One request the client must make next, and the answer.
+struct Step {
+    method: Method,
+    path: String,
+    /// Query parameters that must be present (`key=value`); no others allowed.
+    query: Vec<&'static str>,
+    /// For PATCH and POST: the body the request must carry.
+    body: Option<Value>,
+    status: StatusCode,
+    reply: Value,
+}
+
+fn step(method: Method, path: impl Into<String>, reply: Value) -> Step {
+    Step {
+        method,
+        path: path.into(),
+        query: Vec::new(),
+        body: None,
+        status: StatusCode::OK,
+        reply,
+    }
+}
+
+fn not_found(method: Method, path: impl Into<String>) -> Step {
+    Step {
+        status: StatusCode::NOT_FOUND,
+        ..step(
+            method,
+            path,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "reason": "NotFound", "code": 404, "message": "not found"}),
+        )
+    }
+}
+
+/// The path of an object, written out rather than asked from kube.
+fn path_of(object: &Value) -> String {
+    let target = kinds::target(object).expect("known kind");
+    let api_version = object["apiVersion"].as_str().expect("apiVersion");
+    let prefix = if api_version.contains('/') {
+        format!("/apis/{api_version}")
+    } else {
+        format!("/api/{api_version}")
+    };
+    let namespace = target
+        .namespace
+        .map(|ns| format!("/namespaces/{ns}"))
+        .unwrap_or_default();
+    format!(
+        "{prefix}{namespace}/{}/{}",
+        target.resource.plural, target.name
+    )
+}
+
+fn apply_step(object: &Value, dry_run: bool) -> Step {
+    let mut query = vec!["fieldManager=meshctl", "force=true"];
+    if dry_run {
+        query.push("dryRun=All");
+    }
+    Step {
+        query,
+        body: Some(object.clone()),
+        ..step(Method::PATCH, path_of(object), object.clone())
+    }
+}
+
+fn established(crd: &Value) -> Step {
+    let mut answer = crd.clone();
+    answer["status"] = json!({"conditions": [{"type": "Established", "status": "True"}]});
+    step(Method::GET, path_of(crd), answer)
+}
+
+fn deployment_status(object: &Value, ready: i64) -> Step {
+    let mut answer = object.clone();
+    answer["metadata"]["generation"] = json!(1);
+    answer["status"] = json!({"observedGeneration": 1, "updatedReplicas": ready,
+                              "availableReplicas": ready, "readyReplicas": ready});
+    step(Method::GET, path_of(object), answer)
+}
+
+/// Answers `steps` in order, checking each request; returns what was asked, as
+/// `METHOD path?query`.
+async fn serve(mut handle: Handle, steps: Vec<Step>) -> Vec<String> {
+    let mut seen = Vec::new();
+    for (index, expected) in steps.into_iter().enumerate() {
+        let (request, send) = handle.next_request().await.unwrap_or_else(|| {
+            panic!(
+                "request {index} ({} {}) never came",
+                expected.method, expected.path
+            )
+        });
+        let (parts, body) = request.into_parts();
+        let shown = format!("{} {}", parts.method, parts.uri);
+        assert_eq!(parts.method, expected.method, "request {index}: {shown}");
+        assert_eq!(parts.uri.path(), expected.path, "request {index}: {shown}");
+        let query: BTreeSet<&str> = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|q| !q.is_empty())
+            .collect();
+        let wanted: BTreeSet<&str> = expected.query.iter().copied().collect();
+        assert_eq!(query, wanted, "request {index}: {shown}");
+        if let Some(body_expected) = &expected.body {
+            let content_type = parts
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok());
+            if parts.method == Method::PATCH {
+                assert_eq!(
+                    content_type,
+                    Some("application/apply-patch+yaml"),
+                    "{shown}"
+                );
+            }
+            let bytes = body.collect_bytes().await.expect("body");
+            let sent: Value = serde_json::from_slice(&bytes).expect("JSON body");
+            assert_eq!(
+                &kinds::canonical(sent),
+                &kinds::canonical(body_expected.clone()),
+                "{shown}"
+            );
+        }
+        seen.push(shown);
+        let response = Response::builder()
+            .status(expected.status)
+            .header("content-type", "application/json")
+            .body(Body::from(expected.reply.to_string().into_bytes()))
+            .expect("response");
+        send.send_response(response);
+    }
+    // Anything asked after the script fails: the handle is gone.
+    drop(handle);
+    seen
+}
+
+fn options(dry_run: bool) -> InstallOptions {
+    InstallOptions {
+        dry_run,
+        timeout: Duration::from_secs(300),
+    }
+}
+
+fn install_script(manifest: &Manifest, ready_after: usize) -> Vec<Step> {
+    let mut steps: Vec<Step> = manifest.crds.iter().map(|c| apply_step(c, false)).collect();
+    steps.extend(manifest.crds.iter().map(established));
+    steps.extend(manifest.objects.iter().map(|o| apply_step(o, false)));
+    for object in manifest
+        .objects
+        .iter()
+        .filter(|o| o["kind"] == "Deployment")
+    {
+        for _ in 0..ready_after {
+            steps.push(deployment_status(object, 0));
+        }
+        steps.push(deployment_status(object, 1));
+    }
+    steps
+}
+
+async fn run_install(
+    manifest: &Manifest,
+    steps: Vec<Step>,
+    dry_run: bool,
+) -> (String, Vec<String>) {
+    let (client, handle) = mock_client();
+    let mut out = Vec::new();
+    let options = options(dry_run);
+    let (result, seen) = tokio::join!(
+        apply::install(&client, manifest, &options, &mut out),
+        serve(handle, steps)
+    );
+    result.unwrap_or_else(|e| panic!("install failed: {e}"));
+    (String::from_utf8(out).expect("UTF-8"), seen)
+}
+
+#[tokio::test]
+async fn install_applies_in_order_waits_and_says_what_next() {
+    let manifest = manifest::render(&Values::default()).expect("renders");
+    let (out, seen) = run_install(&manifest, install_script(&manifest, 0), false).await;
+    // A few requests spelt out, so the paths are not only derived from the same table.
+    for expected in [
+        "PATCH /apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.mesh.io?",
+        "PATCH /api/v1/namespaces/mesh-system?",
+        "PATCH /apis/rbac.authorization.k8s.io/v1/clusterroles/mesh-pilot?",
+        "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/mesh-system/roles/mesh-citadel?",
+        "PATCH /apis/apps/v1/namespaces/mesh-system/deployments/pilot?",
+        "PATCH /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/mesh-sidecar-injector?",
+        "GET /apis/apps/v1/namespaces/mesh-system/deployments/mesh-sidecar-injector",
+    ] {
+        assert!(
+            seen.iter().any(|s| s.starts_with(expected)),
+            "{expected} not in {seen:#?}"
+        );
+    }
+    let position = |prefix: &str| {
+        seen.iter()
+            .position(|s| s.starts_with(prefix))
+            .expect(prefix)
+    };
+    assert!(
+        position("PATCH /api/v1/namespaces/mesh-system?") > position("GET /apis/apiextensions")
+    );
+    assert_eq!(
+        seen.last().map(|s| s.starts_with("GET /apis/apps/v1")),
+        Some(true)
+    );
+    assert!(out.contains("✔ 9 CRDs applied"), "{out}");
+    assert!(out.contains("✔ CRDs established"), "{out}");
+    assert!(out.contains("pilot: 1/1 ready"), "{out}");
+    assert!(
+        out.contains("kubectl label namespace <ns> mesh-injection=enabled"),
+        "{out}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn install_shows_progress_until_deployments_are_available() {
+    let manifest = manifest::render(&Values::default()).expect("renders");
+    let (out, _) = run_install(&manifest, install_script(&manifest, 2), false).await;
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("pilot:")).collect();
+    assert_eq!(lines, ["  pilot: 0/1 ready", "  pilot: 1/1 ready"], "{out}");
+}
+
+#[tokio::test]
+async fn install_again_sends_the_same_requests() {
+    let manifest = manifest::render(&Values::default()).expect("renders");
+    let (_, first) = run_install(&manifest, install_script(&manifest, 0), false).await;
+    let again = manifest::render(&Values::default()).expect("renders");
+    assert_eq!(again, manifest, "rendering is deterministic");
+    let (_, second) = run_install(&again, install_script(&again, 0), false).await;
+    assert_eq!(first, second);
+}
+
+#[tokio::test]
+async fn dry_run_sends_everything_with_dry_run_and_waits_for_nothing() {
+    let manifest = manifest::render(&Values::default()).expect("renders");
+    let steps = manifest.all().map(|o| apply_step(o, true)).collect();
+    let (out, seen) = run_install(&manifest, steps, true).await;
+    assert!(seen.iter().all(|s| s.starts_with("PATCH")), "{seen:#?}");
+    assert!(out.contains("applied (dry run)"), "{out}");
+}
+
+#[tokio::test]
+async fn istio_api_skips_crds_istio_already_has() {
+    let values = Values {
+        istio_api: true,
+        ..Values::default()
+    };
+    let manifest = manifest::render(&values).expect("renders");
+    assert_eq!(manifest.istio_crds.len(), 9);
+    let marker = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.istio.io";
+    let istios = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                        "metadata": {"name": "virtualservices.networking.istio.io",
+                                     "labels": {"app.kubernetes.io/part-of": "istio"}}});
+    let mut steps = vec![step(Method::GET, marker, istios)];
+    steps.extend(install_script(&manifest, 0));
+    let (out, seen) = run_install(&manifest, steps, false).await;
+    assert!(out.contains("Istio's CRDs are already installed"), "{out}");
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.starts_with("PATCH") && s.contains("istio.io"))
+    );
+}
+
+#[tokio::test]
+async fn istio_api_installs_istios_groups_when_istio_is_absent() {
+    let values = Values {
+        istio_api: true,
+        ..Values::default()
+    };
+    let manifest = manifest::render(&values).expect("renders");
+    let marker = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.istio.io";
+    let crds: Vec<&Value> = manifest.crds.iter().chain(&manifest.istio_crds).collect();
+    let mut steps = vec![not_found(Method::GET, marker)];
+    steps.extend(crds.iter().map(|c| apply_step(c, false)));
+    steps.extend(crds.iter().map(|c| established(c)));
+    steps.extend(
+        install_script(&manifest, 0)
+            .into_iter()
+            .skip(2 * manifest.crds.len()),
+    );
+    let (out, _) = run_install(&manifest, steps, false).await;
+    assert!(out.contains("✔ 18 CRDs applied"), "{out}");
+}
+
+#[tokio::test]
+async fn uninstall_deletes_in_reverse_and_crds_only_with_purge() {
+    let manifest = manifest::render(&Values::default()).expect("renders");
+    for purge in [false, true] {
+        let mut steps: Vec<Step> = manifest
+            .objects
+            .iter()
+            .rev()
+            .enumerate()
+            // One object already gone: not an error.
+            .map(|(i, o)| if i == 0 { not_found(Method::DELETE, path_of(o)) } else {
+                Step { query: vec![], ..step(Method::DELETE, path_of(o), json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})) }
+            })
+            .collect();
+        if purge {
+            steps.extend(
+                manifest
+                    .crds
+                    .iter()
+                    .rev()
+                    .map(|c| step(Method::DELETE, path_of(c), c.clone())),
+            );
+        }
+        let (client, handle) = mock_client();
+        let mut out = Vec::new();
+        let (result, seen) = tokio::join!(
+            apply::uninstall(&client, &manifest, purge, &mut out),
+            serve(handle, steps)
+        );
+        result.unwrap_or_else(|e| panic!("uninstall failed: {e}"));
+        let out = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(
+            seen.first().map(String::as_str),
+            Some(
+                "DELETE /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/mesh-sidecar-injector?"
+            ),
+            "the webhook goes first, so no pod creation waits on a missing injector"
+        );
+        assert!(out.contains("was not there"), "{out}");
+        assert_eq!(out.contains("meshctl uninstall --purge"), !purge, "{out}");
+        assert_eq!(
+            seen.iter().any(|s| s.contains("customresourcedefinitions")),
+            purge
+        );
+    }
+}
+
+fn review(resource: &str, group: &str, namespace: Option<&str>, allowed: bool) -> Step {
+    let mut attributes = json!({"group": group, "resource": resource, "verb": "create"});
+    if let Some(ns) = namespace {
+        attributes["namespace"] = json!(ns);
+    }
+    let body = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                      "metadata": {}, "spec": {"resourceAttributes": attributes}});
+    let mut reply = body.clone();
+    reply["status"] = json!({"allowed": allowed});
+    Step {
+        body: Some(body),
+        ..step(
+            Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            reply,
+        )
+    }
+}
+
+#[tokio::test]
+async fn precheck_reports_old_clusters_missing_rights_other_injectors_and_istio() {
+    let manifest = manifest::render(&Values::default()).expect("renders");
+    let ns = Some("mesh-system");
+    let mut steps = vec![step(
+        Method::GET,
+        "/version",
+        json!({"major": "1", "minor": "28+",
+        "gitVersion": "v1.28.3", "gitCommit": "", "gitTreeState": "", "buildDate": "",
+        "goVersion": "", "compiler": "", "platform": ""}),
+    )];
+    // Sorted by (group, resource, namespace), as precheck asks.
+    for (resource, group, namespace, allowed) in [
+        ("configmaps", "", ns, true),
+        ("namespaces", "", None, true),
+        ("serviceaccounts", "", ns, true),
+        ("services", "", ns, true),
+        (
+            "mutatingwebhookconfigurations",
+            "admissionregistration.k8s.io",
+            None,
+            false,
+        ),
+        (
+            "customresourcedefinitions",
+            "apiextensions.k8s.io",
+            None,
+            true,
+        ),
+        ("deployments", "apps", ns, true),
+        ("poddisruptionbudgets", "policy", ns, true),
+        (
+            "clusterrolebindings",
+            "rbac.authorization.k8s.io",
+            None,
+            true,
+        ),
+        ("clusterroles", "rbac.authorization.k8s.io", None, true),
+        ("rolebindings", "rbac.authorization.k8s.io", ns, true),
+        ("roles", "rbac.authorization.k8s.io", ns, true),
+    ] {
+        steps.push(review(resource, group, namespace, allowed));
+    }
+    steps.push(step(
+        Method::GET,
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfigurationList",
+               "metadata": {}, "items": [{"metadata": {"name": "istio-sidecar-injector"}}]}),
+    ));
+    steps.push(step(
+        Method::GET,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.istio.io",
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": "virtualservices.networking.istio.io"}}),
+    ));
+    let (client, handle) = mock_client();
+    let mut out = Vec::new();
+    let (result, _) = tokio::join!(
+        precheck::precheck(&client, &manifest, &mut out),
+        serve(handle, steps)
+    );
+    assert_eq!(result.expect("precheck runs"), Status::Failed);
+    let out = String::from_utf8(out).expect("UTF-8");
+    for expected in [
+        "✘ Kubernetes 1.28+: mesh needs 1.29 or later for native sidecars",
+        "✘ you may not create mutatingwebhookconfigurations.admissionregistration.k8s.io",
+        "! MutatingWebhookConfiguration istio-sidecar-injector injects sidecars too",
+        "! Istio is installed",
+    ] {
+        assert!(out.contains(expected), "{expected} not in:\n{out}");
+    }
+}
+
+#[tokio::test]
+async fn version_shows_the_control_planes_images() {
+    let manifest = manifest::render(&Values::default()).expect("renders");
+    let mut pilot = manifest
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .cloned()
+        .expect("a Deployment");
+    pilot["status"] = json!({"readyReplicas": 1});
+    let steps = vec![Step {
+        query: vec!["labelSelector=app.kubernetes.io%2Fpart-of%3Dmesh"],
+        ..step(
+            Method::GET,
+            "/apis/apps/v1/namespaces/mesh-system/deployments",
+            json!({"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": [pilot]}),
+        )
+    }];
+    let (client, handle) = mock_client();
+    let mut out = Vec::new();
+    let (result, _) = tokio::join!(
+        version::control_plane(&client, &mut out),
+        serve(handle, steps)
+    );
+    result.expect("version");
+    let out = String::from_utf8(out).expect("UTF-8");
+    assert_eq!(
+        out,
+        format!("pilot version: {} (1/1 ready)\n", env!("CARGO_PKG_VERSION"))
+    );
+}
