@@ -219,8 +219,9 @@ fn is_ours(object: &DynamicObject) -> bool {
         .is_some_and(|value| value == manifest::PART_OF.1)
 }
 
-/// Deletes every object in reverse order; the CRDs (and with them every mesh config
-/// object) only with `purge`, and Istio's only when meshctl made them.
+/// Deletes every object in reverse order; the namespace (with the CA's root) and the CRDs
+/// (and with them every mesh config object) only with `purge`, Istio's CRDs only when
+/// meshctl made them.
 pub async fn uninstall(
     client: &Client,
     manifest: &Manifest,
@@ -228,6 +229,15 @@ pub async fn uninstall(
     out: &mut dyn Write,
 ) -> Result<(), InstallError> {
     for object in manifest.objects.iter().rev() {
+        if object["kind"] == "Namespace" && !purge {
+            // Deleting it would delete the CA's root (Secret mesh-ca) with it.
+            writeln!(
+                out,
+                "  Namespace {} kept: it holds the CA's root",
+                manifest::NAMESPACE
+            )?;
+            continue;
+        }
         delete(client, object, out).await?;
     }
     if purge {
@@ -249,7 +259,7 @@ pub async fn uninstall(
     } else {
         writeln!(
             out,
-            "CRDs and mesh config kept; `meshctl uninstall --purge` removes them"
+            "CRDs, mesh config and the CA's root kept; `meshctl uninstall --purge` removes them"
         )?;
     }
     writeln!(out, "✔ mesh removed")?;

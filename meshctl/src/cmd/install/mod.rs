@@ -86,7 +86,8 @@ pub struct InstallArgs {
 pub struct UninstallArgs {
     #[command(flatten)]
     pub values: ValuesArgs,
-    /// Also delete the CRDs, and with them every mesh config object in the cluster
+    /// Also delete the CRDs (and with them every mesh config object in the cluster) and
+    /// the mesh-system namespace (and with it the CA's root)
     #[arg(long)]
     pub purge: bool,
 }
@@ -107,7 +108,7 @@ pub enum ManifestAction {
 pub enum InstallCommand {
     /// Install the CRDs and the control plane (citadel, pilot, injector) into mesh-system
     Install(InstallArgs),
-    /// Remove what `install` added (the CRDs only with --purge)
+    /// Remove what `install` added (the CRDs and the CA's root only with --purge)
     Uninstall(UninstallArgs),
     /// The objects `install` applies: `manifest generate`
     Manifest(ManifestArgs),

@@ -56,17 +56,18 @@ pub fn pilot() -> Vec<Permission> {
     needs
 }
 
-/// citadel/src/ca/store/secret.rs (the CA Secret: get, create, update; mesh-system only),
+/// citadel/src/ca/store/secret.rs (the CA Secret: `get_opt`, `create`, `replace`;
+/// mesh-system only),
 /// auth/token_review.rs (TokenReview create), bundle/publish.rs (watch labelled
 /// Namespaces, server-side apply ConfigMap `mesh-ca-root-cert` in each).
 pub fn citadel() -> Vec<Permission> {
     vec![
-        permission(
-            "",
-            "secrets",
-            &["get", "create", "update"],
-            Scope::ControlPlane,
-        ),
+        Permission {
+            names: vec![CA_SECRET],
+            ..permission("", "secrets", &["get", "update"], Scope::ControlPlane)
+        },
+        // A name cannot narrow `create`: the object does not exist yet.
+        permission("", "secrets", &["create"], Scope::ControlPlane),
         permission(
             "authentication.k8s.io",
             "tokenreviews",
@@ -74,14 +75,19 @@ pub fn citadel() -> Vec<Permission> {
             Scope::Cluster,
         ),
         permission("", "namespaces", READ, Scope::Cluster),
-        permission(
-            "",
-            "configmaps",
-            &["get", "create", "patch"],
-            Scope::Cluster,
-        ),
+        Permission {
+            names: vec![ROOT_CERT_CONFIG_MAP],
+            ..permission("", "configmaps", &["get", "patch"], Scope::Cluster)
+        },
+        // Server-side apply of an object that is not there yet is also a create.
+        permission("", "configmaps", &["create"], Scope::Cluster),
     ]
 }
+
+/// citadel's `--ca-secret` default (citadel/src/config.rs).
+pub const CA_SECRET: &str = "mesh-ca";
+/// citadel/src/bundle/publish.rs `CONFIG_MAP`.
+pub const ROOT_CERT_CONFIG_MAP: &str = "mesh-ca-root-cert";
 
 /// injector/src/namespaces.rs (a Namespace reflector and a GET for one not seen yet) and
 /// ca_bundle.rs (GET and JSON-patch its own MutatingWebhookConfiguration's caBundle).
