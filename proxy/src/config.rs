@@ -48,6 +48,18 @@ pub struct Config {
     #[arg(long, env = "MESH_OUTBOUND_ADDR")]
     pub outbound_addr: Option<SocketAddr>,
 
+    /// `sidecar` (next to an app) or `gateway` (at the mesh's edge): pilot sends a
+    /// gateway the listeners of the Gateways whose `selector` matches its `--labels`
+    /// (bound at `--outbound-addr`'s IP when set), and no sidecar listeners.
+    #[arg(
+        long,
+        env = "MESH_PROXY_MODE",
+        value_enum,
+        ignore_case = true,
+        default_value = "sidecar"
+    )]
+    pub mode: ProxyMode,
+
     /// `REDIRECT` (or `--capture` alone): the pod's traffic is redirected here by
     /// `mesh-proxy iptables`; the proxy serves it on `--capture-outbound-addr` and
     /// `--capture-inbound-addr` by original destination, and tells pilot so.
@@ -149,6 +161,17 @@ pub enum Interception {
     None,
     /// iptables redirects the pod's TCP to the capture ports.
     Redirect,
+}
+
+/// What the proxy stands for.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[clap(rename_all = "lower")]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyMode {
+    /// Beside one workload: outbound and inbound listeners.
+    Sidecar,
+    /// An ingress or egress gateway: the Gateways' servers.
+    Gateway,
 }
 
 /// Where the config comes from.

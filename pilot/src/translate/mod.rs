@@ -4,6 +4,7 @@
 
 mod capture;
 mod clusters;
+mod gateway;
 mod inbound;
 mod ingress;
 mod listeners;
@@ -20,6 +21,7 @@ use crate::index::Index;
 
 pub use capture::{INTERCEPTION_MODE, REDIRECT, is_capture};
 pub use clusters::{cluster_spec, endpoint_specs};
+pub use gateway::{GATEWAY_MODE, GatewayListeners, PROXY_MODE, gateway_listeners, is_gateway};
 pub use inbound::{InboundPolicy, inbound_policy};
 pub use ingress::{Inbound, inbound, peer_mode};
 pub use listeners::{OUTBOUND_ROUTE_CONFIG, outbound_listener};
@@ -53,12 +55,19 @@ pub fn snapshot(index: &Index, node: &Node) -> Snapshot {
             clusters.push(spec);
         }
     }
-    let local = inbound(index, node);
-    let mut listeners = vec![outbound_listener(node)];
-    listeners.extend(local.listeners);
-    let mut route_configs = vec![outbound_route_config(index, &scope, &services)];
-    route_configs.extend(local.route_configs);
-    clusters.extend(local.clusters);
+    let (listeners, route_configs) = if is_gateway(node) {
+        // A gateway has no app beside it: no outbound or inbound listeners of a sidecar.
+        let gateway = gateway_listeners(index, node);
+        (gateway.listeners, gateway.route_configs)
+    } else {
+        let local = inbound(index, node);
+        let mut listeners = vec![outbound_listener(node)];
+        listeners.extend(local.listeners);
+        let mut route_configs = vec![outbound_route_config(index, &scope, &services)];
+        route_configs.extend(local.route_configs);
+        clusters.extend(local.clusters);
+        (listeners, route_configs)
+    };
     let inbound = inbound_policy(index, node);
     Snapshot {
         version: String::new(),

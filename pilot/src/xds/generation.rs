@@ -148,7 +148,11 @@ impl Generation {
         let scope = self.scope(&Scope::of(&self.index, node));
         // A capture-mode proxy's inbound listeners and VIP listeners come from the
         // registry too.
-        let depends_on = if translate::is_capture(node) {
+        let depends_on = if translate::is_gateway(node) {
+            // A gateway's listeners come from Gateways and VirtualServices: built anew
+            // each generation (there are few gateways).
+            stable_hash(&[self.security.to_le_bytes(), self.number.to_le_bytes()].concat())
+        } else if translate::is_capture(node) {
             stable_hash(&[self.security.to_le_bytes(), self.capture.to_le_bytes()].concat())
         } else {
             self.security
@@ -172,6 +176,21 @@ impl Generation {
     /// The resources only this proxy has: its outbound listener and its inbound policy.
     fn own_resources(&self, node: &Node) -> Resources {
         let mut own = Resources::new();
+        if translate::is_gateway(node) {
+            let gateway = translate::gateway_listeners(&self.index, node);
+            let mut resources: Vec<pb::Resource> = gateway
+                .listeners
+                .iter()
+                .map(convert::encode_listener)
+                .collect();
+            for routes in &gateway.route_configs {
+                resources.extend(convert::encode_route_config_split(routes));
+            }
+            for resource in resources {
+                own.insert(key_of(&resource), Arc::new(Encoded::new(resource)));
+            }
+            return own;
+        }
         let listener = convert::encode_listener(&translate::outbound_listener(node));
         own.insert(key_of(&listener), Arc::new(Encoded::new(listener)));
         let inbound = inbound_resource(&translate::inbound_policy(&self.index, node));

@@ -34,17 +34,28 @@ pub fn node(config: &Config) -> pb::Node {
             .map(|a| a.to_string())
             .unwrap_or_default(),
         proxy_version: env!("CARGO_PKG_VERSION").to_owned(),
-        metadata: match config.capture() {
-            // pilot then sends the inbound listeners by workload port and the outbound
-            // ones by service VIP that capture dispatches to.
-            Some(_) => [(INTERCEPTION_MODE.to_owned(), "REDIRECT".to_owned())].into(),
-            None => Default::default(),
-        },
+        metadata: metadata(config),
     }
+}
+
+fn metadata(config: &Config) -> std::collections::BTreeMap<String, String> {
+    let mut metadata = std::collections::BTreeMap::new();
+    // pilot then sends the inbound listeners by workload port and the outbound ones by
+    // service VIP that capture dispatches to.
+    if config.capture().is_some() {
+        metadata.insert(INTERCEPTION_MODE.to_owned(), "REDIRECT".to_owned());
+    }
+    // pilot then sends the Gateways' listeners instead of a sidecar's.
+    if config.mode == crate::config::ProxyMode::Gateway {
+        metadata.insert(PROXY_MODE.to_owned(), "gateway".to_owned());
+    }
+    metadata
 }
 
 /// The node metadata key that tells pilot the proxy captures traffic (Istio's name).
 pub const INTERCEPTION_MODE: &str = "INTERCEPTION_MODE";
+/// The node metadata key that tells pilot the proxy is a gateway (`gateway`).
+pub const PROXY_MODE: &str = "PROXY_MODE";
 
 #[cfg(test)]
 mod tests {
@@ -67,6 +78,11 @@ mod tests {
         assert_eq!(captured.ip_addresses, ["10.1.0.3"]);
         let plain = node(&parse(&[]));
         assert!(plain.metadata.is_empty());
+        let gateway = node(&parse(&["--mode", "Gateway"]));
+        assert_eq!(
+            gateway.metadata.get(PROXY_MODE).map(String::as_str),
+            Some("gateway")
+        );
         assert_eq!(plain.outbound_address, "");
         // An explicit outbound address wins over the capture socket's.
         let explicit = node(&parse(&["--capture", "--outbound-addr=127.0.0.1:15001"]));

@@ -1,0 +1,257 @@
+//! An ingress gateway as issue 9 asks, with the real binaries: pilot reads a Gateway and
+//! the VirtualServices bound to it, a `mesh-proxy --mode gateway` labelled
+//! `istio=ingressgateway` gets a listener per server port on its own address, and real
+//! clients go through it: curl to two hosts on one port reaching two versions, curl over
+//! HTTPS where the SNI picks the certificate, httpsRedirect, and a tonic gRPC client.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use mesh_echo::grpc::pb::EchoRequest;
+use mesh_echo::grpc::pb::echo_client::EchoClient;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use support::{DEADLINE, Pilot, Proxy, echo, wait_for};
+
+/// A port free on 127.0.0.1 now, for a Gateway server.
+fn free_port() -> u16 {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    socket.local_addr().unwrap().port()
+}
+
+/// A CA and a leaf per host, as PEM files in `dir`: `ca.pem`, `<host>.pem`, `<host>.key`.
+fn certificates(dir: &std::path::Path, hosts: &[&str]) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Its own subject: the leaves' default one would make them look self-signed.
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "gateway test CA");
+    let key = KeyPair::generate().unwrap();
+    let ca = params.self_signed(&key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let issuer = Issuer::new(params, key);
+    for host in hosts {
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec![host.to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        std::fs::write(dir.join(format!("{host}.pem")), leaf.pem()).unwrap();
+        std::fs::write(dir.join(format!("{host}.key")), key.serialize_pem()).unwrap();
+    }
+}
+
+struct Ports {
+    http: u16,
+    https: u16,
+    grpc: u16,
+}
+
+fn config(v1: SocketAddr, v2: SocketAddr, ports: &Ports, certs: &str) -> String {
+    let Ports { http, https, grpc } = ports;
+    let server = |host: &str| {
+        format!(
+            "  - port: {{number: {https}, name: https-{host}, protocol: HTTPS}}\n    hosts: [{host}]\n    tls: {{mode: SIMPLE, serverCertificate: {certs}/{host}.pem, privateKey: {certs}/{host}.key}}\n"
+        )
+    };
+    let bind = |name: &str, host: &str, subset: &str| {
+        format!(
+            "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}, namespace: web}}\nspec:\n  hosts: [\"{host}\"]\n  gateways: [edge]\n  http: [{{route: [{{destination: {{host: shop, subset: {subset}}}}}]}}]\n"
+        )
+    };
+    format!(
+        r#"apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: shop, namespace: web}}
+spec:
+  hosts: [shop.web.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  workloadSelector: {{labels: {{app: shop}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: shop-v1, namespace: web}}
+spec: {{address: 127.0.0.1, ports: {{http: {}}}, labels: {{app: shop, version: v1}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: shop-v2, namespace: web}}
+spec: {{address: 127.0.0.1, ports: {{http: {}}}, labels: {{app: shop, version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: shop, namespace: web}}
+spec:
+  host: shop
+  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: edge, namespace: web}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {http}, name: http, protocol: HTTP}}
+    hosts: [a.example.com, b.example.com]
+  - port: {{number: {http}, name: http-redirect, protocol: http}}
+    hosts: [old.example.com]
+    tls: {{httpsRedirect: true}}
+{}{}  - port: {{number: {grpc}, name: grpc, protocol: GRPC}}
+    hosts: ["web/*"]
+{}{}{}"#,
+        v1.port(),
+        v2.port(),
+        server("a.example.com"),
+        server("b.example.com"),
+        bind("a", "a.example.com", "v1"),
+        bind("b", "b.example.com", "v2"),
+        bind("z-grpc", "*", "v2"),
+    )
+}
+
+struct Curl {
+    status: String,
+    body: String,
+    certs: String,
+    stderr: String,
+}
+
+/// curl `scheme://host:port/` resolved to 127.0.0.1, trusting `ca` for HTTPS.
+fn curl(scheme: &str, host: &str, port: u16, ca: &str) -> Curl {
+    let resolve = format!("{host}:{port}:127.0.0.1");
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "10"])
+        .args(["--resolve", &resolve, "--cacert", ca])
+        .args(["--write-out", "\n%{http_code} %{redirect_url}\n%{certs}"])
+        .arg(format!("{scheme}://{host}:{port}/"))
+        .output()
+        .expect("curl runs (the gateway tests need curl on PATH)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut parts = stdout.splitn(3, '\n');
+    Curl {
+        body: parts.next().unwrap_or("").to_owned(),
+        status: parts.next().unwrap_or("").to_owned(),
+        certs: parts.next().unwrap_or("").to_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc() {
+    let (v1, v2) = (echo("v1").await, echo("v2").await);
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path(), &["a.example.com", "b.example.com"]);
+    let ports = Ports {
+        http: free_port(),
+        https: free_port(),
+        grpc: free_port(),
+    };
+    let dir = certs.path().to_str().unwrap().to_owned();
+    let pilot = Pilot::start(&[("web.yaml", &config(v1.addr(), v2.addr(), &ports, &dir))]);
+    let pilot_addr = pilot.grpc.to_string();
+    let gateway = Proxy::start_args(
+        "ingressgateway",
+        "web",
+        &[
+            "--pilot",
+            &pilot_addr,
+            "--mode",
+            "gateway",
+            "--labels",
+            "istio=ingressgateway",
+            "--outbound-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    let expected = [ports.http, ports.https, ports.grpc].map(|p| format!("127.0.0.1_{p}"));
+    wait_for("the gateway's listeners", || async {
+        let listeners = gateway.admin_json("/listeners").await;
+        let names: Vec<String> = listeners
+            .as_array()?
+            .iter()
+            .filter_map(|l| l["name"].as_str().map(str::to_owned))
+            .collect();
+        expected.iter().all(|e| names.contains(e)).then_some(())
+    })
+    .await;
+    let ca = certs.path().join("ca.pem").to_str().unwrap().to_owned();
+
+    // Two hosts on one port, two versions; the same over HTTPS with each host's own
+    // certificate, which curl verifies for the name and we read back.
+    let (http, https) = (ports.http, ports.https);
+    let ca_for_curl = ca.clone();
+    let replies = tokio::task::spawn_blocking(move || {
+        let ca = ca_for_curl;
+        [
+            curl("http", "a.example.com", http, &ca),
+            curl("http", "b.example.com", http, &ca),
+            curl("https", "a.example.com", https, &ca),
+            curl("https", "b.example.com", https, &ca),
+            curl("http", "old.example.com", http, &ca),
+        ]
+    })
+    .await
+    .unwrap();
+    for (reply, version) in replies[..4].iter().zip(["v1", "v2", "v1", "v2"]) {
+        assert!(
+            reply.status.starts_with("200"),
+            "{}: {}",
+            reply.status,
+            reply.stderr
+        );
+        assert!(
+            reply.body.contains(&format!("\"version\":\"{version}\"")),
+            "{}",
+            reply.body
+        );
+    }
+    assert!(
+        replies[2].certs.contains("DNS:a.example.com"),
+        "{}",
+        replies[2].certs
+    );
+    assert!(!replies[2].certs.contains("DNS:b.example.com"));
+    assert!(
+        replies[3].certs.contains("DNS:b.example.com"),
+        "{}",
+        replies[3].certs
+    );
+    assert_eq!(
+        replies[4].status.trim(),
+        // As Envoy's https_redirect: the scheme's default port, whatever the request's.
+        "301 https://old.example.com/",
+        "{}",
+        replies[4].stderr
+    );
+
+    // gRPC on the GRPC server: HTTP/2 end to end, to the version the `*` host routes to.
+    let connect = EchoClient::connect(format!("http://127.0.0.1:{}", ports.grpc));
+    let mut client = tokio::time::timeout(DEADLINE, connect)
+        .await
+        .expect("connected in time")
+        .expect("connect");
+    let reply = tokio::time::timeout(
+        DEADLINE,
+        client.echo(EchoRequest {
+            message: "through the gateway".into(),
+        }),
+    )
+    .await
+    .expect("answered in time")
+    .expect("gRPC call succeeds");
+    let version = reply
+        .metadata()
+        .get("x-echo-version")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(version, "v2");
+    assert_eq!(reply.into_inner().message, "through the gateway");
+}
