@@ -180,6 +180,16 @@ fn install_script(manifest: &Manifest, ready_after: usize) -> Vec<Step> {
         }
         steps.push(deployment_status(object, 1));
     }
+    let webhook = manifest
+        .objects
+        .last()
+        .expect("the webhook configuration comes last");
+    for _ in 0..ready_after {
+        steps.push(step(Method::GET, path_of(webhook), webhook.clone()));
+    }
+    let mut filled = webhook.clone();
+    filled["webhooks"][0]["clientConfig"]["caBundle"] = json!("LS0tLS1CRUdJTg==");
+    steps.push(step(Method::GET, path_of(webhook), filled));
     steps
 }
 
@@ -227,8 +237,11 @@ async fn install_applies_in_order_waits_and_says_what_next() {
         position("PATCH /api/v1/namespaces/mesh-system?") > position("GET /apis/apiextensions")
     );
     assert_eq!(
-        seen.last().map(|s| s.starts_with("GET /apis/apps/v1")),
-        Some(true)
+        seen.last().map(String::as_str),
+        Some(
+            "GET /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/mesh-sidecar-injector"
+        ),
+        "the injector's caBundle is waited for last"
     );
     assert!(out.contains("✔ 9 CRDs applied"), "{out}");
     assert!(out.contains("✔ CRDs established"), "{out}");
@@ -333,6 +346,23 @@ async fn uninstall_deletes_in_reverse_and_crds_only_with_purge() {
                     .rev()
                     .map(|c| step(Method::DELETE, path_of(c), c.clone())),
             );
+            steps.push(Step {
+                query: vec![
+                    "fieldSelector=metadata.name%3Dmesh-ca-root-cert",
+                    "labelSelector=app%3Dcitadel",
+                ],
+                ..step(
+                    Method::GET,
+                    "/api/v1/configmaps",
+                    json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {}, "items": [
+                        {"metadata": {"name": "mesh-ca-root-cert", "namespace": "shop"}}]}),
+                )
+            });
+            steps.push(step(
+                Method::DELETE,
+                "/api/v1/namespaces/shop/configmaps/mesh-ca-root-cert",
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+            ));
         }
         let (client, handle) = mock_client();
         let mut out = Vec::new();
@@ -350,6 +380,11 @@ async fn uninstall_deletes_in_reverse_and_crds_only_with_purge() {
             "the webhook goes first, so no pod creation waits on a missing injector"
         );
         assert!(out.contains("was not there"), "{out}");
+        assert_eq!(
+            out.contains("deleted ConfigMap shop/mesh-ca-root-cert"),
+            purge,
+            "{out}"
+        );
         assert_eq!(out.contains("meshctl uninstall --purge"), !purge, "{out}");
         assert_eq!(
             seen.iter().any(|s| s.contains("customresourcedefinitions")),

@@ -8,9 +8,10 @@
 use std::io::Write;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -18,6 +19,7 @@ use super::InstallError;
 use super::crds::ISTIO_MARKER;
 use super::kinds::{self, Target};
 use super::manifest::{self, Manifest};
+use super::rbac;
 
 pub const FIELD_MANAGER: &str = "meshctl";
 /// How often readiness is checked while waiting.
@@ -82,11 +84,14 @@ pub async fn install(
         writeln!(out, "✔ CRDs established")?;
     }
     let mut deployments = Vec::new();
+    let mut webhooks = Vec::new();
     for object in &manifest.objects {
         let target = apply(client, object, options.dry_run).await?;
         writeln!(out, "  {}", target.describe())?;
-        if target.resource.kind == "Deployment" {
-            deployments.push(target);
+        match target.resource.kind.as_str() {
+            "Deployment" => deployments.push(target),
+            "MutatingWebhookConfiguration" => webhooks.push(target),
+            _ => {}
         }
     }
     writeln!(out, "✔ {} objects applied{dry}", manifest.objects.len())?;
@@ -95,6 +100,11 @@ pub async fn install(
     }
     for target in &deployments {
         wait_for_deployment(client, target, deadline, out).await?;
+    }
+    // Until the injector has put its certificate in, the API server cannot call it and
+    // (failurePolicy Fail) refuses pods in labelled namespaces.
+    for target in &webhooks {
+        wait_for_ca_bundle(client, target, deadline).await?;
     }
     writeln!(out, "✔ control plane ready in {}", manifest::NAMESPACE)?;
     writeln!(
@@ -146,6 +156,40 @@ async fn wait_for_deployment(
                 "Deployment {ns}/{name} is not ready; see `kubectl -n {ns} describe deployment {name}`",
                 ns = manifest::NAMESPACE,
                 name = target.name
+            ))
+        })?;
+    }
+}
+
+/// Checks every [`POLL`] until every webhook of the configuration has a caBundle.
+async fn wait_for_ca_bundle(
+    client: &Client,
+    target: &Target,
+    deadline: Instant,
+) -> Result<(), InstallError> {
+    loop {
+        let configuration = api(client, target)
+            .get(&target.name)
+            .await
+            .map_err(kube_error(format!("reading {}", target.describe())))?;
+        let webhooks = configuration.data["webhooks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let filled = webhooks.iter().all(|webhook| {
+            webhook["clientConfig"]["caBundle"]
+                .as_str()
+                .is_some_and(|bundle| !bundle.is_empty())
+        });
+        if filled {
+            return Ok(());
+        }
+        pause_until_next_poll(deadline).await.ok_or_else(|| {
+            InstallError::Timeout(format!(
+                "the injector has not put its certificate into {}; see `kubectl -n {} logs deployment/{}`",
+                target.describe(),
+                manifest::NAMESPACE,
+                manifest::INJECTOR
             ))
         })?;
     }
@@ -256,6 +300,7 @@ pub async fn uninstall(
         for crd in manifest.crds.iter().rev() {
             delete(client, crd, out).await?;
         }
+        delete_root_cert_copies(client, out).await?;
     } else {
         writeln!(
             out,
@@ -281,6 +326,26 @@ async fn delete(client: &Client, object: &Value, out: &mut dyn Write) -> Result<
                 source,
             ));
         }
+    }
+    Ok(())
+}
+
+/// citadel's copies of the trust bundle in every meshed namespace (ConfigMap
+/// `mesh-ca-root-cert`, label `app=citadel`): with `--purge` nothing of mesh is left.
+async fn delete_root_cert_copies(client: &Client, out: &mut dyn Write) -> Result<(), InstallError> {
+    let api: Api<ConfigMap> = Api::all(client.clone());
+    let params = ListParams::default()
+        .fields(&format!("metadata.name={}", rbac::ROOT_CERT_CONFIG_MAP))
+        .labels("app=citadel");
+    let copies = api.list(&params).await.map_err(kube_error(
+        "listing citadel's trust bundle ConfigMaps".to_owned(),
+    ))?;
+    for copy in copies.items {
+        let namespace = copy.metadata.namespace.unwrap_or_default();
+        let name = copy.metadata.name.unwrap_or_default();
+        let object = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace}});
+        delete(client, &object, out).await?;
     }
     Ok(())
 }
