@@ -190,3 +190,43 @@ fn lookup<'a>(values: &'a Value, path: &str) -> Result<&'a Value, String> {
         .try_fold(values, |value, key| value.get(key))
         .ok_or_else(|| format!("no value {path}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_marker_becomes_a_value_reference() {
+        let files = files().expect("renders");
+        for (path, text) in &files {
+            assert!(
+                !text.contains("@@"),
+                "{path}: a value without a substitution"
+            );
+            for (number, _) in INT_MARKERS {
+                assert!(!text.contains(&number.to_string()), "{path}: {number}");
+            }
+        }
+    }
+
+    #[test]
+    fn render_evaluates_the_subset_the_chart_uses() {
+        let values = Values {
+            istio_api: true,
+            ..Values::default()
+        };
+        let template = "a: {{ .Values.pilot.replicas }}\n{{- if .Values.istioApi }}\nb: '{{ .Values.image.tag }}'\n{{- end }}\n";
+        let rendered = render(template, &values).expect("renders");
+        assert_eq!(rendered, format!("a: 1\nb: '{}'\n", values.image.tag));
+        let off = render(template, &Values::default()).expect("renders");
+        assert_eq!(off, "a: 1\n");
+        for bad in [
+            "{{ include \"x\" . }}",
+            "{{ .Values.nothing }}",
+            "{{- end }}",
+            "{{ .Values.trustDomain",
+        ] {
+            assert!(render(bad, &values).is_err(), "{bad}");
+        }
+    }
+}
