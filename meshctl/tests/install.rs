@@ -273,10 +273,40 @@ async fn install_again_sends_the_same_requests() {
 #[tokio::test]
 async fn dry_run_sends_everything_with_dry_run_and_waits_for_nothing() {
     let manifest = manifest::render(&Values::default()).expect("renders");
-    let steps = manifest.all().map(|o| apply_step(o, true)).collect();
+    let mut steps: Vec<Step> = manifest.crds.iter().map(|o| apply_step(o, true)).collect();
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+                           "metadata": {"name": "mesh-system"}});
+    steps.push(step(
+        Method::GET,
+        "/api/v1/namespaces/mesh-system",
+        namespace,
+    ));
+    steps.extend(manifest.objects.iter().map(|o| apply_step(o, true)));
     let (out, seen) = run_install(&manifest, steps, true).await;
-    assert!(seen.iter().all(|s| s.starts_with("PATCH")), "{seen:#?}");
+    assert!(
+        seen.iter().filter(|s| s.starts_with("PATCH")).count() == manifest.all().count(),
+        "{seen:#?}"
+    );
     assert!(out.contains("applied (dry run)"), "{out}");
+}
+
+#[tokio::test]
+async fn dry_run_on_a_fresh_cluster_checks_what_it_can() {
+    let manifest = manifest::render(&Values::default()).expect("renders");
+    let mut steps: Vec<Step> = manifest.crds.iter().map(|o| apply_step(o, true)).collect();
+    steps.push(not_found(Method::GET, "/api/v1/namespaces/mesh-system"));
+    steps.extend(
+        manifest
+            .objects
+            .iter()
+            .filter(|o| o["metadata"]["namespace"] != "mesh-system")
+            .map(|o| apply_step(o, true)),
+    );
+    let (out, _) = run_install(&manifest, steps, true).await;
+    assert!(
+        out.contains("Deployment mesh-system/pilot (not checked: mesh-system does not exist yet)"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
