@@ -255,3 +255,115 @@ async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc(
     assert_eq!(version, "v2");
     assert_eq!(reply.into_inner().message, "through the gateway");
 }
+
+/// A ServiceEntry for an external host reached through the egress gateway, and a Sidecar
+/// locking `shop`'s sidecars to the registry.
+fn egress_config(external: SocketAddr, gateway_port: u16) -> String {
+    format!(
+        r#"apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: api, namespace: shop}}
+spec:
+  hosts: [api.external.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: egressgateway, namespace: mesh-system}}
+spec:
+  hosts: [egressgateway.mesh-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {gateway_port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: egress, namespace: mesh-system}}
+spec:
+  selector: {{istio: egressgateway}}
+  servers:
+  - port: {{number: {gateway_port}, name: http, protocol: HTTP}}
+    hosts: [api.external.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: api-via-egress, namespace: mesh-system}}
+spec:
+  hosts: [api.external.com]
+  gateways: [mesh, egress]
+  http:
+  - match: [{{gateways: [mesh]}}]
+    route: [{{destination: {{host: egressgateway.mesh-system.svc.cluster.local}}}}]
+  - match: [{{gateways: [egress]}}]
+    route: [{{destination: {{host: api.external.com}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: default, namespace: shop}}
+spec:
+  outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}
+"#,
+        external.port()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_only_refuses_unknown_hosts_and_external_traffic_leaves_by_the_egress_gateway() {
+    let external = echo("external").await;
+    let gateway_port = free_port();
+    let pilot = Pilot::start(&[("egress.yaml", &egress_config(external.addr(), gateway_port))]);
+    let pilot_addr = pilot.grpc.to_string();
+    let gateway = Proxy::start_args(
+        "egressgateway",
+        "mesh-system",
+        &[
+            "--pilot",
+            &pilot_addr,
+            "--mode",
+            "gateway",
+            "--labels",
+            "istio=egressgateway",
+            "--outbound-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    let sidecar = Proxy::start(&pilot, "web", "shop");
+    let outbound = sidecar.outbound().await;
+    let listener = format!("127.0.0.1_{gateway_port}");
+    wait_for("the egress gateway's listener", || async {
+        let listeners = gateway.admin_json("/listeners").await;
+        listeners
+            .as_array()?
+            .iter()
+            .any(|l| l["name"] == listener.as_str())
+            .then_some(())
+    })
+    .await;
+
+    let (status, body) = support::get(outbound, "api.external.com", "/").await;
+    assert_eq!(status, 200, "{body:?}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("\"version\":\"external\""),
+        "{body:?}"
+    );
+    // It went out through the egress gateway, which counted it.
+    let (_, metrics) = support::get(gateway.metrics, "metrics", "/stats/prometheus").await;
+    let metrics = String::from_utf8_lossy(&metrics).into_owned();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("mesh_requests_total") && l.contains("api.external.com")),
+        "{metrics}"
+    );
+
+    let (status, body) = support::get(outbound, "unknown.example.org", "/").await;
+    assert_eq!(status, 502, "REGISTRY_ONLY must refuse an unknown host");
+    assert!(
+        String::from_utf8_lossy(&body).contains("REGISTRY_ONLY"),
+        "{body:?}"
+    );
+}

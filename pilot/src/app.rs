@@ -25,6 +25,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let settings = Settings {
         root_namespace: config.root_namespace.clone(),
         trust_domain: config.trust_domain.clone(),
+        outbound_traffic_policy: config.outbound_traffic_policy.into(),
     };
     let first = push::build(source.as_ref(), &settings, 1, Instant::now(), None);
     let (generations, generations_rx) = watch::channel(Arc::new(first));

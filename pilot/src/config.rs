@@ -62,6 +62,18 @@ pub struct Config {
     #[arg(long, env = "MESH_TRUST_DOMAIN", default_value = "cluster.local")]
     pub trust_domain: String,
 
+    /// Mesh-wide default for hosts not in the registry: `ALLOW_ANY` (Istio's default)
+    /// passes them through, `REGISTRY_ONLY` refuses them (502); a Sidecar's
+    /// `outboundTrafficPolicy` overrides it for its workloads.
+    #[arg(
+        long,
+        env = "MESH_OUTBOUND_TRAFFIC_POLICY",
+        value_enum,
+        ignore_case = true,
+        default_value = "ALLOW_ANY"
+    )]
+    pub outbound_traffic_policy: OutboundTrafficPolicy,
+
     /// Log filter, e.g. `info` or `mesh_pilot=debug`.
     #[arg(long, env = "MESH_LOG", default_value = "info")]
     pub log: String,
@@ -97,5 +109,23 @@ mod tests {
         assert!(parse(&[]).is_err(), "no source");
         assert!(parse(&["--config-dir", "a", "--kubernetes"]).is_err());
         assert!(parse(&["--kubernetes"]).is_ok());
+    }
+}
+
+/// `--outbound-traffic-policy`, as Istio's MeshConfig spells it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[clap(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutboundTrafficPolicy {
+    AllowAny,
+    RegistryOnly,
+}
+
+impl From<OutboundTrafficPolicy> for mesh_core::config::OutboundMode {
+    fn from(policy: OutboundTrafficPolicy) -> Self {
+        match policy {
+            OutboundTrafficPolicy::AllowAny => Self::AllowAny,
+            OutboundTrafficPolicy::RegistryOnly => Self::RegistryOnly,
+        }
     }
 }

@@ -21,6 +21,9 @@ pub struct Settings {
     pub root_namespace: String,
     /// Of the SPIFFE identities endpoints are expected to prove.
     pub trust_domain: String,
+    /// Where sidecars may send traffic for hosts not in the registry, unless their
+    /// Sidecar says otherwise ([`crate::translate::outbound_mode`]).
+    pub outbound_traffic_policy: mesh_core::config::OutboundMode,
 }
 
 impl Default for Settings {
@@ -28,6 +31,7 @@ impl Default for Settings {
         Self {
             root_namespace: "mesh-system".into(),
             trust_domain: "cluster.local".into(),
+            outbound_traffic_policy: mesh_core::config::OutboundMode::AllowAny,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod capture;
 mod clusters;
+mod egress;
 mod gateway;
 mod inbound;
 mod ingress;
@@ -21,6 +22,7 @@ use crate::index::Index;
 
 pub use capture::{INTERCEPTION_MODE, REDIRECT, is_capture};
 pub use clusters::{cluster_spec, endpoint_specs};
+pub use egress::{BLACKHOLE, outbound_mode};
 pub use gateway::{GATEWAY_MODE, GatewayListeners, PROXY_MODE, gateway_listeners, is_gateway};
 pub use inbound::{InboundPolicy, inbound_policy};
 pub use ingress::{Inbound, inbound, peer_mode};

@@ -45,6 +45,7 @@ pub fn outbound_route_config(
             });
         }
     }
+    super::egress::add_blackhole(index, scope, &mut virtual_hosts);
     RouteConfigSpec {
         name: OUTBOUND_ROUTE_CONFIG.into(),
         virtual_hosts,
