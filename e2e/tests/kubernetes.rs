@@ -7,6 +7,9 @@
 //! with `KUBECONFIG=... cargo test -p mesh-e2e --test kubernetes -- --ignored`. Without
 //! KUBECONFIG it says so and passes, so `--ignored` runs elsewhere stay green.
 //!
+//! One test here runs everywhere: pilot's and citadel's own flag parsers accept the
+//! Deployments' args (the injector's are checked in meshctl/tests/components.rs).
+//!
 //! Waiting is done by the tools that watch (`meshctl install` waits for the control
 //! plane, `kubectl wait` for the pod), never by sleeping.
 
@@ -140,4 +143,78 @@ fn install_label_deploy_inspect_uninstall() {
 
     let removed = meshctl(&["uninstall"]);
     assert!(removed.contains("✔ mesh removed"), "{removed}");
+}
+
+/// Runs everywhere: pilot and citadel accept the flags their Deployments give them, and
+/// their probes point at the ports those flags leave them on.
+#[test]
+fn pilot_and_citadel_accept_the_manifests_flags() {
+    use clap::Parser;
+    use meshctl::cmd::install::manifest::{self, CITADEL, PILOT};
+    use meshctl::cmd::install::values::Values;
+
+    let values = Values::load(
+        &[] as &[&std::path::Path],
+        &["trustDomain=corp.example".to_owned()],
+    )
+    .expect("valid");
+    let objects = manifest::render(&values).expect("renders").objects;
+    let container = |name: &str| -> Value {
+        objects
+            .iter()
+            .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name)
+            .map(|d| d["spec"]["template"]["spec"]["containers"][0].clone())
+            .unwrap_or_else(|| panic!("no Deployment {name}"))
+    };
+    let args = |container: &Value| -> Vec<String> {
+        container["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    };
+    let probe_port = |container: &Value| container["readinessProbe"]["httpGet"]["port"].as_u64();
+
+    let pilot = container(PILOT);
+    let flags = args(&pilot);
+    let config = mesh_pilot::config::Config::try_parse_from(
+        std::iter::once("pilot".to_owned()).chain(flags.clone()),
+    )
+    .unwrap_or_else(|e| panic!("pilot refuses {flags:?}: {e}"));
+    assert!(config.kubernetes);
+    assert_eq!(config.trust_domain, "corp.example");
+    assert_eq!(config.root_namespace, manifest::NAMESPACE);
+    assert_eq!(
+        probe_port(&pilot),
+        Some(u64::from(config.monitoring_addr.port()))
+    );
+    assert_eq!(config.grpc_addr.port(), 15010);
+
+    let citadel = container(CITADEL);
+    let flags = args(&citadel);
+    let cli = mesh_citadel::config::Cli::try_parse_from(
+        std::iter::once("citadel".to_owned()).chain(flags.clone()),
+    )
+    .unwrap_or_else(|e| panic!("citadel refuses {flags:?}: {e}"));
+    assert!(cli.command.is_none());
+    let config = cli.serve;
+    assert!(config.store.kubernetes);
+    assert_eq!(config.store.ca_namespace, manifest::NAMESPACE);
+    assert_eq!(
+        config.store.ca_secret,
+        meshctl::cmd::install::rbac::CA_SECRET,
+        "the Secret citadel's Role names"
+    );
+    assert_eq!(config.root.trust_domain, "corp.example");
+    assert_eq!(
+        probe_port(&citadel),
+        Some(u64::from(config.monitoring_addr.port()))
+    );
+    assert_eq!(config.addr.port(), 8060);
+    assert_eq!(
+        mesh_citadel::bundle::publish::CONFIG_MAP,
+        meshctl::cmd::install::rbac::ROOT_CERT_CONFIG_MAP,
+        "the ConfigMap citadel's ClusterRole names"
+    );
 }

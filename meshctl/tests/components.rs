@@ -1,0 +1,108 @@
+//! The manifest speaks the injector's language: its flags parse, the config file it mounts
+//! is one the injector accepts (unknown fields are errors there), and the names the
+//! injector's code expects (its webhook configuration, its Service's DNS names, its port)
+//! are the ones installed. pilot's and citadel's flags are checked the same way in
+//! e2e/tests/kubernetes.rs, which depends on those crates.
+
+use clap::Parser;
+use mesh_injector::app::Args;
+use mesh_injector::config::{Config, FailurePolicy};
+use meshctl::cmd::install::manifest::{self, INJECTOR, NAMESPACE};
+use meshctl::cmd::install::values::Values;
+use serde_json::Value;
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn custom() -> Values {
+    let sets = [
+        "image.registry=example.org/mesh",
+        "image.tag=2.0.1",
+        "trustDomain=corp.example",
+        "injector.failurePolicy=Ignore",
+    ]
+    .map(str::to_owned);
+    Values::load(&[] as &[&std::path::Path], &sets).expect("valid")
+}
+
+#[test]
+fn the_injector_accepts_its_flags_and_config_file() {
+    let values = custom();
+    let objects = manifest::render(&values).expect("renders").objects;
+    let deployment = find(&objects, "Deployment", INJECTOR);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let parsed = Args::try_parse_from(std::iter::once("injector").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("the injector refuses {args:?}: {e}"));
+    assert!(!parsed.standalone, "it must talk to the API server");
+    assert_eq!(
+        Some(parsed.addr.port()),
+        container["readinessProbe"]["httpGet"]["port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+    );
+
+    // The file the Deployment mounts is the ConfigMap's, and the injector takes it.
+    let path = parsed.config.expect("--config");
+    let mount = &container["volumeMounts"][0];
+    assert_eq!(
+        path.parent().and_then(|p| p.to_str()),
+        mount["mountPath"].as_str()
+    );
+    let file = path.file_name().and_then(|f| f.to_str()).expect("file");
+    let config_map = find(&objects, "ConfigMap", INJECTOR);
+    let text = config_map["data"][file].as_str().expect("the mounted key");
+    let config = Config::from_yaml(text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    assert_eq!(config.proxy_image, "example.org/mesh/mesh-proxy:2.0.1");
+    assert_eq!(config.trust_domain, "corp.example");
+    assert_eq!(config.failure_policy, FailurePolicy::Ignore);
+    assert_eq!(config.pilot_address, "pilot.mesh-system.svc:15010");
+    assert_eq!(config.ca_address, "citadel.mesh-system.svc:8060");
+    assert_eq!(
+        config.webhook_configuration,
+        Config::default().webhook_configuration
+    );
+}
+
+#[test]
+fn the_webhook_reaches_the_injector_under_the_names_its_certificate_has() {
+    let objects = manifest::render(&Values::default())
+        .expect("renders")
+        .objects;
+    let webhook = find(
+        &objects,
+        "MutatingWebhookConfiguration",
+        &Config::default().webhook_configuration,
+    );
+    let service = &webhook["webhooks"][0]["clientConfig"]["service"];
+    let dns = format!(
+        "{}.{}.svc",
+        service["name"].as_str().expect("name"),
+        service["namespace"].as_str().expect("namespace")
+    );
+    assert!(
+        mesh_injector::tls::DEFAULT_NAMES.contains(&dns.as_str()),
+        "{dns} is not among the injector's certificate names {:?}",
+        mesh_injector::tls::DEFAULT_NAMES
+    );
+    assert_eq!(service["path"], "/inject");
+    let port = service["port"].as_u64().expect("port");
+    let svc = find(&objects, "Service", INJECTOR);
+    let target = svc["spec"]["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .find(|p| p["port"].as_u64() == Some(port))
+        .expect("the webhook's port is the Service's");
+    assert_eq!(target["targetPort"], 15017);
+    assert_eq!(service["namespace"], NAMESPACE);
+}
