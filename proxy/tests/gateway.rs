@@ -290,3 +290,138 @@ async fn a_server_without_its_certificate_file_is_a_refused_snapshot_naming_the_
     );
     assert!(text.contains("shop-cert"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_egress_gateway_originates_tls_to_an_https_upstream() {
+    let pki = Pki::new("egress");
+    let (chain, key) = pki.ca.leaf_pem(
+        &["api.external.com"],
+        Validity::from_now(Duration::from_secs(3600)),
+    );
+    let upstream = TlsUpstream::http(server_config(&chain, &key, None)).await;
+    let ca = pki.ca_path();
+    // The egress gateway's plain HTTP port; the DestinationRule's SIMPLE TLS to the
+    // external host, verified against its CA with the host as SNI.
+    let snapshot = format!(
+        "listeners:\n- {{name: egress, address: \"127.0.0.1:0\", routeConfig: http.80}}\nrouteConfigs:\n- name: http.80\n  virtualHosts:\n{}clusters:\n- host: api.external.com\n  port: 443\n  endpoints: [{{address: \"{}\"}}]\n  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {ca}, sni: api.external.com}}}}\n",
+        vhost("api", "api.external.com", "api.external.com"),
+        upstream.addr,
+    );
+    let proxy = Proxy::start(&snapshot);
+    let addr = proxy.listener("egress").await;
+    let reply = tokio::task::spawn_blocking(move || curl::http("api.external.com", addr, "/"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.stderr);
+    assert_eq!(reply.body, "tls upstream");
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].sni.as_deref(), Some("api.external.com"));
+}
+
+/// A tonic connector that dials `addr` and speaks TLS (ALPN `h2`) for `name`, trusting
+/// `ca`: a gRPC client of an HTTPS gateway.
+#[derive(Clone)]
+struct TlsConnector {
+    addr: SocketAddr,
+    name: &'static str,
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl TlsConnector {
+    fn new(addr: SocketAddr, name: &'static str, ca_pem: &str) -> Self {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Self {
+            addr,
+            name,
+            tls: tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)),
+        }
+    }
+}
+
+type Connecting = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = std::io::Result<
+                    hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+                >,
+            > + Send,
+    >,
+>;
+
+impl tonic::codegen::Service<tonic::codegen::http::Uri> for TlsConnector {
+    type Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type Error = std::io::Error;
+    type Future = Connecting;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: tonic::codegen::http::Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let tcp = tokio::net::TcpStream::connect(this.addr).await?;
+            let name = rustls::pki_types::ServerName::try_from(this.name).unwrap();
+            let tls = this.tls.connect(name, tcp).await?;
+            Ok(hyper_util::rt::TokioIo::new(tls))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_through_an_https_gateway_is_http2_end_to_end() {
+    use mesh_echo::grpc::pb::EchoRequest;
+    use mesh_echo::grpc::pb::echo_client::EchoClient;
+
+    let pki = Pki::new("grpc");
+    let (v1, v2) = (echo("v1").await, echo("v2").await);
+    let proxy = Proxy::start(&two_certificates(&pki, v1.addr(), v2.addr()));
+    let addr = proxy.listener("https").await;
+    let connector = TlsConnector::new(addr, "b.example.com", &pki.ca.root_pem);
+    let endpoint = tonic::transport::Endpoint::from_static("https://b.example.com");
+    let channel = tokio::time::timeout(
+        support::DEADLINE,
+        endpoint.connect_with_connector(connector),
+    )
+    .await
+    .expect("connected in time")
+    .expect("TLS and HTTP/2 to the gateway");
+    let mut client = EchoClient::new(channel);
+    let reply = tokio::time::timeout(
+        support::DEADLINE,
+        client.echo(EchoRequest {
+            message: "over TLS".into(),
+        }),
+    )
+    .await
+    .expect("answered in time")
+    .expect("gRPC call succeeds");
+    let version = reply
+        .metadata()
+        .get("x-echo-version")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        version, "v2",
+        "the SNI's and :authority's host routes to v2"
+    );
+    assert_eq!(reply.into_inner().message, "over TLS");
+}
