@@ -354,6 +354,89 @@ async fn istio_api_installs_istios_groups_when_istio_is_absent() {
 }
 
 #[tokio::test]
+async fn istio_api_applies_again_the_istio_crds_it_made() {
+    let values = Values {
+        istio_api: true,
+        ..Values::default()
+    };
+    let manifest = manifest::render(&values).expect("renders");
+    let ours = manifest
+        .istio_crds
+        .iter()
+        .find(|c| c["metadata"]["name"] == "virtualservices.networking.istio.io")
+        .expect("virtualservices")
+        .clone();
+    let crds: Vec<&Value> = manifest.crds.iter().chain(&manifest.istio_crds).collect();
+    let mut steps = vec![step(Method::GET, path_of(&ours), ours.clone())];
+    steps.extend(crds.iter().map(|c| apply_step(c, false)));
+    steps.extend(crds.iter().map(|c| established(c)));
+    steps.extend(
+        install_script(&manifest, 0)
+            .into_iter()
+            .skip(2 * manifest.crds.len()),
+    );
+    let (out, _) = run_install(&manifest, steps, false).await;
+    assert!(out.contains("✔ 18 CRDs applied"), "{out}");
+}
+
+#[tokio::test]
+async fn uninstall_purge_deletes_only_the_istio_crds_it_made() {
+    let values = Values {
+        istio_api: true,
+        ..Values::default()
+    };
+    let manifest = manifest::render(&values).expect("renders");
+    let gone = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
+    let mut steps: Vec<Step> = manifest
+        .objects
+        .iter()
+        .rev()
+        .map(|o| step(Method::DELETE, path_of(o), gone.clone()))
+        .collect();
+    for (index, crd) in manifest.istio_crds.iter().rev().enumerate() {
+        if index == 0 {
+            // Istio's own (no mesh label): left alone.
+            let mut theirs = crd.clone();
+            theirs["metadata"]["labels"] = json!({"app": "istio"});
+            steps.push(step(Method::GET, path_of(crd), theirs));
+        } else {
+            steps.push(step(Method::GET, path_of(crd), crd.clone()));
+            steps.push(step(Method::DELETE, path_of(crd), gone.clone()));
+        }
+    }
+    steps.extend(
+        manifest
+            .crds
+            .iter()
+            .rev()
+            .map(|c| step(Method::DELETE, path_of(c), gone.clone())),
+    );
+    steps.push(Step {
+        query: vec![
+            "fieldSelector=metadata.name%3Dmesh-ca-root-cert",
+            "labelSelector=app%3Dcitadel",
+        ],
+        ..step(
+            Method::GET,
+            "/api/v1/configmaps",
+            json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {}, "items": []}),
+        )
+    });
+    let (client, handle) = mock_client();
+    let mut out = Vec::new();
+    let (result, seen) = tokio::join!(
+        apply::uninstall(&client, &manifest, true, &mut out),
+        serve(handle, steps)
+    );
+    result.unwrap_or_else(|e| panic!("uninstall failed: {e}"));
+    let deleted_istio = seen
+        .iter()
+        .filter(|s| s.starts_with("DELETE") && s.contains("istio.io"))
+        .count();
+    assert_eq!(deleted_istio, manifest.istio_crds.len() - 1);
+}
+
+#[tokio::test]
 async fn uninstall_deletes_in_reverse_and_crds_only_with_purge() {
     let manifest = manifest::render(&Values::default()).expect("renders");
     for purge in [false, true] {

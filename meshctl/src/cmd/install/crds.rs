@@ -6,6 +6,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use mesh_core::config::{ApiFamily, accepted_versions};
 use serde_json::Value;
 
+use super::manifest::PART_OF;
+
 macro_rules! crd_files {
     ($($name:literal),* $(,)?) => {
         /// Every file in `charts/mesh/crds/`, by name (a test checks none is missing).
@@ -94,6 +96,8 @@ fn as_istio(crd: &Value) -> Option<Value> {
     istio["spec"]["versions"] = Value::Array(served);
     let category = group.replace('.', "-");
     istio["spec"]["names"]["categories"] = serde_json::json!(["istio-io", category]);
+    // How install and uninstall tell these from Istio's own.
+    istio["metadata"]["labels"] = serde_json::json!({PART_OF.0: PART_OF.1});
     Some(istio)
 }
 
@@ -140,6 +144,10 @@ mod tests {
         );
         for crd in &istio {
             serde_json::from_value::<CustomResourceDefinition>(crd.clone()).expect("typed");
+            assert_eq!(
+                crd["metadata"]["labels"][PART_OF.0], PART_OF.1,
+                "marked as mesh's"
+            );
         }
     }
 }
