@@ -512,8 +512,8 @@ async fn uninstall_deletes_in_reverse_and_crds_only_with_purge() {
     }
 }
 
-fn review(resource: &str, group: &str, namespace: Option<&str>, allowed: bool) -> Step {
-    let mut attributes = json!({"group": group, "resource": resource, "verb": "create"});
+fn review(verb: &str, resource: &str, group: &str, namespace: Option<&str>, allowed: bool) -> Step {
+    let mut attributes = json!({"group": group, "resource": resource, "verb": verb});
     if let Some(ns) = namespace {
         attributes["namespace"] = json!(ns);
     }
@@ -531,77 +531,117 @@ fn review(resource: &str, group: &str, namespace: Option<&str>, allowed: bool) -
     }
 }
 
-#[tokio::test]
-async fn precheck_reports_old_clusters_missing_rights_other_injectors_and_istio() {
-    let manifest = manifest::render(&Values::default()).expect("renders");
+/// What precheck asks, in order: the version, create and patch on every kind (sorted by
+/// group, resource, namespace) with `denied` refused, the webhook configurations, Istio's
+/// marker CRD.
+fn precheck_steps(minor: &str, denied: &str, webhooks: Value, istio: bool) -> Vec<Step> {
     let ns = Some("mesh-system");
-    let mut steps = vec![step(
-        Method::GET,
-        "/version",
-        json!({"major": "1", "minor": "28+",
-        "gitVersion": "v1.28.3", "gitCommit": "", "gitTreeState": "", "buildDate": "",
-        "goVersion": "", "compiler": "", "platform": ""}),
-    )];
-    // Sorted by (group, resource, namespace), as precheck asks.
-    for (resource, group, namespace, allowed) in [
-        ("configmaps", "", ns, true),
-        ("namespaces", "", None, true),
-        ("serviceaccounts", "", ns, true),
-        ("services", "", ns, true),
+    let version = json!({"major": "1", "minor": minor, "gitVersion": format!("v1.{minor}"),
+        "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "", "compiler": "",
+        "platform": ""});
+    let mut steps = vec![step(Method::GET, "/version", version)];
+    let rbac = "rbac.authorization.k8s.io";
+    for (resource, group, namespace) in [
+        ("configmaps", "", ns),
+        ("namespaces", "", None),
+        ("serviceaccounts", "", ns),
+        ("services", "", ns),
         (
             "mutatingwebhookconfigurations",
             "admissionregistration.k8s.io",
             None,
-            false,
         ),
-        (
-            "customresourcedefinitions",
-            "apiextensions.k8s.io",
-            None,
-            true,
-        ),
-        ("deployments", "apps", ns, true),
-        ("poddisruptionbudgets", "policy", ns, true),
-        (
-            "clusterrolebindings",
-            "rbac.authorization.k8s.io",
-            None,
-            true,
-        ),
-        ("clusterroles", "rbac.authorization.k8s.io", None, true),
-        ("rolebindings", "rbac.authorization.k8s.io", ns, true),
-        ("roles", "rbac.authorization.k8s.io", ns, true),
+        ("customresourcedefinitions", "apiextensions.k8s.io", None),
+        ("deployments", "apps", ns),
+        ("poddisruptionbudgets", "policy", ns),
+        ("clusterrolebindings", rbac, None),
+        ("clusterroles", rbac, None),
+        ("rolebindings", rbac, ns),
+        ("roles", rbac, ns),
     ] {
-        steps.push(review(resource, group, namespace, allowed));
+        steps.push(review(
+            "create",
+            resource,
+            group,
+            namespace,
+            resource != denied,
+        ));
+        steps.push(review("patch", resource, group, namespace, true));
     }
     steps.push(step(
         Method::GET,
         "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
-        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfigurationList",
-               "metadata": {}, "items": [{"metadata": {"name": "istio-sidecar-injector"}}]}),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1",
+               "kind": "MutatingWebhookConfigurationList", "metadata": {}, "items": webhooks}),
     ));
-    steps.push(step(
-        Method::GET,
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.istio.io",
-        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-               "metadata": {"name": "virtualservices.networking.istio.io"}}),
-    ));
+    let marker = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.istio.io";
+    steps.push(if istio {
+        step(
+            Method::GET,
+            marker,
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                   "metadata": {"name": "virtualservices.networking.istio.io"}}),
+        )
+    } else {
+        not_found(Method::GET, marker)
+    });
+    steps
+}
+
+async fn run_precheck(steps: Vec<Step>) -> (Status, String) {
+    let manifest = manifest::render(&Values::default()).expect("renders");
     let (client, handle) = mock_client();
     let mut out = Vec::new();
     let (result, _) = tokio::join!(
         precheck::precheck(&client, &manifest, &mut out),
         serve(handle, steps)
     );
-    assert_eq!(result.expect("precheck runs"), Status::Failed);
-    let out = String::from_utf8(out).expect("UTF-8");
+    let status = result.unwrap_or_else(|e| panic!("precheck failed to run: {e}"));
+    (status, String::from_utf8(out).expect("UTF-8"))
+}
+
+#[tokio::test]
+async fn precheck_reports_old_clusters_missing_rights_other_injectors_and_istio() {
+    let webhooks = json!([{"metadata": {"name": "istio-sidecar-injector"}}]);
+    let steps = precheck_steps("28+", "mutatingwebhookconfigurations", webhooks, true);
+    let (status, out) = run_precheck(steps).await;
+    assert_eq!(status, Status::Failed);
     for expected in [
         "✘ Kubernetes 1.28+: mesh needs 1.29 or later for native sidecars",
-        "✘ you may not create mutatingwebhookconfigurations.admissionregistration.k8s.io",
+        "✘ you may not create mutatingwebhookconfigurations.admissionregistration.k8s.io: ask a cluster admin",
         "! MutatingWebhookConfiguration istio-sidecar-injector injects sidecars too",
         "! Istio is installed",
     ] {
         assert!(out.contains(expected), "{expected} not in:\n{out}");
     }
+}
+
+#[tokio::test]
+async fn precheck_passes_a_ready_cluster_and_a_previous_mesh_install() {
+    let ours = json!([{"metadata": {"name": "mesh-sidecar-injector",
+                                    "labels": {"app.kubernetes.io/part-of": "mesh"}}}]);
+    let (status, out) = run_precheck(precheck_steps("31", "", ours, false)).await;
+    assert_eq!(status, Status::Success, "{out}");
+    assert_eq!(
+        out,
+        "✔ Kubernetes 1.31 (1.29 or later)\n\
+         ✔ you may create and patch everything install applies\n\
+         ✔ no other sidecar injector\n\
+         ✔ no Istio installed\n"
+    );
+}
+
+#[tokio::test]
+async fn precheck_fails_on_a_foreign_webhook_with_meshs_name() {
+    let foreign = json!([{"metadata": {"name": "mesh-sidecar-injector"}}]);
+    let (status, out) = run_precheck(precheck_steps("30", "", foreign, false)).await;
+    assert_eq!(status, Status::Failed);
+    assert!(
+        out.contains(
+            "✘ MutatingWebhookConfiguration mesh-sidecar-injector exists and is not mesh's"
+        ),
+        "{out}"
+    );
 }
 
 #[tokio::test]

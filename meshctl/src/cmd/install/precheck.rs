@@ -98,7 +98,10 @@ async fn check_version(
     Ok(())
 }
 
-/// `create` on every kind the manifest applies, where it applies it.
+/// What server-side apply needs on every kind the manifest applies, where it applies it:
+/// `create` for an object that is not there yet, `patch` for every apply.
+const VERBS: [&str; 2] = ["create", "patch"];
+
 async fn check_permissions(
     client: &Client,
     manifest: &Manifest,
@@ -114,49 +117,59 @@ async fn check_permissions(
             target.namespace.clone(),
         ));
     }
-    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
     let mut denied = Vec::new();
     for (group, resource, namespace) in wanted {
-        let review = SelfSubjectAccessReview {
-            spec: SelfSubjectAccessReviewSpec {
-                resource_attributes: Some(ResourceAttributes {
-                    group: Some(group.clone()),
-                    resource: Some(resource.clone()),
-                    namespace,
-                    verb: Some("create".to_owned()),
-                    ..ResourceAttributes::default()
-                }),
-                ..SelfSubjectAccessReviewSpec::default()
-            },
-            ..SelfSubjectAccessReview::default()
-        };
-        let answer = api
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(|source| InstallError::Kube {
-                what: "asking the API server what you may do".to_owned(),
-                source,
-            })?;
-        if !answer.status.is_some_and(|s| s.allowed) {
-            denied.push(if group.is_empty() {
-                resource
-            } else {
-                format!("{resource}.{group}")
-            });
+        for verb in VERBS {
+            if !allowed(client, &group, &resource, namespace.as_deref(), verb).await? {
+                let what = if group.is_empty() {
+                    resource.clone()
+                } else {
+                    format!("{resource}.{group}")
+                };
+                denied.push(format!("{verb} {what}"));
+            }
         }
     }
     if denied.is_empty() {
-        report.ok(out, "you may create everything install applies")?;
+        report.ok(out, "you may create and patch everything install applies")?;
     } else {
         report.fail(
             out,
-            &format!(
-                "you may not create {}: ask a cluster admin",
-                denied.join(", ")
-            ),
+            &format!("you may not {}: ask a cluster admin", denied.join(", ")),
         )?;
     }
     Ok(())
+}
+
+async fn allowed(
+    client: &Client,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    verb: &str,
+) -> Result<bool, InstallError> {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(group.to_owned()),
+                resource: Some(resource.to_owned()),
+                namespace: namespace.map(str::to_owned),
+                verb: Some(verb.to_owned()),
+                ..ResourceAttributes::default()
+            }),
+            ..SelfSubjectAccessReviewSpec::default()
+        },
+        ..SelfSubjectAccessReview::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let answer = api
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(|source| InstallError::Kube {
+            what: "asking the API server what you may do".to_owned(),
+            source,
+        })?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
 }
 
 async fn check_webhooks(
