@@ -236,8 +236,9 @@ fn method(args: &MtlsArgs) -> Vec<String> {
         ),
         "Checked, not assumed: after every phase the bench reads both sidecars' \
          `mesh_requests_total` by `connection_security_policy` and fails the phase unless every \
-         request was `mutual_tls` (mTLS) or none was (plaintext); it also counts the TCP \
-         connections that reached the callee's inbound port (/proc/net/tcp)."
+         request was `mutual_tls` (mTLS) or none was (plaintext); with a new connection per \
+         request, it also fails the phase unless the machine opened at least as many TCP \
+         connections meanwhile (/proc/net/snmp `ActiveOpens`)."
             .to_owned(),
         format!(
             "Latency at {rate} rps: `cargo xtask bench load --host {host}`, the open-loop \
