@@ -32,12 +32,10 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
     // Before readiness, which waits for the first certificate.
     let certs = start_certificates(&config)?;
     let drain = Drain::default();
-    let listeners = Arc::new(Listeners::new(
-        state.clone(),
-        metrics.clone(),
-        drain.clone(),
-        certs.clone(),
-    ));
+    let listeners = Arc::new(
+        Listeners::new(state.clone(), metrics.clone(), drain.clone(), certs.clone())
+            .with_credentials(config.credentials_dir.clone()),
+    );
     if let Some(ports) = config.capture() {
         let original = Arc::new(crate::capture::SoOriginalDst);
         let bound = listeners

@@ -60,6 +60,12 @@ pub struct Config {
     )]
     pub mode: ProxyMode,
 
+    /// Gateway mode: where the Secrets a Gateway server's `credentialName` names are
+    /// mounted, one directory per Secret (`<dir>/<credentialName>/tls.crt`, `tls.key`,
+    /// `ca.crt`); in local mode, a directory laid out the same way.
+    #[arg(long, env = "MESH_CREDENTIALS_DIR", default_value = DEFAULT_CREDENTIALS_DIR)]
+    pub credentials_dir: PathBuf,
+
     /// `REDIRECT` (or `--capture` alone): the pod's traffic is redirected here by
     /// `mesh-proxy iptables`; the proxy serves it on `--capture-outbound-addr` and
     /// `--capture-inbound-addr` by original destination, and tells pilot so.
@@ -162,6 +168,9 @@ pub enum Interception {
     /// iptables redirects the pod's TCP to the capture ports.
     Redirect,
 }
+
+/// Where a gateway's Secrets are mounted unless `--credentials-dir` says otherwise.
+pub const DEFAULT_CREDENTIALS_DIR: &str = "/etc/mesh/credentials";
 
 /// What the proxy stands for.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -63,6 +63,8 @@ pub struct Listeners {
     /// `/listeners` shows them.
     capture: OnceLock<(Arc<Capture>, capture::Ports)>,
     captured: Mutex<Vec<BoundListener>>,
+    /// Gateways: where the Secrets a `credentialName` names are mounted.
+    credentials: std::path::PathBuf,
 }
 
 impl Listeners {
@@ -95,7 +97,14 @@ impl Listeners {
             running,
             capture: OnceLock::new(),
             captured: Mutex::default(),
+            credentials: crate::config::DEFAULT_CREDENTIALS_DIR.into(),
         }
+    }
+
+    /// Gateways: look for `credentialName`'s files under `dir`.
+    pub fn with_credentials(mut self, dir: std::path::PathBuf) -> Self {
+        self.credentials = dir;
+        self
     }
 
     /// Capture mode: binds the two capture ports (`ports` says where; port 0 picks one) and
@@ -421,6 +430,7 @@ impl Listeners {
         Arc::new(crate::gateway::Gateway::new(
             name,
             tls.clone(),
+            &self.credentials,
             self.certs.as_ref(),
             http,
             |routes| self.forwarder(routes),

@@ -276,19 +276,63 @@ async fn passthrough_reaches_the_upstream_whose_certificate_the_client_sees() {
     assert_eq!(upstream.seen().len(), 1, "not passed through");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_without_its_certificate_file_is_a_refused_snapshot_naming_the_field() {
-    let snapshot = "listeners:\n- name: https\n  address: \"127.0.0.1:0\"\n  routeConfig: r\n  tls:\n    servers:\n    - {hosts: [a.example.com], tls: {mode: SIMPLE, credentialName: shop-cert}}\nrouteConfigs:\n- {name: r}\n";
+#[test]
+fn a_server_with_neither_files_nor_credential_is_a_refused_snapshot_naming_the_field() {
+    let snapshot = "listeners:\n- name: https\n  address: \"127.0.0.1:0\"\n  routeConfig: r\n  tls:\n    servers:\n    - {hosts: [a.example.com], tls: {mode: MUTUAL, serverCertificate: /c.pem}}\nrouteConfigs:\n- {name: r}\n";
     let error = mesh_core::snapshot::Snapshot::from_yaml(snapshot)
         .map(|s| mesh_core::compile::compile(&s))
         .unwrap()
         .expect_err("refused");
     let text = error.to_string();
     assert!(
-        text.contains("listeners[0].tls.servers[0].tls.serverCertificate"),
+        text.contains("listeners[0].tls.servers[0].tls.privateKey"),
         "{text}"
     );
-    assert!(text.contains("shop-cert"), "{text}");
+    assert!(
+        text.contains("listeners[0].tls.servers[0].tls.caCertificates"),
+        "{text}"
+    );
+    assert!(!text.contains("serverCertificate"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_name_is_read_from_the_mounted_secret() {
+    let pki = Pki::new("credential");
+    // Laid out as a kubernetes.io/tls Secret mounted at <credentials-dir>/<name>.
+    let secret = pki.dir.join("credentials").join("shop-cert");
+    std::fs::create_dir_all(&secret).unwrap();
+    let (chain, key) = pki.ca.leaf_pem(
+        &["a.example.com"],
+        Validity::from_now(Duration::from_secs(3600)),
+    );
+    std::fs::write(secret.join("tls.crt"), chain.concat()).unwrap();
+    std::fs::write(secret.join("tls.key"), key).unwrap();
+    let v1 = echo("v1").await;
+    let snapshot = format!(
+        "listeners:\n- name: https\n  address: \"127.0.0.1:0\"\n  routeConfig: r\n  tls:\n    servers:\n    - {{hosts: [a.example.com], tls: {{mode: SIMPLE, credentialName: shop-cert}}}}\n    - {{hosts: [b.example.com], tls: {{mode: SIMPLE, credentialName: missing}}}}\nrouteConfigs:\n- name: r\n  virtualHosts:\n{}clusters:\n{}",
+        vhost("any", "*", "shop-v1"),
+        cluster("shop-v1", v1.addr()),
+    );
+    let dir = pki.dir.join("credentials");
+    let proxy = Proxy::start_with(&snapshot, &["--credentials-dir", dir.to_str().unwrap()]);
+    let addr = proxy.listener("https").await;
+    let (ca_a, ca_b) = (pki.ca_path(), pki.ca_path());
+    let served =
+        tokio::task::spawn_blocking(move || curl::https("a.example.com", addr, "/", &ca_a, &[]))
+            .await
+            .unwrap();
+    assert_eq!(served.status, 200, "{}", served.stderr);
+    assert!(
+        served.certs.contains("DNS:a.example.com"),
+        "{}",
+        served.certs
+    );
+    // A Secret that is not mounted: that server refuses, the other one serves on.
+    let refused =
+        tokio::task::spawn_blocking(move || curl::https("b.example.com", addr, "/", &ca_b, &[]))
+            .await
+            .unwrap();
+    assert_ne!(refused.exit, 0, "no certificate, no handshake");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

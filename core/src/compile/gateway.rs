@@ -99,17 +99,19 @@ fn check_server(tls: &ServerTlsSettings, path: &str, errors: &mut Errors) {
             return;
         }
     }
+    // A credentialName is resolved by the proxy, from its credentials directory.
+    if tls
+        .credential_name
+        .as_deref()
+        .is_some_and(|n| !n.is_empty())
+    {
+        return;
+    }
     let missing = |field: &str, value: &Option<String>, errors: &mut Errors| {
         if value.as_deref().is_none_or(str::is_empty) {
-            let hint = match &tls.credential_name {
-                Some(name) => format!(
-                    "credentialName {name:?} was not resolved to files: pilot writes a Secret's content to files for the proxy"
-                ),
-                None => "set it to a PEM file path (or credentialName in Kubernetes)".to_owned(),
-            };
             errors.push(
                 format!("{path}.tls.{field}"),
-                format!("is required: {hint}"),
+                "is required: set it to a PEM file path, or set credentialName",
             );
         }
     };

@@ -100,6 +100,12 @@ fn the_bookinfo_gateway_gets_a_listener_per_port_and_no_sidecar_listeners() {
         secure.routes[0].route[0].destination.host,
         "productpage.ingress.svc.cluster.local"
     );
+    // credentialName is left to the proxy, which reads the mounted Secret.
+    assert_eq!(
+        tls.servers[0].tls.credential_name.as_deref(),
+        Some("secure-bookinfo-credential")
+    );
+    compile(&snapshot).expect("the proxy accepts it");
 }
 
 #[test]

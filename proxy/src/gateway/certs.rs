@@ -1,7 +1,13 @@
 //! A Gateway server's TLS settings -> a rustls `ServerConfig`: the certificate and key
 //! files for SIMPLE, the client CA too for MUTUAL, the proxy's mesh certificate for
 //! ISTIO_MUTUAL. Errors name the field and the file.
+//!
+//! A `credentialName` names a directory under the proxy's `--credentials-dir`, where a
+//! Kubernetes Secret is mounted (or, in local mode, the same files are put): `tls.crt` and
+//! `tls.key` (or Istio's `cert` and `key`), and for MUTUAL `ca.crt` (or `cacert`), else
+//! in the directory of Istio's companion Secret `<credentialName>-cacert`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use mesh_core::config::{ServerTlsMode, ServerTlsSettings, TlsProtocol};
@@ -37,13 +43,65 @@ pub enum CertError {
     NotTerminating(ServerTlsMode),
     #[error("tls: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error(
+        "tls.credentialName {name:?}: no {wanted} in {dir}: mount the Secret there (--credentials-dir)"
+    )]
+    Credential {
+        name: String,
+        wanted: &'static str,
+        dir: String,
+    },
+}
+
+/// The settings with a `credentialName` turned into the files under `dir` it names;
+/// settings with files of their own are kept as they are.
+pub fn resolve_credential(
+    tls: &ServerTlsSettings,
+    dir: &Path,
+) -> Result<ServerTlsSettings, CertError> {
+    let Some(name) = tls.credential_name.as_deref().filter(|n| !n.is_empty()) else {
+        return Ok(tls.clone());
+    };
+    if tls.server_certificate.is_some() {
+        return Ok(tls.clone());
+    }
+    let secret = dir.join(name);
+    let find = |dirs: &[&Path], files: &[&str], wanted: &'static str| {
+        dirs.iter()
+            .flat_map(|d| files.iter().map(move |f| d.join(f)))
+            .find(|p| p.is_file())
+            .map(|p| p.to_string_lossy().into_owned())
+            .ok_or_else(|| CertError::Credential {
+                name: name.to_owned(),
+                wanted,
+                dir: secret.display().to_string(),
+            })
+    };
+    let mut resolved = tls.clone();
+    resolved.server_certificate = Some(find(&[&secret], &["tls.crt", "cert"], "tls.crt")?);
+    resolved.private_key = Some(find(&[&secret], &["tls.key", "key"], "tls.key")?);
+    if matches!(
+        tls.mode,
+        ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual
+    ) && tls.ca_certificates.is_none()
+    {
+        let companion = dir.join(format!("{name}-cacert"));
+        resolved.ca_certificates = Some(find(
+            &[&secret, &companion],
+            &["ca.crt", "cacert"],
+            "ca.crt",
+        )?);
+    }
+    Ok(resolved)
 }
 
 /// The config that terminates connections for one server.
 pub fn server_config(
     tls: &ServerTlsSettings,
+    credentials: &Path,
     mesh: Option<&Arc<CertificateManager>>,
 ) -> Result<Arc<ServerConfig>, CertError> {
+    let tls = &resolve_credential(tls, credentials)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions(tls))?;

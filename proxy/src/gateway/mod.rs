@@ -56,6 +56,7 @@ impl Gateway {
     pub fn new(
         listener: &str,
         tls: Arc<GatewayTls>,
+        credentials: &std::path::Path,
         mesh: Option<&Arc<CertificateManager>>,
         http: Option<HttpSide>,
         forwarder: impl Fn(&[mesh_core::model::WeightedDestination]) -> Arc<Forwarder>,
@@ -68,7 +69,7 @@ impl Gateway {
                 if server.tls.mode == ServerTlsMode::Passthrough {
                     return None;
                 }
-                certs::server_config(&server.tls, mesh)
+                certs::server_config(&server.tls, credentials, mesh)
                     .inspect_err(|error| {
                         tracing::error!(listener, server = i, hosts = ?server.hosts, %error, "gateway server cannot terminate TLS: its connections are refused");
                     })
