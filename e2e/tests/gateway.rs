@@ -254,6 +254,18 @@ async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc(
         .to_owned();
     assert_eq!(version, "v2");
     assert_eq!(reply.into_inner().message, "through the gateway");
+
+    // A new host on the Gateway and a VirtualService for it reach the running gateway.
+    let edited = config(v1.addr(), v2.addr(), &ports, &dir).replace(
+        "hosts: [a.example.com, b.example.com]",
+        "hosts: [a.example.com, b.example.com, c.example.com]",
+    ) + "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: c, namespace: web}\nspec:\n  hosts: [c.example.com]\n  gateways: [web/edge]\n  http: [{route: [{destination: {host: shop.web.svc.cluster.local, subset: v1}}]}]\n";
+    pilot.write("web.yaml", &edited);
+    let gateway_http: SocketAddr = format!("127.0.0.1:{}", ports.http).parse().unwrap();
+    wait_for("the new host through the gateway", || async {
+        (support::version_via(gateway_http, "c.example.com").await == "v1").then_some(())
+    })
+    .await;
 }
 
 /// A ServiceEntry for an external host reached through the egress gateway, and a Sidecar

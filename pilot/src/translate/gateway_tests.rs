@@ -212,3 +212,66 @@ fn a_local_gateway_binds_its_own_address() {
         .collect();
     assert_eq!(addresses, ["127.0.0.7:8080", "127.0.0.7:8443"]);
 }
+
+const TCP: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: data}
+spec:
+  selector: {mesh: ingressgateway}
+  servers:
+  - port: {number: 5432, name: tcp, protocol: TCP}
+    hosts: ["*"]
+  - port: {number: 6443, name: tls, protocol: TLS}
+    hosts: [db.example.com]
+    tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: data}
+spec:
+  hosts: [db.data.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  endpoints: [{address: 127.0.0.1, ports: {tcp: 15432}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db, namespace: data}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  tcp:
+  - match: [{gateways: [mesh]}]
+    route: [{destination: {host: elsewhere}}]
+  - route: [{destination: {host: db}}]
+"#;
+
+#[test]
+fn tcp_ports_forward_by_the_first_tcp_route_for_this_gateway_and_tls_ones_after_terminating() {
+    let index = index_of_yaml(TCP);
+    let snapshot = snapshot(&index, &gateway_node(&[("mesh", "ingressgateway")]));
+    let by_name = |name: &str| {
+        snapshot
+            .listeners
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("no listener {name}"))
+    };
+    let tcp = by_name("0.0.0.0_5432");
+    assert_eq!(tcp.protocol, ListenerProtocol::Tcp);
+    assert_eq!(
+        tcp.tcp_route[0].destination.host,
+        "db.data.svc.cluster.local"
+    );
+    let tls = by_name("0.0.0.0_6443");
+    assert!(tls.route_config.is_none());
+    assert_eq!(
+        tls.tcp_route[0].destination.host,
+        "db.data.svc.cluster.local"
+    );
+    let servers = &tls.tls.as_ref().expect("TLS servers").servers;
+    assert_eq!(servers[0].hosts, ["db.example.com"]);
+    compile(&snapshot).expect("the proxy accepts it");
+}
