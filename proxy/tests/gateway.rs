@@ -333,6 +333,55 @@ async fn credential_name_is_read_from_the_mounted_secret() {
             .await
             .unwrap();
     assert_ne!(refused.exit, 0, "no certificate, no handshake");
+
+    // The missing Secret is mounted, and the other one rotated: both are picked up
+    // without a config change.
+    let mounted = pki.dir.join("credentials").join("missing");
+    std::fs::create_dir_all(&mounted).unwrap();
+    let validity = Validity::from_now(Duration::from_secs(3600));
+    let (chain_b, key_b) = pki.ca.leaf_pem(&["b.example.com"], validity);
+    std::fs::write(mounted.join("tls.key"), key_b).unwrap();
+    std::fs::write(mounted.join("tls.crt"), chain_b.concat()).unwrap();
+    let (chain_a, key_a) = pki.ca.leaf_pem(&["a.example.com"], validity);
+    std::fs::write(secret.join("tls.key"), key_a).unwrap();
+    std::fs::write(secret.join("tls.crt"), chain_a.concat()).unwrap();
+    let before = served.certs;
+    let ca = pki.ca_path();
+    let rotated = wait_until("the new certificates are served", move || {
+        let b = curl::https("b.example.com", addr, "/", &ca, &[]);
+        let a = curl::https("a.example.com", addr, "/", &ca, &[]);
+        (b.status == 200 && a.status == 200 && a.certs != before).then_some(a)
+    })
+    .await;
+    assert!(
+        rotated.certs.contains("DNS:a.example.com"),
+        "{}",
+        rotated.certs
+    );
+}
+
+/// Runs `check` (blocking: it may run curl) until it yields a value; panics after
+/// [`support::DEADLINE`].
+async fn wait_until<T: Send + 'static>(
+    what: &str,
+    check: impl Fn() -> Option<T> + Send + Sync + 'static,
+) -> T {
+    let check = std::sync::Arc::new(check);
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    loop {
+        let attempt = check.clone();
+        if let Some(value) = tokio::task::spawn_blocking(move || attempt())
+            .await
+            .unwrap()
+        {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,45 +34,35 @@ pub struct SniRoute {
 
 impl GatewayTls {
     /// The server for a ClientHello's SNI, as Envoy picks a filter chain: an exact name,
-    /// else the longest wildcard suffix, else `*`. Without SNI only `*` serves.
-    pub fn server_for(&self, sni: Option<&str>) -> Option<&TlsServer> {
-        best(&self.servers, |s| &s.hosts, sni)
-    }
-
-    /// PASSTHROUGH: the destinations for a connection with this SNI.
-    pub fn route_for(&self, sni: Option<&str>) -> Option<&[WeightedDestination]> {
+    /// else the longest wildcard suffix, else `*`. Without SNI only `*` serves. Ties go to
+    /// the first written.
+    pub fn server_for(&self, sni: Option<&str>) -> Option<usize> {
         let sni = sni.map(str::to_ascii_lowercase);
-        self.sni_routes
-            .iter()
-            .find(|r| {
-                r.sni_hosts
-                    .iter()
-                    .any(|p| specificity(p, sni.as_deref()).is_some())
-            })
-            .map(|r| r.routes.as_slice())
-    }
-}
-
-/// The item whose hosts match `sni` most specifically; ties go to the first written.
-fn best<'a, T>(
-    items: &'a [T],
-    hosts: impl Fn(&T) -> &Vec<String>,
-    sni: Option<&str>,
-) -> Option<&'a T> {
-    let sni = sni.map(str::to_ascii_lowercase);
-    let mut found: Option<(usize, &T)> = None;
-    for item in items {
-        let score = hosts(item)
-            .iter()
-            .filter_map(|p| specificity(p, sni.as_deref()))
-            .max();
-        if let Some(score) = score
-            && found.is_none_or(|(best, _)| score > best)
-        {
-            found = Some((score, item));
+        let mut found: Option<(usize, usize)> = None;
+        for (index, server) in self.servers.iter().enumerate() {
+            let score = server
+                .hosts
+                .iter()
+                .filter_map(|p| specificity(p, sni.as_deref()))
+                .max();
+            if let Some(score) = score
+                && found.is_none_or(|(best, _)| score > best)
+            {
+                found = Some((score, index));
+            }
         }
+        found.map(|(_, index)| index)
     }
-    found.map(|(_, item)| item)
+
+    /// PASSTHROUGH: the first SNI route whose hosts match.
+    pub fn route_for(&self, sni: Option<&str>) -> Option<usize> {
+        let sni = sni.map(str::to_ascii_lowercase);
+        self.sni_routes.iter().position(|r| {
+            r.sni_hosts
+                .iter()
+                .any(|p| specificity(p, sni.as_deref()).is_some())
+        })
+    }
 }
 
 /// How specifically `pattern` matches `sni`: `*` least, a longer wildcard suffix more, the
@@ -108,7 +98,7 @@ mod tests {
     fn cert_for(gateway: &GatewayTls, sni: Option<&str>) -> Option<String> {
         gateway
             .server_for(sni)
-            .and_then(|s| s.tls.server_certificate.clone())
+            .and_then(|i| gateway.servers[i].tls.server_certificate.clone())
     }
 
     #[test]
@@ -181,7 +171,11 @@ mod tests {
             route_config: None,
             tcp_routes: vec![],
         };
-        let weight = |sni| gateway.route_for(sni).map(|r| r[0].weight);
+        let weight = |sni| {
+            gateway
+                .route_for(sni)
+                .map(|i| gateway.sni_routes[i].routes[0].weight)
+        };
         assert_eq!(weight(Some("a.example.com")), Some(1));
         assert_eq!(weight(Some("b.example.com")), Some(2));
         assert_eq!(weight(Some("b.example.org")), None);

@@ -9,11 +9,14 @@
 
 pub mod certs;
 pub mod client_hello;
+pub mod reload;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use mesh_core::config::ServerTlsMode;
 use mesh_core::model::GatewayTls;
 use rustls::ServerConfig;
@@ -43,7 +46,12 @@ pub struct Gateway {
     pub tls: Arc<GatewayTls>,
     /// Per server, in [`GatewayTls::servers`]' order: its loaded config when it
     /// terminates; `None` for PASSTHROUGH, or when its files could not be loaded.
-    configs: Vec<Option<Arc<ServerConfig>>>,
+    /// Replaced whole when the files change ([`reload`]).
+    configs: ArcSwap<Vec<Option<Arc<ServerConfig>>>>,
+    /// What the certificate files looked like when `configs` was loaded; `None` before.
+    loaded: Mutex<Option<reload::Fingerprint>>,
+    credentials: PathBuf,
+    mesh: Option<Arc<CertificateManager>>,
     /// Per SNI route, in order.
     passthrough: Vec<Arc<Forwarder>>,
     http: Option<HttpSide>,
@@ -61,7 +69,52 @@ impl Gateway {
         http: Option<HttpSide>,
         forwarder: impl Fn(&[mesh_core::model::WeightedDestination]) -> Arc<Forwarder>,
     ) -> Self {
-        let configs = tls
+        let passthrough = tls
+            .sni_routes
+            .iter()
+            .map(|r| forwarder(&r.routes))
+            .collect();
+        let tcp = (!tls.tcp_routes.is_empty()).then(|| forwarder(&tls.tcp_routes));
+        let gateway = Self {
+            listener: listener.to_owned(),
+            tls,
+            configs: ArcSwap::from_pointee(Vec::new()),
+            loaded: Mutex::default(),
+            credentials: credentials.to_owned(),
+            mesh: mesh.cloned(),
+            passthrough,
+            http,
+            tcp,
+        };
+        gateway.reload_if_changed();
+        gateway
+    }
+
+    /// Whether any server terminates TLS (and so has certificates to load).
+    pub fn terminates(&self) -> bool {
+        let passthrough =
+            |s: &mesh_core::model::TlsServer| s.tls.mode == ServerTlsMode::Passthrough;
+        !self.tls.servers.iter().all(passthrough)
+    }
+
+    /// Loads the servers' certificates again if their files changed since the last load
+    /// (or were never loaded).
+    fn reload_if_changed(&self) {
+        let now = reload::fingerprint(self.tls.servers.iter().map(|s| &s.tls), &self.credentials);
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if loaded.as_ref() == Some(&now) {
+            return;
+        }
+        if loaded.is_some() {
+            tracing::info!(listener = %self.listener, "gateway certificate files changed: reloaded");
+        }
+        self.configs.store(Arc::new(self.load()));
+        *loaded = Some(now);
+    }
+
+    fn load(&self) -> Vec<Option<Arc<ServerConfig>>> {
+        let listener = &self.listener;
+        self.tls
             .servers
             .iter()
             .enumerate()
@@ -69,27 +122,13 @@ impl Gateway {
                 if server.tls.mode == ServerTlsMode::Passthrough {
                     return None;
                 }
-                certs::server_config(&server.tls, credentials, mesh)
+                certs::server_config(&server.tls, &self.credentials, self.mesh.as_ref())
                     .inspect_err(|error| {
-                        tracing::error!(listener, server = i, hosts = ?server.hosts, %error, "gateway server cannot terminate TLS: its connections are refused");
+                        tracing::error!(%listener, server = i, hosts = ?server.hosts, %error, "gateway server cannot terminate TLS: its connections are refused");
                     })
                     .ok()
             })
-            .collect();
-        let passthrough = tls
-            .sni_routes
-            .iter()
-            .map(|r| forwarder(&r.routes))
-            .collect();
-        let tcp = (!tls.tcp_routes.is_empty()).then(|| forwarder(&tls.tcp_routes));
-        Self {
-            listener: listener.to_owned(),
-            tls,
-            configs,
-            passthrough,
-            http,
-            tcp,
-        }
+            .collect()
     }
 
     async fn serve_connection(&self, stream: TcpStream, peer: SocketAddr) {
@@ -100,19 +139,14 @@ impl Gateway {
                 return;
             }
         };
-        let servers = &self.tls.servers;
-        let Some(index) = self
-            .tls
-            .server_for(sni.as_deref())
-            .and_then(|s| servers.iter().position(|x| std::ptr::eq(x, s)))
-        else {
+        let Some(index) = self.tls.server_for(sni.as_deref()) else {
             tracing::debug!(listener = %self.listener, %peer, ?sni, "no gateway server for this SNI: closed");
             return;
         };
-        if servers[index].tls.mode == ServerTlsMode::Passthrough {
+        if self.tls.servers[index].tls.mode == ServerTlsMode::Passthrough {
             return self.pass_through(stream, peer, sni.as_deref()).await;
         }
-        let Some(config) = self.configs.get(index).cloned().flatten() else {
+        let Some(config) = self.configs.load().get(index).cloned().flatten() else {
             tracing::debug!(listener = %self.listener, %peer, ?sni, "gateway server has no usable certificate: closed");
             return;
         };
@@ -120,12 +154,7 @@ impl Gateway {
     }
 
     async fn pass_through(&self, stream: TcpStream, peer: SocketAddr, sni: Option<&str>) {
-        let sni_lower = sni.map(str::to_ascii_lowercase);
-        let route = self.tls.sni_routes.iter().position(|r| {
-            r.sni_hosts
-                .iter()
-                .any(|p| mesh_core::model::specificity(p, sni_lower.as_deref()).is_some())
-        });
+        let route = self.tls.route_for(sni);
         match route.and_then(|i| self.passthrough.get(i)) {
             Some(forwarder) => forwarder.forward(stream, peer).await,
             None => {
@@ -172,6 +201,7 @@ pub async fn serve(
     drain: Drain,
     stop: watch::Receiver<bool>,
 ) {
+    reload::watch(&gateway);
     accept_loop(listener, drain, stop, move |stream, peer| {
         let gateway = gateway.clone();
         async move {
