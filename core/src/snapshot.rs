@@ -105,6 +105,11 @@ pub struct TlsServerSpec {
     #[serde(default)]
     pub hosts: Vec<String>,
     pub tls: crate::config::ServerTlsSettings,
+    /// HTTPS: the routes of the connections this server terminates, so a request can only
+    /// reach the hosts of the server whose certificate (and client check) it passed;
+    /// default: the listener's `routeConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_config: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

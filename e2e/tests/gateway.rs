@@ -142,6 +142,27 @@ fn curl(scheme: &str, host: &str, port: u16, ca: &str) -> Curl {
     }
 }
 
+/// curl `https://sni:port/` with `Host: host`: a request fronted by another server's name.
+fn curl_fronted(sni: &str, host: &str, port: u16, ca: &str) -> Curl {
+    let resolve = format!("{sni}:{port}:127.0.0.1");
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "10"])
+        .args(["--resolve", &resolve, "--cacert", ca])
+        .args(["--header", &format!("host: {host}")])
+        .args(["--write-out", "\n%{http_code}"])
+        .arg(format!("https://{sni}:{port}/"))
+        .output()
+        .expect("curl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = stdout.rsplit_once('\n').unwrap_or((&stdout, ""));
+    Curl {
+        body: body.to_owned(),
+        status: status.to_owned(),
+        certs: String::new(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc() {
     let (v1, v2) = (echo("v1").await, echo("v2").await);
@@ -194,6 +215,7 @@ async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc(
             curl("https", "a.example.com", https, &ca),
             curl("https", "b.example.com", https, &ca),
             curl("http", "old.example.com", http, &ca),
+            curl_fronted("a.example.com", "b.example.com", https, &ca),
         ]
     })
     .await
@@ -211,6 +233,13 @@ async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc(
             reply.body
         );
     }
+    // The SNI's server routes only its own hosts: a's handshake cannot reach b's routes.
+    assert!(
+        replies[5].status.starts_with("404"),
+        "{}: {}",
+        replies[5].status,
+        replies[5].body
+    );
     assert!(
         replies[2].certs.contains("DNS:a.example.com"),
         "{}",

@@ -426,7 +426,7 @@ impl Listeners {
         name: &str,
         tls: &Arc<mesh_core::model::GatewayTls>,
     ) -> Arc<crate::gateway::Gateway> {
-        let http = tls.route_config.as_deref().map(|r| self.http_side(r));
+        let http = self.http_side(tls.route_config.as_deref().unwrap_or_default());
         Arc::new(crate::gateway::Gateway::new(
             name,
             tls.clone(),

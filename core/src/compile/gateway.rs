@@ -30,6 +30,11 @@ pub(super) fn listener(
             "needs at least one server: which certificate, or PASSTHROUGH",
         );
     }
+    let route_config = match &spec.route_config {
+        Some(_) => route_config(spec, path, config, errors),
+        None => None,
+    };
+    let tcp_routes: Vec<_> = spec.tcp_route.iter().map(tcp_destination).collect();
     let servers: Vec<_> = tls
         .servers
         .iter()
@@ -37,26 +42,30 @@ pub(super) fn listener(
         .map(|(i, s)| {
             let at = format!("{path}.tls.servers[{i}]");
             check_server(&s.tls, &at, errors);
+            let own = s.route_config.as_ref().filter(|name| {
+                let known = config.route_configs.contains_key(*name);
+                if !known {
+                    errors.push(
+                        format!("{at}.routeConfig"),
+                        format!("no route config named {name:?}"),
+                    );
+                }
+                known
+            });
+            let terminates = s.tls.mode != ServerTlsMode::Passthrough;
+            if terminates && own.is_none() && route_config.is_none() && tcp_routes.is_empty() {
+                errors.push(
+                    format!("{at}.routeConfig"),
+                    "a server that terminates TLS needs a routeConfig (its own or the listener's, HTTPS) or the listener's tcpRoute (TLS)",
+                );
+            }
             TlsServer {
                 hosts: s.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
                 tls: s.tls.clone(),
+                route_config: own.cloned(),
             }
         })
         .collect();
-    let terminates = servers
-        .iter()
-        .any(|s| s.tls.mode != ServerTlsMode::Passthrough);
-    let route_config = match &spec.route_config {
-        Some(_) => route_config(spec, path, config, errors),
-        None => None,
-    };
-    let tcp_routes: Vec<_> = spec.tcp_route.iter().map(tcp_destination).collect();
-    if terminates && route_config.is_none() && tcp_routes.is_empty() {
-        errors.push(
-            format!("{path}.routeConfig"),
-            "a server that terminates TLS needs a routeConfig (HTTPS) or a tcpRoute (TLS)",
-        );
-    }
     let sni_routes = tls
         .tls_routes
         .iter()

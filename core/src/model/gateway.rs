@@ -24,6 +24,8 @@ pub struct TlsServer {
     /// `host`, `*.example.com` or `*`, lower case.
     pub hosts: Vec<String>,
     pub tls: ServerTlsSettings,
+    /// The routes of the connections it terminates, when not the listener's.
+    pub route_config: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +94,7 @@ mod tests {
                 server_certificate: Some(cert.to_owned()),
                 ..Default::default()
             },
+            route_config: None,
         }
     }
 

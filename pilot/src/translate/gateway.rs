@@ -150,37 +150,42 @@ fn port_listener(
         out.listeners.push(listener);
         return;
     }
-    let terminated_http = servers
-        .iter()
-        .any(|s| matches!(s.protocol(), Protocol::Http | Protocol::Https));
     let tls_servers: Vec<&Bound<'_>> = servers
         .iter()
         .filter(|s| matches!(s.protocol(), Protocol::Https | Protocol::Tls))
         .collect();
-    if terminated_http {
-        let route_name = format!(
-            "{}.{port}",
-            if tls_servers.is_empty() {
-                "http"
-            } else {
-                "https"
-            }
-        );
+    if tls_servers.is_empty() {
+        let route_name = format!("http.{port}");
         out.route_configs.push(RouteConfigSpec {
             name: route_name.clone(),
             virtual_hosts: virtual_hosts(index, servers, port),
         });
         listener.route_config = Some(route_name);
+        out.listeners.push(listener);
+        return;
     }
-    if !tls_servers.is_empty() {
-        if !terminated_http && let Some(routes) = tcp_routes(index, servers) {
-            listener.tcp_route = routes;
+    // Each HTTPS server routes only its own hosts, as Envoy's filter chain per server: a
+    // request cannot reach a MUTUAL server's hosts through a SIMPLE server's handshake.
+    let mut specs = Vec::new();
+    for (i, bound) in tls_servers.iter().enumerate() {
+        let mut spec = tls_server(bound);
+        if bound.protocol() == Protocol::Https && spec.tls.mode != ServerTlsMode::Passthrough {
+            let route_name = format!("https.{port}.{i}");
+            out.route_configs.push(RouteConfigSpec {
+                name: route_name.clone(),
+                virtual_hosts: virtual_hosts(index, std::slice::from_ref(*bound), port),
+            });
+            spec.route_config = Some(route_name);
         }
-        listener.tls = Some(GatewayTlsSpec {
-            servers: tls_servers.iter().map(|s| tls_server(s)).collect(),
-            tls_routes: tls_routes(index, servers),
-        });
+        specs.push(spec);
     }
+    if let Some(routes) = tcp_routes(index, servers) {
+        listener.tcp_route = routes;
+    }
+    listener.tls = Some(GatewayTlsSpec {
+        servers: specs,
+        tls_routes: tls_routes(index, servers),
+    });
     out.listeners.push(listener);
 }
 
@@ -206,6 +211,7 @@ fn tls_server(bound: &Bound<'_>) -> TlsServerSpec {
             .map(|h| split_host(h).1.to_owned())
             .collect(),
         tls,
+        route_config: None,
     }
 }
 

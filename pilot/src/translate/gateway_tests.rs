@@ -91,11 +91,12 @@ fn the_bookinfo_gateway_gets_a_listener_per_port_and_no_sidecar_listeners() {
     let tls = https.tls.as_ref().expect("port 443 serves TLS");
     assert_eq!(tls.servers[0].hosts, ["secure.bookinfo.example.com"]);
     assert_eq!(tls.servers[0].tls.mode, ServerTlsMode::Simple);
-    assert_eq!(https.route_config.as_deref(), Some("https.443"));
-    let secure = vhost(
-        route_config(&snapshot, "https.443"),
-        "secure.bookinfo.example.com",
-    );
+    // Each HTTPS server has routes of its own, for its hosts only.
+    assert_eq!(https.route_config, None);
+    assert_eq!(tls.servers[0].route_config.as_deref(), Some("https.443.0"));
+    let own = route_config(&snapshot, "https.443.0");
+    assert_eq!(own.virtual_hosts.len(), 1, "{own:?}");
+    let secure = vhost(own, "secure.bookinfo.example.com");
     assert_eq!(
         secure.routes[0].route[0].destination.host,
         "productpage.ingress.svc.cluster.local"

@@ -54,7 +54,8 @@ pub struct Gateway {
     mesh: Option<Arc<CertificateManager>>,
     /// Per SNI route, in order.
     passthrough: Vec<Arc<Forwarder>>,
-    http: Option<HttpSide>,
+    /// What terminated HTTP connections share; the route config is the server's.
+    http: HttpSide,
     tcp: Option<Arc<Forwarder>>,
 }
 
@@ -66,7 +67,7 @@ impl Gateway {
         tls: Arc<GatewayTls>,
         credentials: &std::path::Path,
         mesh: Option<&Arc<CertificateManager>>,
-        http: Option<HttpSide>,
+        http: HttpSide,
         forwarder: impl Fn(&[mesh_core::model::WeightedDestination]) -> Arc<Forwarder>,
     ) -> Self {
         let passthrough = tls
@@ -150,7 +151,12 @@ impl Gateway {
             tracing::debug!(listener = %self.listener, %peer, ?sni, "gateway server has no usable certificate: closed");
             return;
         };
-        self.terminate(stream, peer, config).await;
+        let server = &self.tls.servers[index];
+        let routes = server
+            .route_config
+            .as_ref()
+            .or(self.tls.route_config.as_ref());
+        self.terminate(stream, peer, config, routes).await;
     }
 
     async fn pass_through(&self, stream: TcpStream, peer: SocketAddr, sni: Option<&str>) {
@@ -163,7 +169,14 @@ impl Gateway {
         }
     }
 
-    async fn terminate(&self, stream: TcpStream, peer: SocketAddr, config: Arc<ServerConfig>) {
+    /// Terminates with `config`, then serves HTTP by `routes`, or forwards as TCP.
+    async fn terminate(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        config: Arc<ServerConfig>,
+        routes: Option<&String>,
+    ) {
         let local_port = stream.local_addr().map_or(0, |a| a.port());
         let accept = TlsAcceptor::from(config).accept(stream);
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
@@ -177,12 +190,13 @@ impl Gateway {
                 return;
             }
         };
-        if let Some(http) = &self.http {
+        if let Some(route_config) = routes {
+            let http = &self.http;
             let connection = Arc::new(Connection {
                 state: http.state.clone(),
                 metrics: http.metrics.clone(),
                 upstreams: http.upstreams.clone(),
-                route_config: http.route_config.clone(),
+                route_config: route_config.clone(),
                 local_port,
                 peer,
                 inbound: None,
