@@ -518,3 +518,44 @@ async fn grpc_through_an_https_gateway_is_http2_end_to_end() {
     );
     assert_eq!(reply.into_inner().message, "over TLS");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_with_subject_alt_names_admits_only_the_clients_named() {
+    let pki = Pki::new("mutual-sans");
+    let v1 = echo("v1").await;
+    let server = pki.leaf("server", &["a.example.com"]);
+    let ca = pki.ca_path();
+    let snapshot = format!(
+        "listeners:\n- name: https\n  address: \"127.0.0.1:0\"\n  routeConfig: r\n  tls:\n    servers:\n    - {{hosts: [\"*\"], tls: {{mode: MUTUAL, {server}, caCertificates: {ca}, subjectAltNames: [client.example.com]}}}}\nrouteConfigs:\n- name: r\n  virtualHosts:\n{}clusters:\n{}",
+        vhost("a", "*", "shop-v1"),
+        cluster("shop-v1", v1.addr()),
+    );
+    let proxy = Proxy::start(&snapshot);
+    let addr = proxy.listener("https").await;
+    let validity = Validity::from_now(Duration::from_secs(3600));
+    let mut statuses = Vec::new();
+    for name in ["client.example.com", "intruder.example.com"] {
+        // Both from the trusted CA: only the name differs.
+        let (chain, key) = pki.ca.leaf_pem(&[name], validity);
+        let cert = pki.write(&format!("{name}.pem"), &chain.concat());
+        let key = pki.write(&format!("{name}-key.pem"), &key);
+        let ca = ca.clone();
+        let reply = tokio::task::spawn_blocking(move || {
+            curl::https(
+                "a.example.com",
+                addr,
+                "/",
+                &ca,
+                &["--cert", &cert, "--key", &key],
+            )
+        })
+        .await
+        .unwrap();
+        statuses.push(reply.status);
+    }
+    assert_eq!(
+        statuses,
+        [200, 0],
+        "client.example.com admitted, intruder refused"
+    );
+}

@@ -124,6 +124,15 @@ pub fn server_config(
             let verifier = verifier
                 .build()
                 .map_err(|e| invalid("caCertificates", tls, e))?;
+            let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> =
+                if tls.subject_alt_names.is_empty() {
+                    verifier
+                } else {
+                    Arc::new(super::client_names::SubjectAltNames {
+                        inner: verifier,
+                        names: tls.subject_alt_names.clone(),
+                    })
+                };
             builder
                 .with_client_cert_verifier(verifier)
                 .with_single_cert(chain(tls)?, key(tls)?)?

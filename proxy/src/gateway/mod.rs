@@ -9,6 +9,7 @@
 
 pub mod certs;
 pub mod client_hello;
+mod client_names;
 pub mod reload;
 
 use std::net::SocketAddr;
