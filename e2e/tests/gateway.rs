@@ -408,3 +408,116 @@ async fn registry_only_refuses_unknown_hosts_and_external_traffic_leaves_by_the_
         "{body:?}"
     );
 }
+
+/// A TLS server outside the gateway: a standalone mesh-proxy terminating TLS for
+/// `secure.example.com` with its own certificate and answering through `echo`.
+fn tls_upstream(certs: &std::path::Path, echo: SocketAddr) -> Proxy {
+    let dir = certs.to_str().unwrap();
+    let snapshot = format!(
+        "listeners:\n- name: tls\n  address: \"127.0.0.1:0\"\n  routeConfig: r\n  tls:\n    servers:\n    - {{hosts: [\"*\"], tls: {{mode: SIMPLE, serverCertificate: {dir}/secure.example.com.pem, privateKey: {dir}/secure.example.com.key}}}}\nrouteConfigs:\n- name: r\n  virtualHosts:\n  - name: any\n    domains: [\"*\"]\n    routes: [{{route: [{{destination: {{host: echo}}}}]}}]\nclusters:\n- {{host: echo, port: 80, endpoints: [{{address: \"{echo}\"}}]}}\n"
+    );
+    let file = certs.join("upstream.yaml");
+    std::fs::write(&file, snapshot).unwrap();
+    Proxy::start_args(
+        "upstream",
+        "outside",
+        &["--snapshot", file.to_str().unwrap()],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passthrough_by_sni_reaches_the_upstream_whose_certificate_the_client_sees() {
+    let behind = echo("behind-tls").await;
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path(), &["secure.example.com"]);
+    let upstream = tls_upstream(certs.path(), behind.addr());
+    let upstream_addr: SocketAddr = wait_for("the TLS upstream's listener", || async {
+        let listeners = upstream.admin_json("/listeners").await;
+        listeners
+            .as_array()?
+            .iter()
+            .find_map(|l| l["bound"].as_str()?.parse().ok())
+    })
+    .await;
+    let port = free_port();
+    let config = format!(
+        r#"apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: secure, namespace: web}}
+spec:
+  hosts: [secure.web.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 443, name: tls, protocol: TLS}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{tls: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: edge, namespace: web}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {port}, name: tls, protocol: TLS}}
+    hosts: [secure.example.com]
+    tls: {{mode: PASSTHROUGH}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: secure, namespace: web}}
+spec:
+  hosts: [secure.example.com]
+  gateways: [edge]
+  tls:
+  - match: [{{sniHosts: [secure.example.com]}}]
+    route: [{{destination: {{host: secure, port: {{number: 443}}}}}}]
+"#,
+        upstream_addr.port()
+    );
+    let pilot = Pilot::start(&[("web.yaml", &config)]);
+    let pilot_addr = pilot.grpc.to_string();
+    let gateway = Proxy::start_args(
+        "ingressgateway",
+        "web",
+        &[
+            "--pilot",
+            &pilot_addr,
+            "--mode",
+            "gateway",
+            "--labels",
+            "istio=ingressgateway",
+            "--outbound-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    let listener = format!("127.0.0.1_{port}");
+    wait_for("the gateway's TLS listener", || async {
+        let listeners = gateway.admin_json("/listeners").await;
+        let found = listeners
+            .as_array()?
+            .iter()
+            .any(|l| l["name"] == listener.as_str() && l["protocol"] == "TLS");
+        found.then_some(())
+    })
+    .await;
+    let ca = certs.path().join("ca.pem").to_str().unwrap().to_owned();
+    let reply = tokio::task::spawn_blocking(move || curl("https", "secure.example.com", port, &ca))
+        .await
+        .unwrap();
+    assert!(
+        reply.status.starts_with("200"),
+        "{}: {}",
+        reply.status,
+        reply.stderr
+    );
+    assert!(
+        reply.body.contains("\"version\":\"behind-tls\""),
+        "{}",
+        reply.body
+    );
+    // The certificate is the upstream's: the gateway holds none for this name.
+    assert!(
+        reply.certs.contains("DNS:secure.example.com"),
+        "{}",
+        reply.certs
+    );
+}
