@@ -6,8 +6,9 @@
 //! - HTTP, HTTP2, GRPC: an HTTP listener; a virtual host per host the server and a bound
 //!   VirtualService have in common; `tls.httpsRedirect` answers those hosts with a 301.
 //! - HTTPS, and TLS: a listener whose `tls` lists the servers (their SNI hosts and TLS
-//!   settings); terminated HTTPS is routed like HTTP, PASSTHROUGH by the bound
-//!   VirtualServices' `tls` routes, a terminated TLS server by their `tcp` routes.
+//!   settings); each terminating HTTPS server gets a route config of its own hosts
+//!   (`https.<port>.<i>`), PASSTHROUGH goes by the bound VirtualServices' `tls` routes, a
+//!   terminated TLS server by their `tcp` routes.
 //! - TCP: a TCP listener forwarding by the first bound `tcp` route.
 //!
 //! Hosts meet as Istio's do: a server host `ns/host` admits only VirtualServices from

@@ -4,8 +4,9 @@
 //! ([`mesh_core::model::GatewayTls::server_for`]). A PASSTHROUGH server forwards the bytes
 //! untouched to the destination of the first `tls` route whose SNI hosts match, so the
 //! client sees the upstream's own certificate. SIMPLE, MUTUAL and ISTIO_MUTUAL terminate
-//! with that server's certificate, then serve the listener's HTTP routes, or forward the
-//! decrypted stream as TCP. Plain HTTP and TCP gateway ports are ordinary listeners.
+//! with that server's certificate, then serve that server's HTTP routes (else the
+//! listener's), or forward the decrypted stream as TCP. Certificate files are watched
+//! ([`reload`]). Plain HTTP and TCP gateway ports are ordinary listeners.
 
 pub mod certs;
 pub mod client_hello;
