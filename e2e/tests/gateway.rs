@@ -409,14 +409,14 @@ async fn registry_only_refuses_unknown_hosts_and_external_traffic_leaves_by_the_
     );
 }
 
-/// A TLS server outside the gateway: a standalone mesh-proxy terminating TLS for
-/// `secure.example.com` with its own certificate and answering through `echo`.
-fn tls_upstream(certs: &std::path::Path, echo: SocketAddr) -> Proxy {
+/// A TLS server outside the gateway: a standalone mesh-proxy terminating TLS for `host`
+/// with its own certificate (made by [`certificates`]) and answering through `echo`.
+fn tls_upstream(certs: &std::path::Path, host: &str, echo: SocketAddr) -> Proxy {
     let dir = certs.to_str().unwrap();
     let snapshot = format!(
-        "listeners:\n- name: tls\n  address: \"127.0.0.1:0\"\n  routeConfig: r\n  tls:\n    servers:\n    - {{hosts: [\"*\"], tls: {{mode: SIMPLE, serverCertificate: {dir}/secure.example.com.pem, privateKey: {dir}/secure.example.com.key}}}}\nrouteConfigs:\n- name: r\n  virtualHosts:\n  - name: any\n    domains: [\"*\"]\n    routes: [{{route: [{{destination: {{host: echo}}}}]}}]\nclusters:\n- {{host: echo, port: 80, endpoints: [{{address: \"{echo}\"}}]}}\n"
+        "listeners:\n- name: tls\n  address: \"127.0.0.1:0\"\n  routeConfig: r\n  tls:\n    servers:\n    - {{hosts: [\"*\"], tls: {{mode: SIMPLE, serverCertificate: {dir}/{host}.pem, privateKey: {dir}/{host}.key}}}}\nrouteConfigs:\n- name: r\n  virtualHosts:\n  - name: any\n    domains: [\"*\"]\n    routes: [{{route: [{{destination: {{host: echo}}}}]}}]\nclusters:\n- {{host: echo, port: 80, endpoints: [{{address: \"{echo}\"}}]}}\n"
     );
-    let file = certs.join("upstream.yaml");
+    let file = certs.join(format!("upstream-{host}.yaml"));
     std::fs::write(&file, snapshot).unwrap();
     Proxy::start_args(
         "upstream",
@@ -430,15 +430,8 @@ async fn passthrough_by_sni_reaches_the_upstream_whose_certificate_the_client_se
     let behind = echo("behind-tls").await;
     let certs = tempfile::tempdir().unwrap();
     certificates(certs.path(), &["secure.example.com"]);
-    let upstream = tls_upstream(certs.path(), behind.addr());
-    let upstream_addr: SocketAddr = wait_for("the TLS upstream's listener", || async {
-        let listeners = upstream.admin_json("/listeners").await;
-        listeners
-            .as_array()?
-            .iter()
-            .find_map(|l| l["bound"].as_str()?.parse().ok())
-    })
-    .await;
+    let upstream = tls_upstream(certs.path(), "secure.example.com", behind.addr());
+    let upstream_addr = bound(&upstream).await;
     let port = free_port();
     let config = format!(
         r#"apiVersion: networking.istio.io/v1
@@ -519,5 +512,74 @@ spec:
         reply.certs.contains("DNS:secure.example.com"),
         "{}",
         reply.certs
+    );
+}
+
+/// Where a standalone proxy's one listener is bound.
+async fn bound(proxy: &Proxy) -> SocketAddr {
+    wait_for("the listener", || async {
+        let listeners = proxy.admin_json("/listeners").await;
+        listeners
+            .as_array()?
+            .iter()
+            .find_map(|l| l["bound"].as_str()?.parse().ok())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_egress_gateway_originates_tls_to_an_https_upstream_by_destination_rule() {
+    let behind = echo("external-https").await;
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path(), &["secure.external.com"]);
+    let upstream = tls_upstream(certs.path(), "secure.external.com", behind.addr());
+    let upstream_port = bound(&upstream).await.port();
+    let ca = certs.path().join("ca.pem");
+    let gateway_port = free_port();
+    // The app speaks plain HTTP to its sidecar, which sends it to the egress gateway; the
+    // gateway originates TLS (DestinationRule SIMPLE) to the external HTTPS server.
+    let config = egress_config(behind.addr(), gateway_port)
+        .replace("api.external.com", "secure.external.com")
+        .replace(
+            &format!("ports: {{http: {}}}", behind.addr().port()),
+            &format!("ports: {{http: {upstream_port}}}"),
+        )
+        + &format!(
+            "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: secure, namespace: mesh-system}}\nspec:\n  host: secure.external.com\n  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {}, sni: secure.external.com}}}}\n",
+            ca.display()
+        );
+    let pilot = Pilot::start(&[("egress.yaml", &config)]);
+    let pilot_addr = pilot.grpc.to_string();
+    let gateway = Proxy::start_args(
+        "egressgateway",
+        "mesh-system",
+        &[
+            "--pilot",
+            &pilot_addr,
+            "--mode",
+            "gateway",
+            "--labels",
+            "istio=egressgateway",
+            "--outbound-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    let sidecar = Proxy::start(&pilot, "web", "shop");
+    let outbound = sidecar.outbound().await;
+    let listener = format!("127.0.0.1_{gateway_port}");
+    wait_for("the egress gateway's listener", || async {
+        let listeners = gateway.admin_json("/listeners").await;
+        listeners
+            .as_array()?
+            .iter()
+            .any(|l| l["name"] == listener.as_str())
+            .then_some(())
+    })
+    .await;
+    let (status, body) = support::get(outbound, "secure.external.com", "/").await;
+    assert_eq!(status, 200, "{body:?}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("\"version\":\"external-https\""),
+        "{body:?}"
     );
 }
