@@ -11,30 +11,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mesh_core::config::{ServerTlsMode, ServerTlsSettings, TlsProtocol};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
 use crate::identity::CertificateManager;
+use crate::tls::pem_files;
 
 /// What terminated connections may speak: HTTP/2 or HTTP/1.1, as the client prefers.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
-    #[error("tls.{field}: cannot read {path}: {source}")]
-    Read {
-        field: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("tls.{field}: {path}: {problem}")]
-    Invalid {
-        field: &'static str,
-        path: String,
-        problem: String,
-    },
+    #[error(transparent)]
+    File(#[from] pem_files::PemFileError),
     #[error("tls.{0} is required for this mode")]
     Missing(&'static str),
     #[error("tls.mode ISTIO_MUTUAL needs the mesh certificate: start the proxy with --ca-addr")]
@@ -121,9 +111,10 @@ pub fn server_config(
             } else {
                 verifier
             };
-            let verifier = verifier
-                .build()
-                .map_err(|e| invalid("caCertificates", tls, e))?;
+            let verifier = verifier.build().map_err(|e| {
+                let path = tls.ca_certificates.as_deref().unwrap_or_default();
+                pem_files::PemFileError::invalid("caCertificates", path, e)
+            })?;
             let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> =
                 if tls.subject_alt_names.is_empty() {
                     verifier
@@ -167,57 +158,23 @@ fn path<'a>(field: &'static str, value: &'a Option<String>) -> Result<&'a str, C
         .ok_or(CertError::Missing(field))
 }
 
-fn read(field: &'static str, path: &str) -> Result<Vec<u8>, CertError> {
-    std::fs::read(path).map_err(|source| CertError::Read {
-        field,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn invalid(field: &'static str, tls: &ServerTlsSettings, problem: impl ToString) -> CertError {
-    let path = match field {
-        "caCertificates" => &tls.ca_certificates,
-        "privateKey" => &tls.private_key,
-        _ => &tls.server_certificate,
-    };
-    CertError::Invalid {
-        field,
-        path: path.clone().unwrap_or_default(),
-        problem: problem.to_string(),
-    }
-}
-
-fn certificates(
-    field: &'static str,
-    tls: &ServerTlsSettings,
-    value: &Option<String>,
-) -> Result<Vec<CertificateDer<'static>>, CertError> {
-    let bytes = read(field, path(field, value)?)?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<_, _>>()
-        .map_err(|e| invalid(field, tls, e))?;
-    if certs.is_empty() {
-        return Err(invalid(field, tls, "no PEM certificate in it"));
-    }
-    Ok(certs)
-}
-
 fn chain(tls: &ServerTlsSettings) -> Result<Vec<CertificateDer<'static>>, CertError> {
-    certificates("serverCertificate", tls, &tls.server_certificate)
+    let field = "serverCertificate";
+    Ok(pem_files::certificates(
+        field,
+        path(field, &tls.server_certificate)?,
+    )?)
 }
 
 fn key(tls: &ServerTlsSettings) -> Result<PrivateKeyDer<'static>, CertError> {
-    let bytes = read("privateKey", path("privateKey", &tls.private_key)?)?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| invalid("privateKey", tls, e))
+    let field = "privateKey";
+    Ok(pem_files::private_key(
+        field,
+        path(field, &tls.private_key)?,
+    )?)
 }
 
 fn ca(tls: &ServerTlsSettings) -> Result<RootCertStore, CertError> {
-    let mut roots = RootCertStore::empty();
-    for cert in certificates("caCertificates", tls, &tls.ca_certificates)? {
-        roots
-            .add(cert)
-            .map_err(|e| invalid("caCertificates", tls, e))?;
-    }
-    Ok(roots)
+    let field = "caCertificates";
+    Ok(pem_files::roots(field, path(field, &tls.ca_certificates)?)?)
 }

@@ -34,6 +34,7 @@
 mod config;
 pub mod origination;
 mod outbound;
+pub mod pem_files;
 mod resolve;
 mod roots;
 mod sniff;

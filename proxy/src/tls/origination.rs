@@ -17,17 +17,16 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use mesh_core::model::{Cluster, ProxyConfig, UpstreamTls, UpstreamTlsMode};
+use rustls::ClientConfig;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsConnector, client};
 
 use super::config::provider;
 use super::user_verify::{SkipVerify, SubjectAltNames};
-use super::{TlsError, roots};
+use super::{TlsError, pem_files, roots};
 
 /// One SIMPLE or MUTUAL setting, loaded: what a connection needs to originate TLS.
 pub struct Origination {
@@ -43,18 +42,8 @@ pub struct Origination {
 /// Why a SIMPLE or MUTUAL setting could not be loaded; names the field and the file.
 #[derive(Debug, thiserror::Error)]
 pub enum OriginationError {
-    #[error("tls.{field}: cannot read {path}: {source}")]
-    Read {
-        field: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("tls.{field}: {path}: {problem}")]
-    Invalid {
-        field: &'static str,
-        path: String,
-        problem: String,
-    },
+    #[error(transparent)]
+    File(#[from] super::pem_files::PemFileError),
     #[error("tls.mode MUTUAL needs tls.clientCertificate and tls.privateKey (PEM file paths)")]
     NoClientCertificate,
     #[error(
@@ -192,16 +181,15 @@ impl Origination {
             Arc::new(SkipVerify(provider()))
         } else {
             let roots = match &tls.ca_certificates {
-                Some(path) => Arc::new(ca_bundle(path)?),
+                Some(path) => Arc::new(pem_files::roots("caCertificates", path)?),
                 None => roots::system().map_err(OriginationError::NoSystemRoots)?,
             };
             if tls.subject_alt_names.is_empty() {
                 WebPkiServerVerifier::builder_with_provider(roots, provider())
                     .build()
-                    .map_err(|e| OriginationError::Invalid {
-                        field: "caCertificates",
-                        path: tls.ca_certificates.clone().unwrap_or_default(),
-                        problem: e.to_string(),
+                    .map_err(|e| {
+                        let path = tls.ca_certificates.as_deref().unwrap_or_default();
+                        pem_files::PemFileError::invalid("caCertificates", path, e)
                     })?
             } else {
                 Arc::new(SubjectAltNames::new(
@@ -221,7 +209,10 @@ impl Origination {
                 return Err(OriginationError::NoClientCertificate);
             };
             builder
-                .with_client_auth_cert(certificates(cert)?, private_key(key)?)
+                .with_client_auth_cert(
+                    pem_files::certificates("clientCertificate", cert)?,
+                    pem_files::private_key("privateKey", key)?,
+                )
                 .map_err(OriginationError::ClientKey)?
         } else {
             builder.with_no_client_auth()
@@ -278,58 +269,6 @@ impl std::fmt::Debug for Origination {
             .field("server_name", &self.server_name.to_str())
             .finish()
     }
-}
-
-fn read(field: &'static str, path: &str) -> Result<Vec<u8>, OriginationError> {
-    std::fs::read(path).map_err(|source| OriginationError::Read {
-        field,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn invalid(field: &'static str, path: &str, problem: impl ToString) -> OriginationError {
-    OriginationError::Invalid {
-        field,
-        path: path.to_owned(),
-        problem: problem.to_string(),
-    }
-}
-
-fn ca_bundle(path: &str) -> Result<RootCertStore, OriginationError> {
-    let field = "caCertificates";
-    let mut roots = RootCertStore::empty();
-    for cert in pem_certificates(field, path)? {
-        roots
-            .add(cert)
-            .map_err(|e| invalid(field, path, format!("a CA certificate: {e}")))?;
-    }
-    Ok(roots)
-}
-
-fn certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, OriginationError> {
-    pem_certificates("clientCertificate", path)
-}
-
-fn pem_certificates(
-    field: &'static str,
-    path: &str,
-) -> Result<Vec<CertificateDer<'static>>, OriginationError> {
-    let pem = read(field, path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(field, path, format!("not PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(invalid(field, path, "holds no PEM certificate"));
-    }
-    Ok(certs)
-}
-
-fn private_key(path: &str) -> Result<PrivateKeyDer<'static>, OriginationError> {
-    let field = "privateKey";
-    let pem = read(field, path)?;
-    PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|e| invalid(field, path, format!("no PEM private key: {e}")))
 }
 
 #[cfg(test)]
