@@ -6,6 +6,7 @@
 //!
 //! `cargo xtask bench pilot` (in `pilot/`) measures the control plane at scale instead.
 
+mod doc;
 mod load;
 mod mtls;
 mod phase;

@@ -552,23 +552,7 @@ pub struct Aim {
 
 /// `existing` with the generated section replaced by `section` (or appended if absent).
 pub fn replace_doc_section(existing: &str, section: &str) -> String {
-    let block = format!("{DOC_BEGIN}\n{}\n{DOC_END}", section.trim_end());
-    match (existing.find(DOC_BEGIN), existing.find(DOC_END)) {
-        (Some(begin), Some(end)) if end > begin => format!(
-            "{}{block}{}",
-            &existing[..begin],
-            &existing[end + DOC_END.len()..]
-        ),
-        _ => {
-            let mut out = existing.trim_end().to_owned();
-            if !out.is_empty() {
-                out.push_str("\n\n");
-            }
-            out.push_str(&block);
-            out.push('\n');
-            out
-        }
-    }
+    crate::bench::doc::replace_section(existing, DOC_BEGIN, DOC_END, section)
 }
 
 fn ms(micros: u32) -> String {

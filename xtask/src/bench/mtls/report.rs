@@ -499,13 +499,7 @@ impl MtlsReport {
 /// `existing` with the mTLS section replaced by `section` (or appended if absent); the other
 /// benches' sections stay as they are.
 pub fn replace_doc_section(existing: &str, section: &str) -> String {
-    let block = format!("{DOC_BEGIN}\n{}\n{DOC_END}", section.trim_end());
-    if let Some((before, rest)) = existing.split_once(DOC_BEGIN)
-        && let Some((_, after)) = rest.split_once(DOC_END)
-    {
-        return format!("{before}{block}{after}");
-    }
-    format!("{}\n\n{block}\n", existing.trim_end())
+    crate::bench::doc::replace_section(existing, DOC_BEGIN, DOC_END, section)
 }
 
 fn counts(counts: &Counts) -> String {

@@ -348,17 +348,7 @@ pub fn flags_label(flags: &str) -> String {
 /// `existing` with the pilot section replaced by `section` (or appended if absent); the
 /// rest of the file, the proxy's section included, stays as it is.
 pub fn replace_doc_section(existing: &str, section: &str) -> String {
-    let block = format!("{DOC_BEGIN}\n{}\n{DOC_END}", section.trim_end());
-    let begin = existing.find(DOC_BEGIN);
-    let end = begin.and_then(|b| existing[b..].find(DOC_END).map(|e| b + e));
-    match (begin, end) {
-        (Some(begin), Some(end)) => format!(
-            "{}{block}{}",
-            &existing[..begin],
-            &existing[end + DOC_END.len()..]
-        ),
-        _ => format!("{}\n\n{block}\n", existing.trim_end()),
-    }
+    crate::bench::doc::replace_section(existing, DOC_BEGIN, DOC_END, section)
 }
 
 fn ms(d: Duration) -> String {
