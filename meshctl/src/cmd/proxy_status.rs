@@ -18,15 +18,17 @@ use serde_json::Value;
 
 use super::CommandError;
 use super::local::StateArgs;
-use super::proxy_config::locate::{InspectError, PilotPort, PilotTarget};
+use super::proxy_config::locate::{InspectError, PilotPort, PilotTarget, use_kubernetes};
 use super::proxy_config::{Output, fetch, write_document, write_table};
 use crate::Status;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Exits 0 when every proxy is SYNCED, 1 otherwise. In local mode pilot and the workloads' \
-admin ports come from the state file; --pilot names pilot's monitoring address (then per-type \
-columns show the overall state). Kubernetes (pilot in mesh-system) comes later.")]
+Exits 0 when every proxy is SYNCED, 1 otherwise. Where pilot is, in order: --pilot ADDR (its \
+monitoring address; per-type columns show the overall state); --kubernetes; the local mesh \
+when one runs (pilot and the workloads' admin ports come from its state file); a cluster \
+when a kubeconfig is there: a port-forward to pilot's monitoring port 15014 in mesh-system, \
+and, when POD[.NAMESPACE] is given, to that pod's admin port for the per-type columns.")]
 pub struct ProxyStatusArgs {
     /// Only this proxy: a workload (`productpage-v1`) or a node id (`productpage-v1.default`)
     #[arg(value_name = "WORKLOAD[.NAMESPACE]")]
@@ -35,6 +37,10 @@ pub struct ProxyStatusArgs {
     /// pilot's monitoring address (`/debug/syncz`) instead of the local mesh's
     #[arg(long, value_name = "ADDR")]
     pub pilot: Option<SocketAddr>,
+
+    /// Ask pilot in the cluster the kubeconfig names, even when a local mesh runs
+    #[arg(long, conflicts_with = "pilot")]
+    pub kubernetes: bool,
 
     /// A table, or the same rows as JSON or YAML
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
@@ -262,11 +268,21 @@ pub fn run(args: &ProxyStatusArgs, out: &mut impl Write) -> Result<Status, Comma
         .map_err(CommandError::Write)?;
     let target = match args.pilot {
         Some(addr) => PilotTarget::Address(addr),
+        None if use_kubernetes(args.kubernetes, &args.state) => PilotTarget::Kubernetes {
+            pod: args.workload.clone(),
+        },
         None => PilotTarget::Local(args.state.clone()),
     };
     let rows = runtime.block_on(async {
         let pilot = target.locate().await?;
-        rows(&pilot, args.workload.as_deref()).await
+        // In Kubernetes the pod was resolved to its node id (`pod.namespace`).
+        let only = match &target {
+            PilotTarget::Kubernetes { pod: Some(_) } => {
+                pilot.workloads.first().map(|w| w.0.clone())
+            }
+            _ => args.workload.clone(),
+        };
+        rows(&pilot, only.as_deref()).await
     })?;
     match args.output {
         Output::Table => {

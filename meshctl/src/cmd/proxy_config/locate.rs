@@ -1,16 +1,20 @@
 //! Where a proxy's admin port and pilot's monitoring port are: the seam between "which
 //! proxy" and "what it says". Local mode finds them in the local mesh's state file;
-//! `--admin ADDR` / `--pilot ADDR` name them. Kubernetes comes later as one more variant of
-//! [`AdminTarget`] (a kube-rs port-forward to the pod's admin port, held open by the
-//! [`AdminPort`] it returns) and of [`PilotTarget`] (to pilot in `mesh-system`); nothing
-//! else changes.
+//! `--admin ADDR` / `--pilot ADDR` name them. In Kubernetes ([`super::kubernetes`]) they are
+//! port-forwards to the pod's admin port and to pilot in `mesh-system`, held open by the
+//! [`AdminPort`] / [`PilotPort`] returned; nothing else changes.
+//!
+//! Which mode, in order: an address given; `--kubernetes`; a running local mesh; a
+//! kubeconfig (or an in-cluster account); else the local mesh's "not running" error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::fetch::{self, FetchError};
+use super::kubernetes::{self, ADMIN_PORT, Forward, KubeError, MONITORING_PORT};
 use crate::cmd::local::StateArgs;
 use crate::local::{LocalError, State};
 
@@ -58,6 +62,8 @@ pub enum InspectError {
     UnknownProxy { name: String, known: String },
     #[error(transparent)]
     Local(#[from] LocalError),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
 }
 
 fn of(workload: &Option<String>) -> String {
@@ -74,26 +80,44 @@ pub enum AdminTarget {
     Local { state: StateArgs, workload: String },
     /// `--admin ADDR`.
     Address(SocketAddr),
+    /// A pod (`name` or `name.namespace`) of the cluster the kubeconfig names.
+    Kubernetes { pod: String },
 }
 
 /// An admin port to talk to, for as long as this value lives (a Kubernetes port-forward
-/// will live in here).
+/// lives in here).
 #[derive(Debug, Clone)]
 pub struct AdminPort {
     pub addr: SocketAddr,
     /// The workload, when it was named.
     pub label: Option<String>,
     hint: &'static str,
+    _forward: Option<Arc<Forward>>,
+}
+
+/// Kubernetes mode when forced, or when no local mesh runs and a kubeconfig is there.
+pub fn use_kubernetes(forced: bool, state: &StateArgs) -> bool {
+    forced || (local_state(state).is_none() && kubernetes::kubeconfig_available())
+}
+
+fn local_state(state: &StateArgs) -> Option<State> {
+    state.dir().ok()?.read().ok()?
 }
 
 impl AdminTarget {
     pub fn new(
         workload: Option<&str>,
         admin: Option<SocketAddr>,
+        kubernetes: bool,
         state: &StateArgs,
     ) -> Result<Self, InspectError> {
         match (admin, workload) {
             (Some(addr), _) => Ok(AdminTarget::Address(addr)),
+            (None, Some(name)) if use_kubernetes(kubernetes, state) => {
+                Ok(AdminTarget::Kubernetes {
+                    pod: name.to_owned(),
+                })
+            }
             (None, Some(name)) => Ok(AdminTarget::Local {
                 state: state.clone(),
                 workload: name.to_owned(),
@@ -108,7 +132,12 @@ impl AdminTarget {
                 addr: *addr,
                 label: None,
                 hint: "is a mesh-proxy admin port listening there?",
+                _forward: None,
             }),
+            AdminTarget::Kubernetes { pod } => {
+                let client = kubernetes::client().await?;
+                kubernetes_admin(&client, pod).await
+            }
             AdminTarget::Local { state, workload } => {
                 let state = running(state, "--admin")?;
                 let name = workload_name(&state, workload)?;
@@ -120,10 +149,25 @@ impl AdminTarget {
                     addr: admin,
                     label: Some(name),
                     hint: "is its sidecar running? `meshctl local status` shows it",
+                    _forward: None,
                 })
             }
         }
     }
+}
+
+/// The admin port of `pod` (`name` or `name.namespace`) through a port-forward, after
+/// checking the pod runs the sidecar.
+pub async fn kubernetes_admin(client: &kube::Client, pod: &str) -> Result<AdminPort, InspectError> {
+    let (pod, namespace) = kubernetes::split_pod(pod, client.default_namespace());
+    kubernetes::sidecar_pod(client, &pod, &namespace).await?;
+    let forward = kubernetes::forward(client, &pod, &namespace, ADMIN_PORT).await?;
+    Ok(AdminPort {
+        addr: forward.addr,
+        label: Some(format!("{pod}.{namespace}")),
+        hint: "is its mesh-proxy container running? `kubectl logs POD -c mesh-proxy` says why",
+        _forward: Some(Arc::new(forward)),
+    })
 }
 
 impl AdminPort {
@@ -158,14 +202,19 @@ pub enum PilotTarget {
     Local(StateArgs),
     /// `--pilot ADDR`.
     Address(SocketAddr),
+    /// pilot in `mesh-system`; with a pod, that pod's admin port too.
+    Kubernetes { pod: Option<String> },
 }
 
 /// pilot's monitoring port and, when known, each proxy's admin port by node id.
 #[derive(Debug, Clone)]
 pub struct PilotPort {
     pub addr: SocketAddr,
-    /// `(node id, workload, admin address)` of every workload the local mesh started.
+    /// `(node id, workload, admin address)` of every workload the local mesh started, or
+    /// of the pod named in Kubernetes.
     pub workloads: Vec<(String, String, SocketAddr)>,
+    /// The port-forwards behind `addr` and `workloads`, open while this lives.
+    _forwards: Vec<Arc<Forward>>,
 }
 
 impl PilotTarget {
@@ -174,7 +223,12 @@ impl PilotTarget {
             PilotTarget::Address(addr) => Ok(PilotPort {
                 addr: *addr,
                 workloads: Vec::new(),
+                _forwards: Vec::new(),
             }),
+            PilotTarget::Kubernetes { pod } => {
+                let client = kubernetes::client().await?;
+                kubernetes_pilot(&client, pod.as_deref()).await
+            }
             PilotTarget::Local(args) => {
                 let state = running(args, "--pilot")?;
                 let pilot = state
@@ -188,10 +242,34 @@ impl PilotTarget {
                         .iter()
                         .map(|w| (w.node_id.clone(), w.name.clone(), w.sidecar.admin))
                         .collect(),
+                    _forwards: Vec::new(),
                 })
             }
         }
     }
+}
+
+/// pilot's monitoring port through a port-forward to a running pilot pod; with `pod`, that
+/// pod's admin port too (its node id is `name.namespace`).
+pub async fn kubernetes_pilot(
+    client: &kube::Client,
+    pod: Option<&str>,
+) -> Result<PilotPort, InspectError> {
+    let pilot = kubernetes::pilot_pod(client).await?;
+    let namespace = crate::cmd::install::manifest::NAMESPACE;
+    let monitoring = kubernetes::forward(client, &pilot, namespace, MONITORING_PORT).await?;
+    let mut port = PilotPort {
+        addr: monitoring.addr,
+        workloads: Vec::new(),
+        _forwards: vec![Arc::new(monitoring)],
+    };
+    if let Some(pod) = pod {
+        let admin = kubernetes_admin(client, pod).await?;
+        let id = admin.label.clone().unwrap_or_default();
+        port.workloads.push((id.clone(), id, admin.addr));
+        port._forwards.extend(admin._forward);
+    }
+    Ok(port)
 }
 
 impl PilotPort {

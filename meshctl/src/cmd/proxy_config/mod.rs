@@ -3,6 +3,7 @@
 //! turns the documents into istioctl's columns), as tables or as JSON/YAML.
 
 pub mod fetch;
+pub mod kubernetes;
 pub mod locate;
 pub(crate) mod table;
 pub mod tables;
@@ -25,18 +26,25 @@ pub use table::write as write_table;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-In local mode (`meshctl local up`) name the workload: `meshctl proxy-config routes \
-productpage-v1`. With --admin, any proxy's admin address. Kubernetes (a port-forward to a \
-pod's admin port) comes later.")]
+Where the proxy is, in order: --admin ADDR; --kubernetes; the local mesh when one runs \
+(`meshctl local up`; name the workload: `meshctl proxy-config routes productpage-v1`); a \
+cluster when a kubeconfig is there (KUBECONFIG, ~/.kube/config or in a pod). In Kubernetes \
+name the pod, `POD[.NAMESPACE]` (the namespace defaults to the kubeconfig context's, else \
+`default`): meshctl checks it runs the mesh-proxy sidecar and port-forwards to its admin \
+port 15000.")]
 pub struct ProxyConfigArgs {
     /// What to show
     #[arg(value_enum)]
     pub kind: Kind,
 
     /// The workload, as `meshctl local status` names it (`productpage-v1` or
-    /// `productpage-v1.default`)
-    #[arg(value_name = "WORKLOAD[.NAMESPACE]")]
+    /// `productpage-v1.default`), or in Kubernetes the pod
+    #[arg(value_name = "WORKLOAD|POD[.NAMESPACE]")]
     pub workload: Option<String>,
+
+    /// Look the pod up in the cluster the kubeconfig names, even when a local mesh runs
+    #[arg(long, conflicts_with = "admin")]
+    pub kubernetes: bool,
 
     /// Read this proxy admin address instead of looking the workload up
     #[arg(long, value_name = "ADDR", conflicts_with = "workload")]
@@ -91,7 +99,12 @@ pub fn run(args: &ProxyConfigArgs, out: &mut impl Write) -> Result<Status, Comma
         .enable_all()
         .build()
         .map_err(CommandError::Write)?;
-    let target = AdminTarget::new(args.workload.as_deref(), args.admin, &args.state)?;
+    let target = AdminTarget::new(
+        args.workload.as_deref(),
+        args.admin,
+        args.kubernetes,
+        &args.state,
+    )?;
     let documents = runtime.block_on(async {
         let port = target.locate().await?;
         Documents::fetch(&port, args.kind).await
