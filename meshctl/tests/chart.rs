@@ -68,6 +68,13 @@ fn custom() -> Values {
         "citadel.replicas=2",
         "injector.replicas=1",
         "injector.failurePolicy=Ignore",
+        // The ingress off, the egress on with its own ports and type.
+        "gateways.ingress.enabled=false",
+        "gateways.egress.enabled=true",
+        "gateways.egress.replicas=2",
+        "gateways.egress.serviceType=NodePort",
+        "gateways.egress.httpPort=8080",
+        "gateways.egress.httpsPort=8443",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -85,6 +92,12 @@ fn chart_and_manifest_agree_for_default_and_custom_values() {
         }
         let ours = by_address(ours.all().cloned());
         let helm = by_address(helm);
+        let ingress = values.gateways.ingress.enabled;
+        assert_eq!(
+            ours.keys().any(|a| a.contains("ingressgateway")),
+            ingress,
+            "the ingress gateway is installed exactly when enabled"
+        );
         assert_eq!(
             ours.keys().collect::<Vec<_>>(),
             helm.keys().collect::<Vec<_>>(),
@@ -113,6 +126,9 @@ fn the_custom_values_reach_the_objects() {
         "- example.org",
         "replicas: 3",
         "name: virtualservices.networking.istio.io",
+        "name: egressgateway",
+        "type: NodePort",
+        "port: 8443",
     ] {
         // serde_yaml quotes the tag only where it stands alone; accept either form.
         let unquoted = expected.replace('\'', "");

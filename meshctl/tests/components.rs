@@ -106,3 +106,102 @@ fn the_webhook_reaches_the_injector_under_the_names_its_certificate_has() {
     assert_eq!(target["targetPort"], 15017);
     assert_eq!(service["namespace"], NAMESPACE);
 }
+
+/// A gateway container's args, with every `env` entry turned into the flag that reads
+/// that variable: an env name the proxy does not know fails here, not in a pod.
+fn gateway_command_line(container: &Value) -> Vec<String> {
+    use clap::CommandFactory;
+    let command = mesh_proxy::config::Config::command();
+    let mut line = vec!["mesh-proxy".to_owned()];
+    line.extend(
+        container["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned),
+    );
+    // What the kubelet would put in the field references.
+    let fields = [
+        ("metadata.name", "ingressgateway-7d9f-abcde"),
+        ("metadata.namespace", "mesh-gateways"),
+        ("spec.serviceAccountName", "ingressgateway"),
+        ("status.podIP", "10.0.0.7"),
+    ];
+    for entry in container["env"].as_array().expect("env") {
+        let name = entry["name"].as_str().expect("name");
+        let value = match entry["value"].as_str() {
+            Some(value) => value,
+            None => {
+                let path = entry["valueFrom"]["fieldRef"]["fieldPath"].as_str();
+                fields
+                    .iter()
+                    .find(|(field, _)| Some(*field) == path)
+                    .map(|(_, v)| *v)
+                    .unwrap_or_else(|| panic!("{name}: an unknown field reference {path:?}"))
+            }
+        };
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_env().and_then(|e| e.to_str()) == Some(name));
+        match arg.and_then(|a| a.get_long()) {
+            Some(long) => line.push(format!("--{long}={value}")),
+            // Field references the proxy does not read (POD_NAME) are harmless.
+            None => assert!(entry["value"].is_null(), "mesh-proxy reads no {name}"),
+        }
+    }
+    line
+}
+
+#[test]
+fn the_gateways_flags_and_env_parse_with_the_proxys_own_parser() {
+    use clap::Parser;
+    use mesh_proxy::config::{Config as ProxyConfig, ProxyMode};
+    let values = {
+        let sets = ["gateways.egress.enabled=true", "trustDomain=corp.example"].map(str::to_owned);
+        Values::load(&[] as &[&std::path::Path], &sets).expect("valid")
+    };
+    let objects = manifest::render(&values).expect("renders").objects;
+    for name in ["ingressgateway", "egressgateway"] {
+        let deployment = find(&objects, "Deployment", name);
+        let pod = &deployment["spec"]["template"];
+        let container = &pod["spec"]["containers"][0];
+        let line = gateway_command_line(container);
+        let config = ProxyConfig::try_parse_from(&line)
+            .unwrap_or_else(|e| panic!("mesh-proxy refuses {line:?}: {e}"));
+        assert_eq!(config.mode, ProxyMode::Gateway, "{name}");
+        assert_eq!(config.workload, name);
+        assert_eq!(config.namespace, "mesh-gateways");
+        assert_eq!(config.trust_domain, "corp.example");
+        assert_eq!(config.pilot.as_deref(), Some("pilot.mesh-system.svc:15010"));
+        assert_eq!(
+            config.ca_addr.as_deref(),
+            Some("citadel.mesh-system.svc:8060")
+        );
+        // The labels it tells pilot are the pod's: Istio's and mesh's selectors match.
+        for key in ["istio", "mesh"] {
+            assert_eq!(config.labels.get(key).map(String::as_str), Some(name));
+            assert_eq!(pod["metadata"]["labels"][key], name);
+        }
+        // Readiness is probed where the proxy serves it, the credentials where it reads them.
+        let probe = &container["readinessProbe"]["httpGet"]["port"];
+        assert_eq!(probe.as_u64(), Some(u64::from(config.health_addr.port())));
+        assert_eq!(
+            config.credentials_dir,
+            std::path::Path::new("/etc/mesh/credentials")
+        );
+        // The token and trust bundle the env names are the volumes mounted.
+        for path in [config.ca_token_file.clone(), config.trust_bundle.clone()] {
+            let path = path.expect("a path");
+            let mounted = container["volumeMounts"]
+                .as_array()
+                .expect("mounts")
+                .iter()
+                .filter_map(|m| m["mountPath"].as_str())
+                .any(|dir| path.parent() == Some(std::path::Path::new(dir)));
+            assert!(mounted, "{name}: {} is not mounted", path.display());
+        }
+        let sysctls = &pod["spec"]["securityContext"]["sysctls"][0];
+        assert_eq!(sysctls["name"], "net.ipv4.ip_unprivileged_port_start");
+    }
+}

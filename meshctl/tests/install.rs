@@ -220,6 +220,11 @@ async fn install_applies_in_order_waits_and_says_what_next() {
         "PATCH /apis/rbac.authorization.k8s.io/v1/clusterroles/mesh-pilot?",
         "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/mesh-system/roles/mesh-citadel?",
         "PATCH /apis/apps/v1/namespaces/mesh-system/deployments/pilot?",
+        "PATCH /api/v1/namespaces/mesh-gateways?",
+        "PATCH /api/v1/namespaces/mesh-gateways/services/ingressgateway?",
+        "PATCH /apis/apps/v1/namespaces/mesh-gateways/deployments/ingressgateway?",
+        "PATCH /apis/policy/v1/namespaces/mesh-gateways/poddisruptionbudgets/ingressgateway?",
+        "GET /apis/apps/v1/namespaces/mesh-gateways/deployments/ingressgateway",
         "PATCH /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/mesh-sidecar-injector?",
         "GET /apis/apps/v1/namespaces/mesh-system/deployments/mesh-sidecar-injector",
     ] {
@@ -236,6 +241,12 @@ async fn install_applies_in_order_waits_and_says_what_next() {
     assert!(
         position("PATCH /api/v1/namespaces/mesh-system?") > position("GET /apis/apiextensions")
     );
+    assert!(
+        position("PATCH /apis/apps/v1/namespaces/mesh-gateways/deployments/ingressgateway?")
+            > position("PATCH /api/v1/namespaces/mesh-gateways?"),
+        "the gateway's namespace before what lives in it"
+    );
+    assert!(out.contains("ingressgateway: 1/1 ready"), "{out}");
     assert_eq!(
         seen.last().map(String::as_str),
         Some(
@@ -536,6 +547,8 @@ fn review(verb: &str, resource: &str, group: &str, namespace: Option<&str>, allo
 /// marker CRD.
 fn precheck_steps(minor: &str, denied: &str, webhooks: Value, istio: bool) -> Vec<Step> {
     let ns = Some("mesh-system");
+    // The ingress gateway's namespace (installed by default) sorts first.
+    let gw = Some("mesh-gateways");
     let version = json!({"major": "1", "minor": minor, "gitVersion": format!("v1.{minor}"),
         "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "", "compiler": "",
         "platform": ""});
@@ -544,7 +557,9 @@ fn precheck_steps(minor: &str, denied: &str, webhooks: Value, istio: bool) -> Ve
     for (resource, group, namespace) in [
         ("configmaps", "", ns),
         ("namespaces", "", None),
+        ("serviceaccounts", "", gw),
         ("serviceaccounts", "", ns),
+        ("services", "", gw),
         ("services", "", ns),
         (
             "mutatingwebhookconfigurations",
@@ -552,7 +567,9 @@ fn precheck_steps(minor: &str, denied: &str, webhooks: Value, istio: bool) -> Ve
             None,
         ),
         ("customresourcedefinitions", "apiextensions.k8s.io", None),
+        ("deployments", "apps", gw),
         ("deployments", "apps", ns),
+        ("poddisruptionbudgets", "policy", gw),
         ("poddisruptionbudgets", "policy", ns),
         ("clusterrolebindings", rbac, None),
         ("clusterroles", rbac, None),

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::values::Values;
-use super::{crds, kinds, rbac};
+use super::{crds, gateways, kinds, rbac};
 
 pub const NAMESPACE: &str = "mesh-system";
 pub const PILOT: &str = "pilot";
@@ -98,6 +98,7 @@ pub fn objects(values: &Values) -> Vec<Value> {
             "mesh-injection": "disabled",
         }},
     })];
+    objects.push(gateways::namespace());
     objects.extend(components.iter().map(|name| {
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(name, name)})
     }));
@@ -117,6 +118,8 @@ pub fn objects(values: &Values) -> Vec<Value> {
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}},
         })
     }));
+    // Before the webhook, which comes last: install waits on its caBundle at the end.
+    objects.extend(gateways::objects(values));
     objects.push(webhook(values));
     objects
 }

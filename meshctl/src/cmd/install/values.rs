@@ -19,6 +19,29 @@ pub struct Values {
     pub pilot: Component,
     pub citadel: Component,
     pub injector: Injector,
+    pub gateways: Gateways,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Gateways {
+    /// `mesh-proxy --mode gateway` labelled `istio: ingressgateway`, `mesh: ingressgateway`.
+    pub ingress: Gateway,
+    /// The same, labelled `egressgateway`: for traffic leaving through it.
+    pub egress: Gateway,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Gateway {
+    pub enabled: bool,
+    pub replicas: i32,
+    /// The Service's type: `LoadBalancer`, `NodePort` or `ClusterIP`.
+    pub service_type: String,
+    /// The Service's ports, forwarded to the same container ports: a Gateway server's
+    /// `port.number` must be one of them.
+    pub http_port: i32,
+    pub https_port: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +80,32 @@ impl Default for Values {
             pilot: Component { replicas: 1 },
             citadel: Component { replicas: 1 },
             injector: Injector::default(),
+            gateways: Gateways::default(),
+        }
+    }
+}
+
+impl Default for Gateways {
+    fn default() -> Self {
+        Self {
+            ingress: Gateway::default(),
+            egress: Gateway {
+                enabled: false,
+                service_type: "ClusterIP".to_owned(),
+                ..Gateway::default()
+            },
+        }
+    }
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            replicas: 1,
+            service_type: "LoadBalancer".to_owned(),
+            http_port: 80,
+            https_port: 443,
         }
     }
 }
@@ -141,12 +190,20 @@ impl Values {
             ("pilot", self.pilot.replicas),
             ("citadel", self.citadel.replicas),
             ("injector", self.injector.replicas),
+            ("gateways.ingress", self.gateways.ingress.replicas),
+            ("gateways.egress", self.gateways.egress.replicas),
         ] {
             if replicas < 1 {
                 return invalid(format!(
                     "{name}.replicas must be at least 1, not {replicas}"
                 ));
             }
+        }
+        for (name, gateway) in [
+            ("gateways.ingress", &self.gateways.ingress),
+            ("gateways.egress", &self.gateways.egress),
+        ] {
+            gateway.validate(name)?;
         }
         if !matches!(self.injector.failure_policy.as_str(), "Fail" | "Ignore") {
             return invalid(format!(
@@ -178,6 +235,34 @@ impl Values {
     /// `<registry>/<name>:<tag>`.
     pub fn image(&self, name: &str) -> String {
         format!("{}/{name}:{}", self.image.registry, self.image.tag)
+    }
+}
+
+impl Gateway {
+    fn validate(&self, name: &str) -> Result<(), ValuesError> {
+        if !matches!(
+            self.service_type.as_str(),
+            "LoadBalancer" | "NodePort" | "ClusterIP"
+        ) {
+            return Err(ValuesError::Invalid(format!(
+                "{name}.serviceType must be LoadBalancer, NodePort or ClusterIP, not {:?}",
+                self.service_type
+            )));
+        }
+        for (field, port) in [("httpPort", self.http_port), ("httpsPort", self.https_port)] {
+            if !(1..=65535).contains(&port) {
+                return Err(ValuesError::Invalid(format!(
+                    "{name}.{field} must be a port, 1 to 65535, not {port}"
+                )));
+            }
+        }
+        if self.http_port == self.https_port {
+            return Err(ValuesError::Invalid(format!(
+                "{name}.httpPort and httpsPort must differ, both are {}",
+                self.http_port
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -255,6 +340,12 @@ mod tests {
             (&["injector.failurePolicy=Maybe"][..], "Fail or Ignore"),
             (&["replicas"][..], "expected key=value"),
             (&["=1"][..], "expected key=value"),
+            (
+                &["gateways.ingress.serviceType=Ingress"][..],
+                "LoadBalancer, NodePort",
+            ),
+            (&["gateways.egress.httpPort=0"][..], "1 to 65535"),
+            (&["gateways.ingress.replicas=0"][..], "at least 1"),
         ];
         for (sets, expected) in cases {
             let error = load(sets).expect_err("invalid").to_string();
