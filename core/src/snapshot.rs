@@ -188,6 +188,11 @@ pub struct VirtualHostSpec {
     pub domains: Vec<String>,
     #[serde(default)]
     pub routes: Vec<HttpRoute>,
+    /// `namespace/name` of the VirtualService the routes come from (several, comma
+    /// separated, when a gateway merges them); none for the default route. What
+    /// `meshctl proxy-config routes` shows a user asking why a request went where it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_service: Option<String>,
 }
 
 /// One port of one service and its endpoints, with the DestinationRule that applies.
@@ -203,6 +208,9 @@ pub struct ClusterSpec {
     pub traffic_policy: Option<TrafficPolicy>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subsets: Vec<Subset>,
+    /// `namespace/name` of the DestinationRule the policy and subsets come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_rule: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

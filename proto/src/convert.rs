@@ -153,6 +153,7 @@ fn encode_virtual_host_body(route_config: &str, host: &VirtualHostSpec) -> pb::V
         name: host.name.clone(),
         domains: host.domains.clone(),
         routes_json: json(&host.routes),
+        virtual_service: host.virtual_service.clone().unwrap_or_default(),
     }
 }
 
@@ -167,6 +168,7 @@ pub fn encode_cluster(spec: &ClusterSpec) -> pb::Resource {
         } else {
             json(&spec.subsets)
         },
+        destination_rule: spec.destination_rule.clone().unwrap_or_default(),
     };
     resource(cluster_name(&spec.host, spec.port), Kind::Cluster(cluster))
 }
@@ -433,6 +435,7 @@ fn decode_virtual_host(host: &pb::VirtualHost) -> Result<VirtualHostSpec, String
         name: host.name.clone(),
         domains: host.domains.clone(),
         routes: from_json(&host.routes_json)?,
+        virtual_service: Some(host.virtual_service.clone()).filter(|v| !v.is_empty()),
     })
 }
 
@@ -456,6 +459,7 @@ fn decode_cluster(name: &str, c: &pb::Cluster) -> Result<ClusterSpec, DecodeErro
         endpoints: Vec::new(),
         traffic_policy,
         subsets,
+        destination_rule: Some(c.destination_rule.clone()).filter(|d| !d.is_empty()),
     })
 }
 

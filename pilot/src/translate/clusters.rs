@@ -19,6 +19,7 @@ pub fn cluster_spec(index: &Index, scope: &Scope, service: &Service, port: u16) 
         endpoints: Vec::new(),
         traffic_policy: rule.and_then(|r| r.spec.traffic_policy.clone()),
         subsets: rule.map(|r| r.spec.subsets.clone()).unwrap_or_default(),
+        destination_rule: rule.map(|r| format!("{}/{}", r.metadata.namespace, r.metadata.name)),
     }
 }
 

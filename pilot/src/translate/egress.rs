@@ -42,6 +42,7 @@ pub fn add_blackhole(index: &Index, scope: &Scope, virtual_hosts: &mut Vec<Virtu
         return;
     }
     virtual_hosts.push(VirtualHostSpec {
+        virtual_service: None,
         name: BLACKHOLE.into(),
         domains: vec!["*".into()],
         routes: vec![HttpRoute {

@@ -294,7 +294,8 @@ fn served_hosts(bound: &Bound<'_>, vs: &Object<VirtualServiceSpec>) -> Vec<Strin
 /// The virtual hosts of an HTTP or HTTPS port: for each host, the first bound
 /// VirtualService's routes (name order), or a 301 to HTTPS on an `httpsRedirect` server.
 fn virtual_hosts(index: &Index, servers: &[Bound<'_>], port: u16) -> Vec<VirtualHostSpec> {
-    let mut hosts: BTreeMap<String, Vec<HttpRoute>> = BTreeMap::new();
+    // Per host: its routes, and the VirtualService they come from.
+    let mut hosts: BTreeMap<String, (Vec<HttpRoute>, Option<String>)> = BTreeMap::new();
     for bound in servers
         .iter()
         .filter(|s| matches!(s.protocol(), Protocol::Http | Protocol::Https))
@@ -314,7 +315,9 @@ fn virtual_hosts(index: &Index, servers: &[Bound<'_>], port: u16) -> Vec<Virtual
                     .collect();
             }
             for name in names {
-                hosts.entry(name).or_insert_with(|| vec![https_redirect()]);
+                hosts
+                    .entry(name)
+                    .or_insert_with(|| (vec![https_redirect()], None));
             }
             continue;
         }
@@ -323,17 +326,21 @@ fn virtual_hosts(index: &Index, servers: &[Bound<'_>], port: u16) -> Vec<Virtual
             .filter(|(vs, _)| !vs.spec.http.is_empty())
         {
             let routes = http_routes(vs, &gateway, port);
+            let origin = format!("{}/{}", vs.metadata.namespace, vs.metadata.name);
             for name in names {
-                hosts.entry(name).or_insert_with(|| routes.clone());
+                hosts
+                    .entry(name)
+                    .or_insert_with(|| (routes.clone(), Some(origin.clone())));
             }
         }
     }
     hosts
         .into_iter()
-        .map(|(host, routes)| VirtualHostSpec {
+        .map(|(host, (routes, virtual_service))| VirtualHostSpec {
             name: host.clone(),
             domains: domains(&host),
             routes,
+            virtual_service,
         })
         .collect()
 }

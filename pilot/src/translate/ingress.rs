@@ -121,6 +121,7 @@ fn local_listener(
         }],
         traffic_policy: None,
         subsets: Vec::new(),
+        destination_rule: None,
     };
     let (protocol, route_config, tcp_route) = match protocol {
         Some(p) if !p.is_http() => (ListenerProtocol::Tcp, None, vec![to(&cluster)]),
@@ -171,6 +172,7 @@ fn local_routes(name: &str, cluster: &ClusterSpec) -> RouteConfigSpec {
     RouteConfigSpec {
         name: name.to_owned(),
         virtual_hosts: vec![VirtualHostSpec {
+            virtual_service: None,
             name: name.to_owned(),
             domains: vec!["*".into()],
             routes: vec![HttpRoute {

@@ -42,6 +42,8 @@ pub fn outbound_route_config(
                 name: format!("{}:{}", service.hostname, port.number),
                 domains: domains(scope, service, vips, port.number, http_ports.len() == 1),
                 routes,
+                virtual_service: virtual_service
+                    .map(|vs| format!("{}/{}", vs.metadata.namespace, vs.metadata.name)),
             });
         }
     }

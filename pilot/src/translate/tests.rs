@@ -37,6 +37,9 @@ fn node(namespace: &str, labels: &[(&str, &str)]) -> Node {
     }
 }
 
+const VS_REVIEWS: &str = "canary/reviews";
+const DR_REVIEWS: &str = "canary/reviews";
+
 fn vhost<'a>(snapshot: &'a Snapshot, name: &str) -> &'a mesh_core::snapshot::VirtualHostSpec {
     snapshot.route_configs[0]
         .virtual_hosts
@@ -84,6 +87,7 @@ fn canary_routes_carry_the_virtual_service_and_every_short_name() {
     }
     let names: Vec<_> = reviews.routes.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["beta-group-3-way", "canary-90-10"]);
+    assert_eq!(reviews.virtual_service.as_deref(), Some(VS_REVIEWS));
     let weights: Vec<_> = reviews.routes[1].route.iter().map(|d| d.weight).collect();
     assert_eq!(weights, [Some(90), Some(10)]);
 
@@ -94,6 +98,16 @@ fn canary_routes_carry_the_virtual_service_and_every_short_name() {
         .expect("reviews cluster");
     let subsets: Vec<_> = cluster.subsets.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(subsets, ["v1", "v2", "v3"]);
+    assert_eq!(cluster.destination_rule.as_deref(), Some(DR_REVIEWS));
+    // What the rule and the routes came from survives the wire, for proxy-config.
+    let wire = mesh_proto::convert::encode_snapshot(&snapshot);
+    let decoded = mesh_proto::convert::decode_snapshot("v", &wire).expect("decodes");
+    assert_eq!(
+        vhost(&decoded, "reviews.canary.svc.cluster.local:9080")
+            .virtual_service
+            .as_deref(),
+        Some(VS_REVIEWS)
+    );
     let ports: Vec<_> = cluster.endpoints.iter().map(|e| e.address.port()).collect();
     assert_eq!(ports, [9081, 9082, 9083]);
     assert_eq!(

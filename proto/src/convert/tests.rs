@@ -145,6 +145,7 @@ fn a_virtual_host_without_its_route_configuration_is_refused_by_name() {
             name: "reviews:9080".into(),
             domains: vec!["reviews".into()],
             routes: Vec::new(),
+            virtual_service: None,
         },
     );
     let err = decode_snapshot("v", [&host])
