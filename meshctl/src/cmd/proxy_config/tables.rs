@@ -45,7 +45,7 @@ pub fn routes(configs: &[RouteConfig]) -> Vec<[String; 5]> {
                     host.name.clone(),
                     domains(&host.domains),
                     route_match(&route.matches),
-                    NONE.to_owned(),
+                    host.virtual_service.as_deref().unwrap_or(NONE).to_owned(),
                 ]);
             }
         }
@@ -72,7 +72,7 @@ fn domains(all: &[String]) -> String {
 }
 
 /// `/*` for every request; else each match (ORed) as its path and other conditions.
-fn route_match(matches: &[Match]) -> String {
+pub fn route_match(matches: &[Match]) -> String {
     if matches.is_empty() {
         return "/*".to_owned();
     }
@@ -143,13 +143,7 @@ pub fn clusters(clusters: &[Cluster]) -> Vec<[String; 6]> {
         } else {
             ("outbound", "EDS")
         };
-        // Subsets and traffic policies come only from a DestinationRule; which one is not
-        // in the snapshot.
-        let rule = if cluster.subsets.is_empty() && cluster.traffic_policy.is_none() {
-            NONE
-        } else {
-            "yes"
-        };
+        let rule = cluster.destination_rule.as_deref().unwrap_or(NONE);
         let subsets = std::iter::once(NONE).chain(cluster.subsets.iter().map(|s| s.name.as_str()));
         for subset in subsets {
             rows.push([

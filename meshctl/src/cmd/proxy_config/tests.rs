@@ -72,9 +72,14 @@ fn routes_show_each_route_of_each_virtual_host() {
     assert_eq!(reviews[0][3], "/reviews* end-user=jason");
     assert_eq!(reviews[1][3], "/*");
     assert_eq!(
-        reviews[1][4], "-",
-        "the VirtualService name is not in the snapshot"
+        reviews[1][4], "default/reviews",
+        "the VirtualService the routes come from"
     );
+    let details: Vec<&Vec<&str>> = outbound
+        .iter()
+        .filter(|r| r[1] == "details.default.svc.cluster.local:9080")
+        .collect();
+    assert_eq!(details[0][4], "-", "a default route has no VirtualService");
     let inbound = rows(&text, "inbound|9080");
     assert_eq!(
         inbound,
@@ -96,7 +101,7 @@ fn clusters_have_a_row_per_subset() {
             "v1",
             "outbound",
             "EDS",
-            "yes"
+            "default/reviews"
         ]
     );
     assert_eq!(

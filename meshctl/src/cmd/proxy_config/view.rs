@@ -48,11 +48,13 @@ pub struct RouteConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct VirtualHost {
     pub name: String,
     pub domains: Vec<String>,
     pub routes: Vec<Route>,
+    /// `namespace/name` of the VirtualService the routes come from.
+    pub virtual_service: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +63,8 @@ pub struct Route {
     pub name: String,
     #[serde(rename = "match")]
     pub matches: Vec<Match>,
+    /// Where it sends requests (weighted); empty for a redirect or a direct response.
+    pub route: Vec<RouteDestination>,
 }
 
 /// Istio's HTTPMatchRequest: the fields a MATCH cell shows.
@@ -114,12 +118,23 @@ pub struct Cluster {
     pub port: u16,
     pub traffic_policy: Option<Value>,
     pub subsets: Vec<Subset>,
+    pub endpoints: Vec<Endpoint>,
+    /// `namespace/name` of the DestinationRule applied.
+    pub destination_rule: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Subset {
     pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Endpoint {
+    pub address: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// One entry of `/listeners`: what is bound now.
