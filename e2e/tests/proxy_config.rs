@@ -130,6 +130,13 @@ async fn proxy_config_and_proxy_status_read_the_local_mesh() {
         "{}",
         clusters.stdout
     );
+    assert!(
+        rows_of(&clusters, "reviews.default.svc.cluster.local")
+            .iter()
+            .all(|r| r[5] == "default/reviews"),
+        "the DestinationRule is named: {}",
+        clusters.stdout
+    );
 
     // listeners: bound on the workload's own address.
     let listeners = ok(state, &["proxy-config", "listeners", "productpage-v1"]);
