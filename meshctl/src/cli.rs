@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cmd::analyze::AnalyzeArgs;
 use crate::cmd::apply::ApplyArgs;
+use crate::cmd::describe::XArgs;
 use crate::cmd::install::InstallCommand;
 use crate::cmd::kube_inject::KubeInjectArgs;
 use crate::cmd::local::LocalArgs;
@@ -37,6 +38,8 @@ pub enum Command {
     ProxyConfig(ProxyConfigArgs),
     /// Per proxy and resource type: SYNCED, STALE, NOT SENT or NACKED (with the message)
     ProxyStatus(ProxyStatusArgs),
+    /// Experimental: `x describe pod <workload|pod>`, what applies to a pod and why
+    X(XArgs),
     /// Add the sidecar to Pods and workload templates in YAML, offline, as the injector would
     KubeInject(KubeInjectArgs),
     /// install, uninstall, manifest generate, precheck, version: mesh on Kubernetes

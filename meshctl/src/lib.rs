@@ -43,6 +43,7 @@ pub fn run(cli: &Cli, out: &mut impl Write) -> Result<Status, cmd::CommandError>
         Command::Delete(args) => cmd::apply::delete(args, out),
         Command::ProxyConfig(args) => cmd::proxy_config::run(args, out),
         Command::ProxyStatus(args) => cmd::proxy_status::run(args, out),
+        Command::X(args) => cmd::describe::run(args, out),
         Command::Install(command) => Ok(cmd::install::run(command, out)?),
         Command::KubeInject(args) => cmd::kube_inject::run(args, out),
     }

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod apply;
+pub mod describe;
 pub mod install;
 pub mod kube_inject;
 pub mod local;
