@@ -2,10 +2,11 @@
 //! node, the snapshot pilot would send it and its inbound policy) and, when reachable, the
 //! proxy's own `/config_dump`. A function of those documents: no I/O here.
 //!
-//! The snapshot is translated config, so Services and DestinationRules are recognised by
-//! what they became: a Service selecting the pod is an outbound cluster with the pod among
-//! its endpoints, a DestinationRule is a cluster's subsets and traffic policy, a
-//! VirtualService is a virtual host whose routes are not just pilot's `default` route.
+//! The snapshot is translated config, so Services are recognised by what they became: a
+//! Service selecting the pod is an outbound cluster with the pod among its endpoints. A
+//! cluster names its DestinationRule and a virtual host its VirtualService (pilot's names,
+//! `namespace/name`); a virtual host of an older pilot without the name counts as routed
+//! by a VirtualService when its routes are not just pilot's `default` route.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -90,6 +91,8 @@ pub struct ServiceView {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleView {
+    /// `namespace/name`, when pilot named it.
+    pub name: Option<String>,
     pub host: String,
     pub port: u16,
     /// `name (k=v, ...)` of each subset whose labels the pod carries.
@@ -103,6 +106,8 @@ pub struct RuleView {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoutingView {
+    /// `namespace/name`, when pilot named it.
+    pub name: Option<String>,
     pub route_config: String,
     pub virtual_host: String,
     pub routes: Vec<RouteView>,
@@ -175,7 +180,9 @@ pub fn describe(pilot: &Value, proxy: Option<&Value>) -> Description {
             .collect(),
         destination_rules: selecting
             .iter()
-            .filter(|c| !c.subsets.is_empty() || c.traffic_policy.is_some())
+            .filter(|c| {
+                c.destination_rule.is_some() || !c.subsets.is_empty() || c.traffic_policy.is_some()
+            })
             .map(|c| rule(c, &node.labels))
             .collect(),
         virtual_services: routing(&dump.snapshot, &selecting),
@@ -205,6 +212,7 @@ fn rule(cluster: &Cluster, labels: &BTreeMap<String, String>) -> RuleView {
         .partition(|s| s.labels.iter().all(|(k, v)| labels.get(k) == Some(v)));
     let show = |s: &&view::Subset| format!("{} ({})", s.name, pairs(&s.labels));
     RuleView {
+        name: cluster.destination_rule.clone(),
         host: cluster.host.clone(),
         port: cluster.port,
         subsets: mine.iter().map(show).collect(),
@@ -219,14 +227,16 @@ fn routing(snapshot: &Snapshot, services: &[&Cluster]) -> Vec<RoutingView> {
     let mut views = Vec::new();
     for config in &snapshot.route_configs {
         for host in &config.virtual_hosts {
-            let from_config = host
-                .routes
-                .iter()
-                .any(|r| !(r.name == "default" && r.matches.is_empty()));
+            let from_config = host.virtual_service.is_some()
+                || host
+                    .routes
+                    .iter()
+                    .any(|r| !(r.name == "default" && r.matches.is_empty()));
             if !from_config || !host.routes.iter().any(|r| r.route.iter().any(to_service)) {
                 continue;
             }
             views.push(RoutingView {
+                name: host.virtual_service.clone(),
                 route_config: config.name.clone(),
                 virtual_host: host.name.clone(),
                 routes: host
@@ -359,9 +369,14 @@ pub fn write(d: &Description, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "\nService: {} port {}", service.host, service.port)?;
     }
     for rule in &d.destination_rules {
+        let name = rule
+            .name
+            .as_deref()
+            .map(|n| format!("{n} "))
+            .unwrap_or_default();
         writeln!(
             out,
-            "\nDestinationRule for {} port {}",
+            "\nDestinationRule {name}for {} port {}",
             rule.host, rule.port
         )?;
         match rule.subsets.as_slice() {
@@ -383,8 +398,13 @@ pub fn write(d: &Description, out: &mut impl Write) -> io::Result<()> {
     for vs in &d.virtual_services {
         writeln!(
             out,
-            "\nVirtualService routes ({} {}):",
-            vs.route_config, vs.virtual_host
+            "\nVirtualService {}routes (route config {}, host {}):",
+            vs.name
+                .as_deref()
+                .map(|n| format!("{n} "))
+                .unwrap_or_default(),
+            vs.route_config,
+            vs.virtual_host
         )?;
         for route in &vs.routes {
             writeln!(
