@@ -90,7 +90,8 @@ async fn bookinfo_runs_locally_routes_live_and_stops_without_orphans() {
     let topology = tempfile::tempdir().unwrap();
     copy_example(topology.path());
     let state = tempfile::tempdir().unwrap();
-    let options = free_options(7);
+    // Seven workloads and the ingress gateway.
+    let options = free_options(8);
     let mut mesh = up(topology.path(), state.path(), &options).await.unwrap();
     let names: Vec<&str> = mesh
         .state()
@@ -233,10 +234,11 @@ async fn bookinfo_runs_locally_routes_live_and_stops_without_orphans() {
         .iter()
         .map(|p| (p.name.clone(), p.pid))
         .collect();
-    assert_eq!(processes.len(), 2 + 2 * 7);
+    // pilot, citadel, an app and a sidecar per workload, the ingress gateway.
+    assert_eq!(processes.len(), 2 + 2 * 7 + 1);
     let (code, text) = meshctl(state.path(), &["local", "down"]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("stopped 16 processes"), "{text}");
+    assert!(text.contains("stopped 17 processes"), "{text}");
     for (name, status) in mesh.exits() {
         assert!(status.is_some(), "{name} still runs after down");
     }

@@ -248,5 +248,26 @@ async fn write_table(state: &State, out: &mut impl Write) -> std::io::Result<boo
     }
     writeln!(out)?;
     super::proxy_config::table::write(header, &rows, out)?;
+    if let Some(gateway) = &state.gateway {
+        let running = process::alive(gateway.pid);
+        let ready = running && probe::ready(gateway.health).await;
+        let is_synced = synced.contains(&gateway.node_id);
+        healthy &= ready && is_synced;
+        let listeners: Vec<String> = gateway.listeners.iter().map(|a| a.to_string()).collect();
+        writeln!(
+            out,
+            "\ningressgateway {} (listeners {}, admin {}) {}{}{}",
+            gateway.ip,
+            listeners.join(", "),
+            gateway.admin,
+            if running { "running" } else { "EXITED" },
+            if ready { ", ready" } else { ", NOT READY" },
+            if is_synced {
+                ", synced"
+            } else {
+                ", NOT SYNCED"
+            },
+        )?;
+    }
     Ok(healthy)
 }

@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::binaries::Binaries;
+use super::gateway::{self, PlannedGateway};
 use super::plan::{Instance, generated_config, plan};
 use super::process::{self, Spec};
-use super::ready::{POLL, check_exits, report_config_problems, tails, wait_ready};
-use super::state::{AppState, ControlPlane, SidecarState, State, StateDir, WorkloadState};
+use super::ready::{POLL, check_exits, report_config_problems, tails, wait_gateway, wait_ready};
+use super::state::{
+    AppState, ControlPlane, GatewayState, SidecarState, State, StateDir, WorkloadState,
+};
 use super::topology::{CONFIG_DIR, Topology};
 use super::{LocalError, LocalMesh, Options};
 
@@ -39,6 +42,7 @@ pub async fn up(
         options.app_port_base,
         &binaries.echo,
     )?;
+    let gateway = gateway::plan(&topology, options.base_ip, instances.len())?;
     std::fs::create_dir_all(state_dir).map_err(|source| LocalError::Io {
         what: "cannot create the state directory",
         path: state_dir.to_path_buf(),
@@ -46,8 +50,14 @@ pub async fn up(
     })?;
     let dir = StateDir::new(std::fs::canonicalize(state_dir).unwrap_or(state_dir.into()));
     refuse_if_running(&dir)?;
-    check_addresses(options, &instances)?;
-    let config_dirs = prepare(&dir, &topology_dir, &topology, &instances)?;
+    check_addresses(options, &instances, gateway.as_ref())?;
+    let config_dirs = prepare(
+        &dir,
+        &topology_dir,
+        &topology,
+        &instances,
+        gateway.is_some(),
+    )?;
 
     let mut mesh = LocalMesh {
         state: State {
@@ -86,7 +96,16 @@ pub async fn up(
             instance.outbound()
         ));
     }
+    if let Some(gateway) = &gateway {
+        start_gateway(&mut mesh, binaries, gateway, &pilot, &citadel)?;
+        progress(&format!(
+            "started the ingress gateway on {} (listeners {})",
+            gateway.ip,
+            join(&gateway.listeners())
+        ));
+    }
     wait_ready(&mut mesh, options.timeout, progress).await?;
+    wait_gateway(&mut mesh, options.timeout, progress).await?;
     report_config_problems(pilot.monitoring, progress).await;
     Ok(mesh)
 }
@@ -107,7 +126,11 @@ fn refuse_if_running(dir: &StateDir) -> Result<(), LocalError> {
 
 /// Binds every address the mesh will use, so a taken port or a missing loopback alias
 /// fails before anything starts.
-fn check_addresses(options: &Options, instances: &[Instance]) -> Result<(), LocalError> {
+fn check_addresses(
+    options: &Options,
+    instances: &[Instance],
+    gateway: Option<&PlannedGateway>,
+) -> Result<(), LocalError> {
     let mut wanted: Vec<(SocketAddr, String)> = vec![
         (options.pilot_grpc, "pilot's discovery port".into()),
         (options.pilot_monitoring, "pilot's monitoring port".into()),
@@ -121,6 +144,9 @@ fn check_addresses(options: &Options, instances: &[Instance]) -> Result<(), Loca
         for addr in instance.binds() {
             wanted.push((addr, format!("workload {}", instance.name)));
         }
+    }
+    for addr in gateway.map(PlannedGateway::binds).unwrap_or_default() {
+        wanted.push((addr, "the ingress gateway".into()));
     }
     let wanted: Vec<(SocketAddr, String)> =
         wanted.into_iter().filter(|(a, _)| a.port() != 0).collect();
@@ -161,6 +187,7 @@ fn prepare(
     topology_dir: &Path,
     topology: &Topology,
     instances: &[Instance],
+    gateway: bool,
 ) -> Result<Vec<PathBuf>, LocalError> {
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
@@ -175,7 +202,7 @@ fn prepare(
     let generated = dir.generated().join("topology.yaml");
     std::fs::write(&generated, generated_config(topology, instances))
         .map_err(io("cannot write", &generated))?;
-    write_tokens(dir, topology, instances)?;
+    write_tokens(dir, topology, instances, gateway)?;
     let user = topology_dir.join(CONFIG_DIR);
     let mut dirs = Vec::new();
     if user.is_dir() {
@@ -191,11 +218,15 @@ fn write_tokens(
     dir: &StateDir,
     topology: &Topology,
     instances: &[Instance],
+    gateway: bool,
 ) -> Result<(), LocalError> {
-    let accounts: BTreeSet<&str> = instances
+    let mut accounts: BTreeSet<&str> = instances
         .iter()
         .map(|i| i.service_account.as_str())
         .collect();
+    if gateway {
+        accounts.insert(gateway::NAME);
+    }
     let mut lines = String::new();
     for account in accounts {
         let token = format!("{:032x}", rand::random::<u128>());
@@ -429,6 +460,52 @@ fn start_workload(
     });
     mesh.dir.write(&mesh.state)?;
     Ok(())
+}
+
+fn start_gateway(
+    mesh: &mut LocalMesh,
+    binaries: &Binaries,
+    gateway: &PlannedGateway,
+    pilot: &ControlPlane,
+    citadel: &ControlPlane,
+) -> Result<(), LocalError> {
+    let log = mesh.dir.log(gateway::NAME);
+    let trust_bundle = mesh.dir.ca().join("trust-bundle.pem");
+    let token = mesh.dir.tokens().join(gateway::NAME);
+    let args = gateway.args(&gateway::Control {
+        pilot: pilot.grpc,
+        citadel: citadel.grpc,
+        trust_bundle: &trust_bundle,
+        token: &token,
+    });
+    let (child, process) = process::spawn(Spec {
+        name: gateway::NAME,
+        program: binaries.proxy.as_os_str(),
+        args,
+        env: plain_logs(),
+        cwd: &mesh.dir.root,
+        log: &log,
+    })?;
+    let pid = mesh.started(child, process)?;
+    mesh.state.gateway = Some(GatewayState {
+        pid,
+        ip: gateway.ip,
+        node_id: gateway.node_id(),
+        listeners: gateway.listeners(),
+        admin: gateway.admin(),
+        health: gateway.health(),
+        log,
+    });
+    mesh.dir.write(&mesh.state)?;
+    Ok(())
+}
+
+fn join(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A command's program: a relative path with a `/` is the topology directory's.

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod binaries;
+pub mod gateway;
 mod launch;
 pub mod plan;
 pub mod probe;

@@ -106,6 +106,38 @@ pub async fn wait_ready(
     }
 }
 
+/// Until the ingress gateway, if any, has its certificate and config and pilot shows it
+/// synced. Apart from the workloads, so their count stays theirs.
+pub async fn wait_gateway(
+    mesh: &mut LocalMesh,
+    timeout: Duration,
+    progress: &mut impl FnMut(&str),
+) -> Result<(), LocalError> {
+    let Some(gateway) = mesh.state.gateway.clone() else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        check_exits(mesh)?;
+        let synced = match &mesh.state.pilot {
+            Some(pilot) => probe::synced(pilot.monitoring).await,
+            None => Vec::new(),
+        };
+        if probe::ready(gateway.health).await && synced.contains(&gateway.node_id) {
+            progress("ingress gateway ready");
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(LocalError::Timeout {
+                timeout,
+                waiting: "the ingress gateway: not ready or not synced with pilot".into(),
+                tails: tails(&[("ingressgateway".to_owned(), gateway.log.clone())]),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 pub fn tails(logs: &[(String, PathBuf)]) -> String {
     logs.iter()
         .take(3)

@@ -141,6 +141,9 @@ pub struct State {
     pub pilot: Option<ControlPlane>,
     pub citadel: Option<ControlPlane>,
     pub workloads: Vec<WorkloadState>,
+    /// The ingress gateway, when the topology has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayState>,
     /// Every process started, in start order: what `down` stops.
     pub processes: Vec<Process>,
 }
@@ -192,6 +195,20 @@ pub struct SidecarState {
     pub inbound: Vec<SocketAddr>,
     pub admin: SocketAddr,
     pub metrics: SocketAddr,
+    pub health: SocketAddr,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayState {
+    pub pid: u32,
+    pub ip: Ipv4Addr,
+    /// As pilot's `/debug/syncz` shows it: `ingressgateway.<namespace>`.
+    pub node_id: String,
+    /// Where its Gateway servers listen: `curl http://<listener>/productpage`.
+    pub listeners: Vec<SocketAddr>,
+    pub admin: SocketAddr,
     pub health: SocketAddr,
     pub log: PathBuf,
 }

@@ -14,6 +14,8 @@
 //!     replicas: 1                      # optional
 //!     command: ["{echo}", "--listen", "{listen}", "--name", "{service}", "--version-label", "{version}"]
 //!     env: {ECHO_DELAY: 50ms}
+//! gateway:                             # optional: an ingress gateway on its own address
+//!   ports: [8080]                      # the ports its Gateway servers use
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,6 +69,18 @@ pub struct Topology {
     pub namespace: String,
     pub services: Vec<Service>,
     pub workloads: Vec<Workload>,
+    /// An ingress gateway (`mesh-proxy --mode gateway`, labelled `istio: ingressgateway`,
+    /// `mesh: ingressgateway`) on the address after the workloads'.
+    #[serde(default)]
+    pub gateway: Option<Gateway>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Gateway {
+    /// The ports the Gateway servers selecting it listen on (checked free before `up`,
+    /// shown by `status`); the servers themselves come from the Gateway config.
+    pub ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -273,7 +287,7 @@ impl Topology {
                 }
             }
         }
-        None
+        self.gateway.as_ref().and_then(check_gateway)
     }
 
     fn check_workload(&self, workload: &Workload, at: &str) -> Option<(String, String)> {
@@ -330,6 +344,32 @@ impl Topology {
         }
         None
     }
+}
+
+fn check_gateway(gateway: &Gateway) -> Option<(String, String)> {
+    if gateway.ports.is_empty() {
+        return Some((
+            "gateway.ports".into(),
+            "no ports: list the Gateway servers' ports, e.g. [8080]".into(),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, &port) in gateway.ports.iter().enumerate() {
+        let at = format!("gateway.ports[{i}]");
+        if port == 0 {
+            return Some((at, "port 0: give the Gateway server's port".into()));
+        }
+        if SIDECAR_PORTS.contains(&port) {
+            return Some((
+                at,
+                format!("port {port} is the gateway proxy's own (admin, metrics, health)"),
+            ));
+        }
+        if !seen.insert(port) {
+            return Some((at, format!("port {port} is listed twice")));
+        }
+    }
+    None
 }
 
 fn check_service(service: &Service, at: &str) -> Option<(String, String)> {
