@@ -158,13 +158,22 @@ pub async fn pilot_pod(client: &Client) -> Result<String, KubeError> {
 fn api_error(what: &str, error: kube::Error) -> KubeError {
     match error {
         kube::Error::HyperError(_) | kube::Error::Service(_) => {
-            KubeError::NoCluster(error.to_string())
+            KubeError::NoCluster(innermost(&error))
         }
         error => KubeError::Api {
             what: what.to_owned(),
             error: error.to_string(),
         },
     }
+}
+
+/// The cause a user can act on ("Connection refused"), not "client error (Connect)".
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 /// A stream to the pod's port, one per connection the relay accepts.

@@ -52,10 +52,12 @@ pub enum InspectError {
         addr: SocketAddr,
         error: FetchError,
     },
-    #[error(
-        "control plane unreachable: pilot's monitoring port {addr}: {error}; is the mesh running? `meshctl local status` shows it (or give --pilot ADDR)"
-    )]
-    PilotUnreachable { addr: SocketAddr, error: String },
+    #[error("control plane unreachable: pilot's monitoring port {addr}: {error}; {hint}")]
+    PilotUnreachable {
+        addr: SocketAddr,
+        error: String,
+        hint: &'static str,
+    },
     #[error("pilot's monitoring port {addr}: {error}")]
     Pilot { addr: SocketAddr, error: FetchError },
     #[error("no proxy {name:?} is connected to pilot; connected: {known}")]
@@ -215,7 +217,11 @@ pub struct PilotPort {
     pub workloads: Vec<(String, String, SocketAddr)>,
     /// The port-forwards behind `addr` and `workloads`, open while this lives.
     _forwards: Vec<Arc<Forward>>,
+    hint: &'static str,
 }
+
+const LOCAL_PILOT_HINT: &str =
+    "is the mesh running? `meshctl local status` shows it (or give --pilot ADDR)";
 
 impl PilotTarget {
     pub async fn locate(&self) -> Result<PilotPort, InspectError> {
@@ -224,6 +230,7 @@ impl PilotTarget {
                 addr: *addr,
                 workloads: Vec::new(),
                 _forwards: Vec::new(),
+                hint: "is pilot's monitoring port listening there?",
             }),
             PilotTarget::Kubernetes { pod } => {
                 let client = kubernetes::client().await?;
@@ -243,6 +250,7 @@ impl PilotTarget {
                         .map(|w| (w.node_id.clone(), w.name.clone(), w.sidecar.admin))
                         .collect(),
                     _forwards: Vec::new(),
+                    hint: LOCAL_PILOT_HINT,
                 })
             }
         }
@@ -262,6 +270,7 @@ pub async fn kubernetes_pilot(
         addr: monitoring.addr,
         workloads: Vec::new(),
         _forwards: vec![Arc::new(monitoring)],
+        hint: "port-forwarded to pilot's 15014; is pilot ready? `kubectl -n mesh-system logs deploy/pilot`",
     };
     if let Some(pod) = pod {
         let admin = kubernetes_admin(client, pod).await?;
@@ -280,6 +289,7 @@ impl PilotPort {
                 FetchError::Unreachable(error) => InspectError::PilotUnreachable {
                     addr: self.addr,
                     error,
+                    hint: self.hint,
                 },
                 error => InspectError::Pilot {
                     addr: self.addr,
