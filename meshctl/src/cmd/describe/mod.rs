@@ -87,7 +87,12 @@ pub fn run(args: &XArgs, out: &mut impl Write) -> Result<Status, CommandError> {
     };
     let description = runtime.block_on(async {
         let pilot = target.locate().await?;
-        describe(&pilot, &args.name).await
+        // In Kubernetes the pod named is the one proxy located, under its node id.
+        let name = match (&target, pilot.workloads.first()) {
+            (PilotTarget::Kubernetes { .. }, Some((id, ..))) => id.clone(),
+            _ => args.name.clone(),
+        };
+        describe(&pilot, &name).await
     })?;
     match args.output {
         Output::Table => pod::write(&description, out)?,

@@ -131,6 +131,34 @@ pub fn has_sidecar(pod: &Pod) -> bool {
     })
 }
 
+/// The node id the pod's sidecar gives pilot, as mesh-proxy makes it from the env the
+/// injector sets: `MESH_NODE_ID`, else `MESH_WORKLOAD.POD_NAMESPACE`, else `pod.namespace`.
+pub fn node_id(pod: &Pod, namespace: &str) -> String {
+    let spec = pod.spec.as_ref();
+    let proxy = spec.and_then(|spec| {
+        let init = spec.init_containers.iter().flatten();
+        spec.containers
+            .iter()
+            .chain(init)
+            .find(|c| c.name == PROXY_CONTAINER)
+    });
+    let env = |name: &str| {
+        proxy?
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    if let Some(id) = env("MESH_NODE_ID") {
+        return id;
+    }
+    let workload = env("MESH_WORKLOAD")
+        .or_else(|| pod.metadata.name.clone())
+        .unwrap_or_default();
+    format!("{workload}.{namespace}")
+}
+
 fn phase(pod: &Pod) -> String {
     pod.status
         .as_ref()
@@ -272,6 +300,25 @@ mod tests {
             ("productpage-v1-abc".into(), "bookinfo".into())
         );
         assert_eq!(split_pod("odd.", "ns"), ("odd.".into(), "ns".into()));
+    }
+
+    #[test]
+    fn the_node_id_is_the_sidecars() {
+        let pod = |env: serde_json::Value| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "reviews-v1-7f9c"},
+                "spec": {"initContainers": [{"name": "mesh-proxy", "env": env}], "containers": []},
+            }))
+            .expect("a pod")
+        };
+        let workload = serde_json::json!([{"name": "MESH_WORKLOAD", "value": "reviews-v1"}]);
+        assert_eq!(node_id(&pod(workload), "shop"), "reviews-v1.shop");
+        let named = serde_json::json!([{"name": "MESH_NODE_ID", "value": "n1"}]);
+        assert_eq!(node_id(&pod(named), "shop"), "n1");
+        assert_eq!(
+            node_id(&pod(serde_json::json!([])), "shop"),
+            "reviews-v1-7f9c.shop"
+        );
     }
 
     /// The relay carries an HTTP exchange to whatever the opener connects to: here a tiny

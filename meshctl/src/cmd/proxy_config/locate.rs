@@ -161,15 +161,24 @@ impl AdminTarget {
 /// The admin port of `pod` (`name` or `name.namespace`) through a port-forward, after
 /// checking the pod runs the sidecar.
 pub async fn kubernetes_admin(client: &kube::Client, pod: &str) -> Result<AdminPort, InspectError> {
+    Ok(kubernetes_proxy(client, pod).await?.0)
+}
+
+/// The admin port and the proxy's node id.
+async fn kubernetes_proxy(
+    client: &kube::Client,
+    pod: &str,
+) -> Result<(AdminPort, String), InspectError> {
     let (pod, namespace) = kubernetes::split_pod(pod, client.default_namespace());
-    kubernetes::sidecar_pod(client, &pod, &namespace).await?;
+    let found = kubernetes::sidecar_pod(client, &pod, &namespace).await?;
     let forward = kubernetes::forward(client, &pod, &namespace, ADMIN_PORT).await?;
-    Ok(AdminPort {
+    let port = AdminPort {
         addr: forward.addr,
         label: Some(format!("{pod}.{namespace}")),
         hint: "is its mesh-proxy container running? `kubectl logs POD -c mesh-proxy` says why",
         _forward: Some(Arc::new(forward)),
-    })
+    };
+    Ok((port, kubernetes::node_id(&found, &namespace)))
 }
 
 impl AdminPort {
@@ -258,7 +267,7 @@ impl PilotTarget {
 }
 
 /// pilot's monitoring port through a port-forward to a running pilot pod; with `pod`, that
-/// pod's admin port too (its node id is `name.namespace`).
+/// pod's admin port too, under the node id its sidecar gives pilot.
 pub async fn kubernetes_pilot(
     client: &kube::Client,
     pod: Option<&str>,
@@ -273,9 +282,9 @@ pub async fn kubernetes_pilot(
         hint: "port-forwarded to pilot's 15014; is pilot ready? `kubectl -n mesh-system logs deploy/pilot`",
     };
     if let Some(pod) = pod {
-        let admin = kubernetes_admin(client, pod).await?;
-        let id = admin.label.clone().unwrap_or_default();
-        port.workloads.push((id.clone(), id, admin.addr));
+        let (admin, id) = kubernetes_proxy(client, pod).await?;
+        let name = admin.label.clone().unwrap_or_default();
+        port.workloads.push((id, name, admin.addr));
         port._forwards.extend(admin._forward);
     }
     Ok(port)
