@@ -5,9 +5,10 @@
 //! the last NACK), so the overall state comes from there: NOT SENT, STALE (sent and not yet
 //! ACKed, or pilot has newer config it has not sent), NACKED (the proxy refused the last
 //! push and runs its previous config) or SYNCED. Per resource type, when the proxy's admin
-//! port is known (local mode), its `/config_dump` is compared with what pilot would send
-//! (`/debug/config_dump?proxy=ID`): the types that are equal are SYNCED, the others carry
-//! the overall state, so a NACK shows which part of the config was refused.
+//! port is known (local mode, or the pod named in Kubernetes), its `/config_dump` is
+//! compared with what pilot would send (`/debug/config_dump?proxy=ID`): the types that are
+//! equal are SYNCED, the others carry the overall state, so a NACK shows which part of the
+//! config was refused.
 
 use std::io::Write;
 use std::net::SocketAddr;
