@@ -3,9 +3,8 @@
 //! the port-forward upgrade request, each checked exactly, and the errors a user sees.
 //!
 //! The mock cannot complete a websocket upgrade (hyper's upgrade needs a real connection),
-//! so the port-forward is answered as an API server refusing it; the stream part, the
-//! relay from 127.0.0.1 to the forwarded stream, is tested over a real socket in
-//! `proxy_config::kubernetes`.
+//! so the port-forward is answered as an API server refusing it; the stream part is tested
+//! in `kube_forward.rs` (a fake API server over a real socket that completes the upgrade).
 
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
