@@ -7,6 +7,7 @@
 //! `cargo xtask bench pilot` (in `pilot/`) measures the control plane at scale instead.
 
 mod doc;
+mod gateway;
 mod load;
 mod mtls;
 mod phase;
@@ -48,6 +49,9 @@ enum BenchTask {
     /// The injector's admission webhook over HTTPS: AdmissionReviews per second and latency
     /// at a fixed rate. Builds the injector in release.
     Webhook(webhook::WebhookArgs),
+    /// mesh-proxy as a TLS-terminating gateway against nginx and HAProxy terminating TLS:
+    /// req/s, mean latency and CPU per request, HTTP/1.1 and HTTP/2. Builds in release.
+    Gateway(gateway::GatewayArgs),
     /// The open-loop load generator `bench proxy` runs pinned for each fixed-rate phase;
     /// prints one `key=value` summary line.
     #[command(hide = true)]
@@ -116,6 +120,7 @@ pub fn run(args: BenchArgs, root: &Path) -> anyhow::Result<()> {
         BenchTask::Pilot(args) => pilot::run(args, root),
         BenchTask::Mtls(args) => mtls::run(args, root),
         BenchTask::Webhook(args) => webhook::run(args, root),
+        BenchTask::Gateway(args) => gateway::run(args, root),
         BenchTask::Load(args) => {
             println!("{}", load::run_fixed_rate(&args)?.to_line());
             Ok(())
