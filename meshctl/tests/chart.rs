@@ -84,7 +84,10 @@ fn custom() -> Values {
 
 #[test]
 fn chart_and_manifest_agree_for_default_and_custom_values() {
-    for values in [Values::default(), custom()] {
+    let mut with_credentials = Values::default();
+    with_credentials.gateways.ingress.credentials =
+        vec!["shop-example-com".to_owned(), "beta.example.com".to_owned()];
+    for values in [Values::default(), custom(), with_credentials] {
         let ours: Manifest = manifest::render(&values).expect("renders");
         let helm = helm_template(&values);
         for object in &helm {

@@ -159,7 +159,10 @@ fn the_gateways_flags_and_env_parse_with_the_proxys_own_parser() {
     use mesh_proxy::config::{Config as ProxyConfig, ProxyMode};
     let values = {
         let sets = ["gateways.egress.enabled=true", "trustDomain=corp.example"].map(str::to_owned);
-        Values::load(&[] as &[&std::path::Path], &sets).expect("valid")
+        let mut values = Values::load(&[] as &[&std::path::Path], &sets).expect("valid");
+        values.gateways.ingress.credentials = vec!["shop-cert".to_owned()];
+        values.gateways.egress.credentials = vec!["shop-cert".to_owned()];
+        values
     };
     let objects = manifest::render(&values).expect("renders").objects;
     for name in ["ingressgateway", "egressgateway"] {
@@ -201,6 +204,29 @@ fn the_gateways_flags_and_env_parse_with_the_proxys_own_parser() {
                 .any(|dir| path.parent() == Some(std::path::Path::new(dir)));
             assert!(mounted, "{name}: {} is not mounted", path.display());
         }
+        // A credentialName Secret lands where the proxy looks for it: <dir>/<name>/tls.crt.
+        let mounted = container["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .find(|m| m["mountPath"].as_str() == config.credentials_dir.to_str())
+            .expect("the credentials are mounted");
+        let volume = pod["spec"]["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == mounted["name"])
+            .expect("its volume");
+        let secret = &volume["projected"]["sources"][0]["secret"];
+        assert_eq!(secret["name"], "shop-cert");
+        assert_eq!(secret["optional"], true);
+        let paths: Vec<&str> = secret["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|i| i["path"].as_str())
+            .collect();
+        assert!(paths.contains(&"shop-cert/tls.crt") && paths.contains(&"shop-cert/tls.key"));
         let sysctls = &pod["spec"]["securityContext"]["sysctls"][0];
         assert_eq!(sysctls["name"], "net.ipv4.ip_unprivileged_port_start");
     }

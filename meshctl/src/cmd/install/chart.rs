@@ -47,7 +47,55 @@ fn marked_gateway(name: &str, first: usize) -> Gateway {
         service_type: marker(&format!("gateways.{name}.serviceType")),
         http_port: INT_MARKERS[first + 1].0,
         https_port: INT_MARKERS[first + 2].0,
+        credentials: vec![marker(&format!("gateways.{name}.credentials"))],
     }
+}
+
+/// The variable a `range` over a gateway's credentials binds.
+const CREDENTIAL_VAR: &str = "$credential";
+
+/// A list item of the YAML text: its first line matches `first`; it ends before the next
+/// line indented no deeper than its dash. Returns `[start, end)`.
+fn item(lines: &[String], first: impl Fn(&str, Option<&str>) -> bool) -> Option<(usize, usize)> {
+    let start =
+        (0..lines.len()).find(|&i| first(lines[i].trim(), lines.get(i + 1).map(|l| l.trim())))?;
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let dash = indent(&lines[start]);
+    let end = (start + 1..lines.len())
+        .find(|&i| indent(&lines[i]) <= dash && !lines[i].starts_with("{{"))
+        .unwrap_or(lines.len());
+    Some((start, end))
+}
+
+fn wrap(lines: &mut Vec<String>, (start, end): (usize, usize), open: String) {
+    lines.insert(end, "{{- end }}".to_owned());
+    lines.insert(start, open);
+}
+
+/// The credentials' volume and mount only when the list has names, and one projected
+/// source per name.
+fn template_credentials(text: &str, name: &str) -> String {
+    let path = format!("gateways.{name}.credentials");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    if let Some(range) = item(&lines, |l, _| l == "- secret:") {
+        wrap(
+            &mut lines,
+            range,
+            format!("{{{{- range {CREDENTIAL_VAR} := .Values.{path} }}}}"),
+        );
+    }
+    let mount = format!("- mountPath: {}", gateways::CREDENTIALS_DIR);
+    let volume = format!("- name: {}", gateways::CREDENTIALS_VOLUME);
+    // The volume comes after the mount: wrapping it first leaves the mount where it was.
+    if let Some(found) = item(&lines, |l, next| l == volume && next == Some("projected:")) {
+        wrap(&mut lines, found, format!("{{{{- if .Values.{path} }}}}"));
+    }
+    if let Some(found) = item(&lines, |l, _| l == mount) {
+        wrap(&mut lines, found, format!("{{{{- if .Values.{path} }}}}"));
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out.replace(&marker(&path), &format!("{{{{ {CREDENTIAL_VAR} }}}}"))
 }
 
 fn marker(path: &str) -> String {
@@ -119,6 +167,8 @@ pub fn files() -> Result<Vec<(String, String)>, manifest::ManifestError> {
         .map(|(name, objects)| {
             let mut text = substitute(to_yaml(objects.iter()));
             if let Some((_, enabled)) = GATEWAY_FILES.iter().find(|(file, _)| *file == name) {
+                let short = name.trim_end_matches("gateway");
+                text = template_credentials(&text, short);
                 text = format!("{{{{- if .Values.{enabled} }}}}\n{text}{{{{- end }}}}\n");
             }
             let text = format!("{HEADER}{text}");
@@ -159,44 +209,94 @@ pub struct RenderError {
     reason: String,
 }
 
-/// Renders a template as Helm would, for the subset the chart uses: `{{ .Values.a.b }}`
-/// and whole-line `{{- if .Values.x }}` / `{{- end }}`.
+/// Renders a template as Helm would, for the subset the chart uses: `{{ .Values.a.b }}`,
+/// whole-line `{{- if .Values.x }}` (true, or a non-empty list) / `{{- end }}`, and
+/// `{{- range $v := .Values.list }}` / `{{- end }}` with `{{ $v }}` inside.
 pub fn render(template: &str, values: &Values) -> Result<String, RenderError> {
     let values = serde_json::to_value(values).unwrap_or(Value::Null);
+    let lines: Vec<(usize, &str)> = template.lines().enumerate().collect();
     let mut out = String::new();
-    let mut shown = vec![true];
-    for (index, line) in template.lines().enumerate() {
+    let rest = render_block(&lines, &values, &[], &mut out)?;
+    if let Some((index, _)) = rest.first() {
+        return Err(RenderError {
+            line: index + 1,
+            reason: "`end` without `if` or `range`".to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+type Lines<'a, 'b> = &'a [(usize, &'b str)];
+
+/// Renders lines until an `end` at this level; returns what follows, the `end` included.
+fn render_block<'a, 'b>(
+    mut lines: Lines<'a, 'b>,
+    values: &Value,
+    vars: &[(&str, &Value)],
+    out: &mut String,
+) -> Result<Lines<'a, 'b>, RenderError> {
+    while let Some(&(index, line)) = lines.first() {
         let error = |reason: String| RenderError {
             line: index + 1,
             reason,
         };
         let trimmed = line.trim();
-        if let Some(path) = trimmed
-            .strip_prefix("{{- if .Values.")
-            .and_then(|rest| rest.strip_suffix(" }}"))
-        {
-            let on = lookup(&values, path).map_err(error)?;
-            let parent = shown.last().copied().unwrap_or(true);
-            shown.push(parent && on.as_bool().unwrap_or(false));
-            continue;
-        }
         if trimmed == "{{- end }}" {
-            if shown.len() == 1 {
-                return Err(error("`end` without `if`".to_owned()));
+            return Ok(lines);
+        }
+        let after = &lines[1..];
+        if let Some(path) = action(trimmed, "{{- if .Values.") {
+            let on = lookup(values, path).map_err(error)?;
+            let truthy =
+                on.as_bool().unwrap_or(false) || on.as_array().is_some_and(|a| !a.is_empty());
+            let mut inner = String::new();
+            let rest = render_block(after, values, vars, &mut inner)?;
+            if truthy {
+                out.push_str(&inner);
             }
-            shown.pop();
-            continue;
+            lines = close(rest, index)?;
+        } else if let Some(spec) = action(trimmed, "{{- range ") {
+            let (var, path) = spec
+                .split_once(" := .Values.")
+                .ok_or_else(|| error(format!("unsupported range {spec:?}")))?;
+            let list = lookup(values, path).map_err(error)?;
+            let items = list.as_array().cloned().unwrap_or_default();
+            // Rendered once aside, so an empty list still finds the block's end.
+            let mut dry = vars.to_vec();
+            dry.push((var, &Value::Null));
+            let mut rest = render_block(after, values, &dry, &mut String::new())?;
+            for item in &items {
+                let mut bound = vars.to_vec();
+                bound.push((var, item));
+                rest = render_block(after, values, &bound, out)?;
+            }
+            lines = close(rest, index)?;
+        } else {
+            out.push_str(&substitute_line(line, values, vars).map_err(error)?);
+            out.push('\n');
+            lines = after;
         }
-        if !shown.last().copied().unwrap_or(true) {
-            continue;
-        }
-        out.push_str(&substitute_line(line, &values).map_err(error)?);
-        out.push('\n');
     }
-    Ok(out)
+    Ok(lines)
 }
 
-fn substitute_line(line: &str, values: &Value) -> Result<String, String> {
+/// The inside of a whole-line action starting with `prefix`.
+fn action<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
+    line.strip_prefix(prefix)?.strip_suffix(" }}")
+}
+
+/// Past the `end` that closes the block opened on line `opened`.
+fn close<'a, 'b>(rest: Lines<'a, 'b>, opened: usize) -> Result<Lines<'a, 'b>, RenderError> {
+    match rest.first() {
+        Some(_) => Ok(&rest[1..]),
+        None => Err(RenderError {
+            line: opened + 1,
+            reason: "no `end` for this block".to_owned(),
+        }),
+    }
+}
+
+fn substitute_line(line: &str, values: &Value, vars: &[(&str, &Value)]) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = line;
     while let Some(start) = rest.find("{{") {
@@ -205,10 +305,16 @@ fn substitute_line(line: &str, values: &Value) -> Result<String, String> {
             .find("}}")
             .ok_or_else(|| "`{{` without `}}`".to_owned())?;
         let action = rest[start + 2..start + end].trim();
-        let path = action
-            .strip_prefix(".Values.")
-            .ok_or_else(|| format!("unsupported action {action:?}"))?;
-        match lookup(values, path)? {
+        let value = match vars.iter().rev().find(|(name, _)| *name == action) {
+            Some((_, value)) => *value,
+            None => {
+                let path = action
+                    .strip_prefix(".Values.")
+                    .ok_or_else(|| format!("unsupported action {action:?}"))?;
+                lookup(values, path)?
+            }
+        };
+        match value {
             Value::String(s) => out.push_str(s),
             other => out.push_str(&other.to_string()),
         }
@@ -253,7 +359,17 @@ mod tests {
         assert_eq!(rendered, format!("a: 1\nb: '{}'\n", values.image.tag));
         let off = render(template, &Values::default()).expect("renders");
         assert_eq!(off, "a: 1\n");
+        let mut listed = Values::default();
+        listed.gateways.egress.credentials = vec!["a".to_owned(), "b".to_owned()];
+        let template = "{{- if .Values.gateways.egress.credentials }}\ns:\n{{- range $c := .Values.gateways.egress.credentials }}\n- '{{ $c }}/tls.crt'\n{{- end }}\n{{- end }}\n";
+        assert_eq!(
+            render(template, &listed).expect("renders"),
+            "s:\n- 'a/tls.crt'\n- 'b/tls.crt'\n"
+        );
+        assert_eq!(render(template, &Values::default()).expect("renders"), "");
         for bad in [
+            "{{- range $c := .Values.nothing }}\n{{- end }}",
+            "{{- if .Values.istioApi }}\nno end",
             "{{ include \"x\" . }}",
             "{{ .Values.nothing }}",
             "{{- end }}",

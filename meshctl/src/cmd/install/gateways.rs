@@ -32,6 +32,11 @@ const ROOT_DIR: &str = "/var/run/secrets/mesh/ca";
 const ROOT_CONFIG_MAP: &str = "mesh-ca-root-cert";
 /// citadel's token audience (the injector's `tokenAudience` default).
 const TOKEN_AUDIENCE: &str = "mesh-ca";
+/// mesh-proxy's `--credentials-dir` default: one directory per `credentialName`.
+pub const CREDENTIALS_DIR: &str = "/etc/mesh/credentials";
+pub const CREDENTIALS_VOLUME: &str = "credentials";
+/// The keys a TLS Secret may hold, in Kubernetes' and Istio's spelling.
+const CREDENTIAL_KEYS: [&str; 6] = ["tls.crt", "tls.key", "ca.crt", "cert", "key", "cacert"];
 
 /// The labels a gateway pod carries and tells pilot (`--labels`): Istio's selector
 /// `istio: ingressgateway` matches it, and so does mesh's `mesh: ingressgateway`.
@@ -130,7 +135,41 @@ fn env(values: &Values, name: &str) -> Value {
     ])
 }
 
+/// One projected volume of every listed Secret, each under its own name: a Secret's keys
+/// cannot collide with another's, and `optional` lets a pod start before its Secrets exist
+/// (the proxy rereads the files when they appear).
+fn credentials_volume(secrets: &[String]) -> Value {
+    let sources: Vec<Value> = secrets
+        .iter()
+        .map(|secret| {
+            let items: Vec<Value> = CREDENTIAL_KEYS
+                .iter()
+                .map(|key| json!({"key": key, "path": format!("{secret}/{key}")}))
+                .collect();
+            json!({"secret": {"name": secret, "optional": true, "items": items}})
+        })
+        .collect();
+    json!({"name": CREDENTIALS_VOLUME, "projected": {"sources": sources}})
+}
+
 fn deployment(values: &Values, name: &str, gateway: &Gateway) -> Value {
+    let mut deployment = pod_deployment(values, name, gateway);
+    if !gateway.credentials.is_empty() {
+        let pod = &mut deployment["spec"]["template"]["spec"];
+        if let Some(volumes) = pod["volumes"].as_array_mut() {
+            volumes.push(credentials_volume(&gateway.credentials));
+        }
+        if let Some(mounts) = pod["containers"][0]["volumeMounts"].as_array_mut() {
+            mounts.push(
+                json!({"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_DIR,
+                               "readOnly": true}),
+            );
+        }
+    }
+    deployment
+}
+
+fn pod_deployment(values: &Values, name: &str, gateway: &Gateway) -> Value {
     let ready = json!({"path": "/healthz/ready", "port": HEALTH_PORT, "scheme": "HTTP"});
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata(name),

@@ -42,6 +42,10 @@ pub struct Gateway {
     /// `port.number` must be one of them.
     pub http_port: i32,
     pub https_port: i32,
+    /// The Secrets Gateway servers name in `credentialName`, each mounted (optional: a
+    /// missing one mounts nothing) at `/etc/mesh/credentials/<name>`. A Secret not listed
+    /// here is not in the pod: its server refuses connections.
+    pub credentials: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +110,7 @@ impl Default for Gateway {
             service_type: "LoadBalancer".to_owned(),
             http_port: 80,
             https_port: 443,
+            credentials: Vec::new(),
         }
     }
 }
@@ -256,6 +261,20 @@ impl Gateway {
                 )));
             }
         }
+        for (i, secret) in self.credentials.iter().enumerate() {
+            let valid = !secret.is_empty()
+                && secret.len() <= 253
+                && secret
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                && !secret.starts_with(['-', '.'])
+                && !secret.ends_with(['-', '.']);
+            if !valid {
+                return Err(ValuesError::Invalid(format!(
+                    "{name}.credentials[{i}] {secret:?} is not a Secret name (lower-case letters, digits, '-' and '.')"
+                )));
+            }
+        }
         if self.http_port == self.https_port {
             return Err(ValuesError::Invalid(format!(
                 "{name}.httpPort and httpsPort must differ, both are {}",
@@ -346,6 +365,10 @@ mod tests {
             ),
             (&["gateways.egress.httpPort=0"][..], "1 to 65535"),
             (&["gateways.ingress.replicas=0"][..], "at least 1"),
+            (
+                &["gateways.ingress.credentials=Shop_Cert"][..],
+                "value gateways.ingress.credentials",
+            ),
         ];
         for (sets, expected) in cases {
             let error = load(sets).expect_err("invalid").to_string();
