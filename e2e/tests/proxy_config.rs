@@ -293,10 +293,12 @@ async fn proxy_status_shows_synced_then_nacked(topology: &Path, state: &Path) {
         "VERSION",
         "NACK",
     ];
+    // The header, the 7 workloads' sidecars and the ingress gateway.
+    let rows_expected = 1 + 7 + 1;
     let synced = |run: &Run| {
         let rows = table(&run.stdout);
         run.code == 0
-            && rows.len() == 8
+            && rows.len() == rows_expected
             && rows[1..]
                 .iter()
                 .all(|r| r[1..6].iter().all(|c| c == "SYNCED") && r[7] == "-")
@@ -314,7 +316,7 @@ async fn proxy_status_shows_synced_then_nacked(topology: &Path, state: &Path) {
     let nacked = eventually("every proxy NACKED", deadline, || async {
         let run = meshctl(state, &["proxy-status"]);
         let rows = table(&run.stdout);
-        let all = rows.len() == 8 && rows[1..].iter().all(|r| r[3] == "NACKED");
+        let all = rows.len() == rows_expected && rows[1..].iter().all(|r| r[3] == "NACKED");
         (run.code == 1 && all).then_some(rows)
     })
     .await;

@@ -253,10 +253,17 @@ impl PilotTarget {
                     .ok_or_else(|| InspectError::NoPilot(state.state_dir.clone()))?;
                 Ok(PilotPort {
                     addr: pilot.monitoring,
+                    // The workloads' sidecars, and the ingress gateway when one runs.
                     workloads: state
                         .workloads
                         .iter()
                         .map(|w| (w.node_id.clone(), w.name.clone(), w.sidecar.admin))
+                        .chain(
+                            state
+                                .gateway
+                                .iter()
+                                .map(|g| (g.node_id.clone(), "ingressgateway".to_owned(), g.admin)),
+                        )
                         .collect(),
                     _forwards: Vec::new(),
                     hint: LOCAL_PILOT_HINT,
