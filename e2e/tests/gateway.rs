@@ -357,33 +357,8 @@ async fn registry_only_refuses_unknown_hosts_and_external_traffic_leaves_by_the_
     let external = echo("external").await;
     let gateway_port = free_port();
     let pilot = Pilot::start(&[("egress.yaml", &egress_config(external.addr(), gateway_port))]);
-    let pilot_addr = pilot.grpc.to_string();
-    let gateway = Proxy::start_args(
-        "egressgateway",
-        "mesh-system",
-        &[
-            "--pilot",
-            &pilot_addr,
-            "--mode",
-            "gateway",
-            "--labels",
-            "istio=egressgateway",
-            "--outbound-addr",
-            "127.0.0.1:0",
-        ],
-    );
-    let sidecar = Proxy::start(&pilot, "web", "shop");
+    let (gateway, sidecar) = egress_gateway_and_sidecar(&pilot, gateway_port).await;
     let outbound = sidecar.outbound().await;
-    let listener = format!("127.0.0.1_{gateway_port}");
-    wait_for("the egress gateway's listener", || async {
-        let listeners = gateway.admin_json("/listeners").await;
-        listeners
-            .as_array()?
-            .iter()
-            .any(|l| l["name"] == listener.as_str())
-            .then_some(())
-    })
-    .await;
 
     let (status, body) = support::get(outbound, "api.external.com", "/").await;
     assert_eq!(status, 200, "{body:?}");
@@ -549,6 +524,19 @@ async fn the_egress_gateway_originates_tls_to_an_https_upstream_by_destination_r
             ca.display()
         );
     let pilot = Pilot::start(&[("egress.yaml", &config)]);
+    let (_gateway, sidecar) = egress_gateway_and_sidecar(&pilot, gateway_port).await;
+    let outbound = sidecar.outbound().await;
+    let (status, body) = support::get(outbound, "secure.external.com", "/").await;
+    assert_eq!(status, 200, "{body:?}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("\"version\":\"external-https\""),
+        "{body:?}"
+    );
+}
+
+/// An egress gateway (`istio: egressgateway`) and a sidecar `web.shop`, both from `pilot`,
+/// once the gateway listens on `gateway_port`.
+async fn egress_gateway_and_sidecar(pilot: &Pilot, gateway_port: u16) -> (Proxy, Proxy) {
     let pilot_addr = pilot.grpc.to_string();
     let gateway = Proxy::start_args(
         "egressgateway",
@@ -564,8 +552,7 @@ async fn the_egress_gateway_originates_tls_to_an_https_upstream_by_destination_r
             "127.0.0.1:0",
         ],
     );
-    let sidecar = Proxy::start(&pilot, "web", "shop");
-    let outbound = sidecar.outbound().await;
+    let sidecar = Proxy::start(pilot, "web", "shop");
     let listener = format!("127.0.0.1_{gateway_port}");
     wait_for("the egress gateway's listener", || async {
         let listeners = gateway.admin_json("/listeners").await;
@@ -576,10 +563,5 @@ async fn the_egress_gateway_originates_tls_to_an_https_upstream_by_destination_r
             .then_some(())
     })
     .await;
-    let (status, body) = support::get(outbound, "secure.external.com", "/").await;
-    assert_eq!(status, 200, "{body:?}");
-    assert!(
-        String::from_utf8_lossy(&body).contains("\"version\":\"external-https\""),
-        "{body:?}"
-    );
+    (gateway, sidecar)
 }
