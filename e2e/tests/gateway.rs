@@ -175,21 +175,7 @@ async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc(
     };
     let dir = certs.path().to_str().unwrap().to_owned();
     let pilot = Pilot::start(&[("web.yaml", &config(v1.addr(), v2.addr(), &ports, &dir))]);
-    let pilot_addr = pilot.grpc.to_string();
-    let gateway = Proxy::start_args(
-        "ingressgateway",
-        "web",
-        &[
-            "--pilot",
-            &pilot_addr,
-            "--mode",
-            "gateway",
-            "--labels",
-            "istio=ingressgateway",
-            "--outbound-addr",
-            "127.0.0.1:0",
-        ],
-    );
+    let gateway = gateway_proxy(&pilot, "ingressgateway", "web");
     let expected = [ports.http, ports.https, ports.grpc].map(|p| format!("127.0.0.1_{p}"));
     wait_for("the gateway's listeners", || async {
         let listeners = gateway.admin_json("/listeners").await;
@@ -442,21 +428,7 @@ spec:
         upstream_addr.port()
     );
     let pilot = Pilot::start(&[("web.yaml", &config)]);
-    let pilot_addr = pilot.grpc.to_string();
-    let gateway = Proxy::start_args(
-        "ingressgateway",
-        "web",
-        &[
-            "--pilot",
-            &pilot_addr,
-            "--mode",
-            "gateway",
-            "--labels",
-            "istio=ingressgateway",
-            "--outbound-addr",
-            "127.0.0.1:0",
-        ],
-    );
+    let gateway = gateway_proxy(&pilot, "ingressgateway", "web");
     let listener = format!("127.0.0.1_{port}");
     wait_for("the gateway's TLS listener", || async {
         let listeners = gateway.admin_json("/listeners").await;
@@ -537,21 +509,7 @@ async fn the_egress_gateway_originates_tls_to_an_https_upstream_by_destination_r
 /// An egress gateway (`istio: egressgateway`) and a sidecar `web.shop`, both from `pilot`,
 /// once the gateway listens on `gateway_port`.
 async fn egress_gateway_and_sidecar(pilot: &Pilot, gateway_port: u16) -> (Proxy, Proxy) {
-    let pilot_addr = pilot.grpc.to_string();
-    let gateway = Proxy::start_args(
-        "egressgateway",
-        "mesh-system",
-        &[
-            "--pilot",
-            &pilot_addr,
-            "--mode",
-            "gateway",
-            "--labels",
-            "istio=egressgateway",
-            "--outbound-addr",
-            "127.0.0.1:0",
-        ],
-    );
+    let gateway = gateway_proxy(pilot, "egressgateway", "mesh-system");
     let sidecar = Proxy::start(pilot, "web", "shop");
     let listener = format!("127.0.0.1_{gateway_port}");
     wait_for("the egress gateway's listener", || async {
@@ -564,4 +522,25 @@ async fn egress_gateway_and_sidecar(pilot: &Pilot, gateway_port: u16) -> (Proxy,
     })
     .await;
     (gateway, sidecar)
+}
+
+/// A proxy in gateway mode named `name` in `namespace`, labelled `istio=<name>` (the
+/// selector Istio's Gateways use), configured by `pilot`.
+fn gateway_proxy(pilot: &Pilot, name: &str, namespace: &str) -> Proxy {
+    let pilot_addr = pilot.grpc.to_string();
+    let labels = format!("istio={name}");
+    Proxy::start_args(
+        name,
+        namespace,
+        &[
+            "--pilot",
+            &pilot_addr,
+            "--mode",
+            "gateway",
+            "--labels",
+            &labels,
+            "--outbound-addr",
+            "127.0.0.1:0",
+        ],
+    )
 }
