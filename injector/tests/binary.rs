@@ -11,6 +11,30 @@ use support::{Webhook, patched, pod_create};
 /// Kills the child when the test ends, also on failure.
 struct Running(Child);
 
+/// The injector binary, standalone on a free port with `args` added; its address from the
+/// ready line.
+fn start(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_injector"))
+        .args(["--addr", "127.0.0.1:0", "--standalone", "--log", "warn"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the ready line");
+    let addr = line
+        .trim()
+        .strip_prefix("injector ready addr=")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("an address");
+    (running, addr)
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -33,29 +57,14 @@ async fn the_binary_serves_with_its_config_and_certificate() {
     )
     .expect("write");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_injector"))
-        .args(["--addr", "127.0.0.1:0", "--standalone", "--log", "warn"])
-        .arg("--config")
-        .arg(&config)
-        .arg("--cert")
-        .arg(&cert)
-        .arg("--key")
-        .arg(&key)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the ready line");
-    let addr = line
-        .trim()
-        .strip_prefix("injector ready addr=")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("an address");
+    let (running, addr) = start(&[
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--cert".as_ref(),
+        cert.as_os_str(),
+        "--key".as_ref(),
+        key.as_os_str(),
+    ]);
 
     let webhook = Webhook {
         addr,
@@ -87,28 +96,14 @@ async fn rotated_certificate_files_are_served_without_a_restart() {
     };
     let first = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
     write(&first);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_injector"))
-        .args(["--addr", "127.0.0.1:0", "--standalone", "--log", "warn"])
-        .args(["--ca-bundle-every", "1"])
-        .arg("--cert")
-        .arg(&cert)
-        .arg("--key")
-        .arg(&key)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let _running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the ready line");
-    let addr = line
-        .trim()
-        .strip_prefix("injector ready addr=")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("an address");
+    let (_running, addr) = start(&[
+        "--ca-bundle-every".as_ref(),
+        "1".as_ref(),
+        "--cert".as_ref(),
+        cert.as_os_str(),
+        "--key".as_ref(),
+        key.as_os_str(),
+    ]);
     let old = Webhook {
         addr,
         ca_pem: first.cert.pem(),
