@@ -322,11 +322,7 @@ async fn dry_run_on_a_fresh_cluster_checks_what_it_can() {
 
 #[tokio::test]
 async fn istio_api_skips_crds_istio_already_has() {
-    let values = Values {
-        istio_api: true,
-        ..Values::default()
-    };
-    let manifest = manifest::render(&values).expect("renders");
+    let manifest = istio_api_manifest();
     assert_eq!(manifest.istio_crds.len(), 9);
     let marker = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.istio.io";
     let istios = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -343,60 +339,57 @@ async fn istio_api_skips_crds_istio_already_has() {
     );
 }
 
-#[tokio::test]
-async fn istio_api_installs_istios_groups_when_istio_is_absent() {
+/// The manifest with `--istio-api`.
+fn istio_api_manifest() -> manifest::Manifest {
     let values = Values {
         istio_api: true,
         ..Values::default()
     };
-    let manifest = manifest::render(&values).expect("renders");
-    let marker = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.istio.io";
+    manifest::render(&values).expect("renders")
+}
+
+/// An install's requests after the Istio CRD check, when Istio's CRDs are applied too: every
+/// CRD applied, every CRD Established, then the rest of a plain install.
+fn with_istio_crds(manifest: &manifest::Manifest) -> Vec<Step> {
     let crds: Vec<&Value> = manifest.crds.iter().chain(&manifest.istio_crds).collect();
-    let mut steps = vec![not_found(Method::GET, marker)];
-    steps.extend(crds.iter().map(|c| apply_step(c, false)));
+    let mut steps: Vec<Step> = crds.iter().map(|c| apply_step(c, false)).collect();
     steps.extend(crds.iter().map(|c| established(c)));
     steps.extend(
-        install_script(&manifest, 0)
+        install_script(manifest, 0)
             .into_iter()
             .skip(2 * manifest.crds.len()),
     );
+    steps
+}
+
+#[tokio::test]
+async fn istio_api_installs_istios_groups_when_istio_is_absent() {
+    let manifest = istio_api_manifest();
+    let marker = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.istio.io";
+    let mut steps = vec![not_found(Method::GET, marker)];
+    steps.extend(with_istio_crds(&manifest));
     let (out, _) = run_install(&manifest, steps, false).await;
     assert!(out.contains("✔ 18 CRDs applied"), "{out}");
 }
 
 #[tokio::test]
 async fn istio_api_applies_again_the_istio_crds_it_made() {
-    let values = Values {
-        istio_api: true,
-        ..Values::default()
-    };
-    let manifest = manifest::render(&values).expect("renders");
+    let manifest = istio_api_manifest();
     let ours = manifest
         .istio_crds
         .iter()
         .find(|c| c["metadata"]["name"] == "virtualservices.networking.istio.io")
         .expect("virtualservices")
         .clone();
-    let crds: Vec<&Value> = manifest.crds.iter().chain(&manifest.istio_crds).collect();
     let mut steps = vec![step(Method::GET, path_of(&ours), ours.clone())];
-    steps.extend(crds.iter().map(|c| apply_step(c, false)));
-    steps.extend(crds.iter().map(|c| established(c)));
-    steps.extend(
-        install_script(&manifest, 0)
-            .into_iter()
-            .skip(2 * manifest.crds.len()),
-    );
+    steps.extend(with_istio_crds(&manifest));
     let (out, _) = run_install(&manifest, steps, false).await;
     assert!(out.contains("✔ 18 CRDs applied"), "{out}");
 }
 
 #[tokio::test]
 async fn uninstall_purge_deletes_only_the_istio_crds_it_made() {
-    let values = Values {
-        istio_api: true,
-        ..Values::default()
-    };
-    let manifest = manifest::render(&values).expect("renders");
+    let manifest = istio_api_manifest();
     let gone = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
     let mut steps: Vec<Step> = manifest
         .objects
