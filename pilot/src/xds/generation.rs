@@ -48,7 +48,7 @@ pub struct Generation {
     security: u64,
     /// What a capture-mode proxy's own resources depend on beyond `security`: the services,
     /// their virtual IPs and ports, and where their endpoints are.
-    capture: u64,
+    capture: std::sync::OnceLock<u64>,
     /// The previous generation's scopes, to reuse encodings and compute deltas; dropped
     /// (taken) as this generation's scopes are built.
     previous_scopes: Mutex<ScopeMap>,
@@ -113,7 +113,6 @@ impl Generation {
         let routing = routing_digest(&index);
         let routing_unchanged = previous.is_some_and(|p| p.routing == routing);
         let security = security_digest(&index);
-        let capture = capture_digest(&index);
         let previous_scopes = previous
             .map(|p| {
                 lock(&p.scopes)
@@ -131,7 +130,8 @@ impl Generation {
             routing,
             routing_unchanged,
             security,
-            capture,
+            // Computed when a capture-mode proxy first asks: most meshes have none.
+            capture: std::sync::OnceLock::new(),
             previous_scopes: Mutex::new(previous_scopes),
         }
     }
@@ -153,7 +153,8 @@ impl Generation {
             // each generation (there are few gateways).
             stable_hash(&[self.security.to_le_bytes(), self.number.to_le_bytes()].concat())
         } else if translate::is_capture(node) {
-            stable_hash(&[self.security.to_le_bytes(), self.capture.to_le_bytes()].concat())
+            let capture = *self.capture.get_or_init(|| capture_digest(&self.index));
+            stable_hash(&[self.security.to_le_bytes(), capture.to_le_bytes()].concat())
         } else {
             self.security
         };
