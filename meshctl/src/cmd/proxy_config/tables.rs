@@ -1,6 +1,6 @@
 //! The tables, as pure functions of the admin port's documents: the columns `istioctl
-//! proxy-config` users know. Cells the proxy has no data for are `-` (which VirtualService
-//! a route came from and which DestinationRule a cluster has are not in the snapshot).
+//! proxy-config` users know. Cells the proxy has no data for are `-` (a default route has
+//! no VirtualService, a cluster without a rule no DestinationRule).
 
 use std::net::SocketAddr;
 
