@@ -16,10 +16,12 @@ use mesh_echo::grpc::pb::echo_client::EchoClient;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use support::{DEADLINE, Pilot, Proxy, echo, wait_for};
 
-/// A port free on 127.0.0.1 now, for a Gateway server.
-fn free_port() -> u16 {
-    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap().port()
+/// A port free on `ip` now, for a Gateway server. Each test's gateway has a loopback
+/// address of its own: on 127.0.0.1 a port found free here can be taken, before the gateway
+/// binds it, as the source port of any test's connection.
+fn free_port(ip: &str) -> SocketAddr {
+    let socket = std::net::TcpListener::bind((ip, 0)).unwrap();
+    socket.local_addr().unwrap()
 }
 
 /// A CA and a leaf per host, as PEM files in `dir`: `ca.pem`, `<host>.pem`, `<host>.key`.
@@ -45,14 +47,15 @@ fn certificates(dir: &std::path::Path, hosts: &[&str]) {
     }
 }
 
+/// The ingress gateway's three servers, on its own address.
 struct Ports {
-    http: u16,
-    https: u16,
-    grpc: u16,
+    http: SocketAddr,
+    https: SocketAddr,
+    grpc: SocketAddr,
 }
 
 fn config(v1: SocketAddr, v2: SocketAddr, ports: &Ports, certs: &str) -> String {
-    let Ports { http, https, grpc } = ports;
+    let (http, https, grpc) = (ports.http.port(), ports.https.port(), ports.grpc.port());
     let server = |host: &str| {
         format!(
             "  - port: {{number: {https}, name: https-{host}, protocol: HTTPS}}\n    hosts: [{host}]\n    tls: {{mode: SIMPLE, serverCertificate: {certs}/{host}.pem, privateKey: {certs}/{host}.key}}\n"
@@ -122,9 +125,10 @@ struct Curl {
     stderr: String,
 }
 
-/// curl `scheme://host:port/` resolved to 127.0.0.1, trusting `ca` for HTTPS.
-fn curl(scheme: &str, host: &str, port: u16, ca: &str) -> Curl {
-    let resolve = format!("{host}:{port}:127.0.0.1");
+/// curl `scheme://host:port/` resolved to `gateway`, trusting `ca` for HTTPS.
+fn curl(scheme: &str, host: &str, gateway: SocketAddr, ca: &str) -> Curl {
+    let (ip, port) = (gateway.ip(), gateway.port());
+    let resolve = format!("{host}:{port}:{ip}");
     let output = Command::new("curl")
         .args(["--silent", "--show-error", "--max-time", "10"])
         .args(["--resolve", &resolve, "--cacert", ca])
@@ -143,8 +147,9 @@ fn curl(scheme: &str, host: &str, port: u16, ca: &str) -> Curl {
 }
 
 /// curl `https://sni:port/` with `Host: host`: a request fronted by another server's name.
-fn curl_fronted(sni: &str, host: &str, port: u16, ca: &str) -> Curl {
-    let resolve = format!("{sni}:{port}:127.0.0.1");
+fn curl_fronted(sni: &str, host: &str, gateway: SocketAddr, ca: &str) -> Curl {
+    let (ip, port) = (gateway.ip(), gateway.port());
+    let resolve = format!("{sni}:{port}:{ip}");
     let output = Command::new("curl")
         .args(["--silent", "--show-error", "--max-time", "10"])
         .args(["--resolve", &resolve, "--cacert", ca])
@@ -168,15 +173,16 @@ async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc(
     let (v1, v2) = (echo("v1").await, echo("v2").await);
     let certs = tempfile::tempdir().unwrap();
     certificates(certs.path(), &["a.example.com", "b.example.com"]);
+    const IP: &str = "127.0.10.1";
     let ports = Ports {
-        http: free_port(),
-        https: free_port(),
-        grpc: free_port(),
+        http: free_port(IP),
+        https: free_port(IP),
+        grpc: free_port(IP),
     };
     let dir = certs.path().to_str().unwrap().to_owned();
     let pilot = Pilot::start(&[("web.yaml", &config(v1.addr(), v2.addr(), &ports, &dir))]);
-    let gateway = gateway_proxy(&pilot, "ingressgateway", "web");
-    let expected = [ports.http, ports.https, ports.grpc].map(|p| format!("127.0.0.1_{p}"));
+    let gateway = gateway_proxy(&pilot, "ingressgateway", "web", IP);
+    let expected = [ports.http, ports.https, ports.grpc].map(|a| format!("{IP}_{}", a.port()));
     wait_for("the gateway's listeners", || async {
         let listeners = gateway.admin_json("/listeners").await;
         let names: Vec<String> = listeners
@@ -246,7 +252,7 @@ async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc(
     );
 
     // gRPC on the GRPC server: HTTP/2 end to end, to the version the `*` host routes to.
-    let connect = EchoClient::connect(format!("http://127.0.0.1:{}", ports.grpc));
+    let connect = EchoClient::connect(format!("http://{}", ports.grpc));
     let mut client = tokio::time::timeout(DEADLINE, connect)
         .await
         .expect("connected in time")
@@ -276,16 +282,16 @@ async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc(
         "hosts: [a.example.com, b.example.com, c.example.com]",
     ) + "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: c, namespace: web}\nspec:\n  hosts: [c.example.com]\n  gateways: [web/edge]\n  http: [{route: [{destination: {host: shop.web.svc.cluster.local, subset: v1}}]}]\n";
     pilot.write("web.yaml", &edited);
-    let gateway_http: SocketAddr = format!("127.0.0.1:{}", ports.http).parse().unwrap();
     wait_for("the new host through the gateway", || async {
-        (support::version_via(gateway_http, "c.example.com").await == "v1").then_some(())
+        (support::version_via(ports.http, "c.example.com").await == "v1").then_some(())
     })
     .await;
 }
 
 /// A ServiceEntry for an external host reached through the egress gateway, and a Sidecar
 /// locking `shop`'s sidecars to the registry.
-fn egress_config(external: SocketAddr, gateway_port: u16) -> String {
+fn egress_config(external: SocketAddr, gateway: SocketAddr) -> String {
+    let (gateway_ip, gateway_port) = (gateway.ip(), gateway.port());
     format!(
         r#"apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -305,7 +311,7 @@ spec:
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {gateway_port}}}}}]
+  endpoints: [{{address: {gateway_ip}, ports: {{http: {gateway_port}}}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -341,9 +347,9 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_only_refuses_unknown_hosts_and_external_traffic_leaves_by_the_egress_gateway() {
     let external = echo("external").await;
-    let gateway_port = free_port();
-    let pilot = Pilot::start(&[("egress.yaml", &egress_config(external.addr(), gateway_port))]);
-    let (gateway, sidecar) = egress_gateway_and_sidecar(&pilot, gateway_port).await;
+    let gateway_addr = free_port("127.0.10.2");
+    let pilot = Pilot::start(&[("egress.yaml", &egress_config(external.addr(), gateway_addr))]);
+    let (gateway, sidecar) = egress_gateway_and_sidecar(&pilot, gateway_addr).await;
     let outbound = sidecar.outbound().await;
 
     let (status, body) = support::get(outbound, "api.external.com", "/").await;
@@ -393,7 +399,9 @@ async fn passthrough_by_sni_reaches_the_upstream_whose_certificate_the_client_se
     certificates(certs.path(), &["secure.example.com"]);
     let upstream = tls_upstream(certs.path(), "secure.example.com", behind.addr());
     let upstream_addr = bound(&upstream).await;
-    let port = free_port();
+    const IP: &str = "127.0.10.3";
+    let gateway_addr = free_port(IP);
+    let port = gateway_addr.port();
     let config = format!(
         r#"apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -428,8 +436,8 @@ spec:
         upstream_addr.port()
     );
     let pilot = Pilot::start(&[("web.yaml", &config)]);
-    let gateway = gateway_proxy(&pilot, "ingressgateway", "web");
-    let listener = format!("127.0.0.1_{port}");
+    let gateway = gateway_proxy(&pilot, "ingressgateway", "web", IP);
+    let listener = format!("{IP}_{port}");
     wait_for("the gateway's TLS listener", || async {
         let listeners = gateway.admin_json("/listeners").await;
         let found = listeners
@@ -440,9 +448,10 @@ spec:
     })
     .await;
     let ca = certs.path().join("ca.pem").to_str().unwrap().to_owned();
-    let reply = tokio::task::spawn_blocking(move || curl("https", "secure.example.com", port, &ca))
-        .await
-        .unwrap();
+    let reply =
+        tokio::task::spawn_blocking(move || curl("https", "secure.example.com", gateway_addr, &ca))
+            .await
+            .unwrap();
     assert!(
         reply.status.starts_with("200"),
         "{}: {}",
@@ -482,10 +491,10 @@ async fn the_egress_gateway_originates_tls_to_an_https_upstream_by_destination_r
     let upstream = tls_upstream(certs.path(), "secure.external.com", behind.addr());
     let upstream_port = bound(&upstream).await.port();
     let ca = certs.path().join("ca.pem");
-    let gateway_port = free_port();
+    let gateway_addr = free_port("127.0.10.4");
     // The app speaks plain HTTP to its sidecar, which sends it to the egress gateway; the
     // gateway originates TLS (DestinationRule SIMPLE) to the external HTTPS server.
-    let config = egress_config(behind.addr(), gateway_port)
+    let config = egress_config(behind.addr(), gateway_addr)
         .replace("api.external.com", "secure.external.com")
         .replace(
             &format!("ports: {{http: {}}}", behind.addr().port()),
@@ -496,7 +505,7 @@ async fn the_egress_gateway_originates_tls_to_an_https_upstream_by_destination_r
             ca.display()
         );
     let pilot = Pilot::start(&[("egress.yaml", &config)]);
-    let (_gateway, sidecar) = egress_gateway_and_sidecar(&pilot, gateway_port).await;
+    let (_gateway, sidecar) = egress_gateway_and_sidecar(&pilot, gateway_addr).await;
     let outbound = sidecar.outbound().await;
     let (status, body) = support::get(outbound, "secure.external.com", "/").await;
     assert_eq!(status, 200, "{body:?}");
@@ -507,11 +516,12 @@ async fn the_egress_gateway_originates_tls_to_an_https_upstream_by_destination_r
 }
 
 /// An egress gateway (`istio: egressgateway`) and a sidecar `web.shop`, both from `pilot`,
-/// once the gateway listens on `gateway_port`.
-async fn egress_gateway_and_sidecar(pilot: &Pilot, gateway_port: u16) -> (Proxy, Proxy) {
-    let gateway = gateway_proxy(pilot, "egressgateway", "mesh-system");
+/// once the gateway listens on `gateway`.
+async fn egress_gateway_and_sidecar(pilot: &Pilot, gateway: SocketAddr) -> (Proxy, Proxy) {
+    let ip = gateway.ip().to_string();
+    let listener = format!("{ip}_{}", gateway.port());
+    let gateway = gateway_proxy(pilot, "egressgateway", "mesh-system", &ip);
     let sidecar = Proxy::start(pilot, "web", "shop");
-    let listener = format!("127.0.0.1_{gateway_port}");
     wait_for("the egress gateway's listener", || async {
         let listeners = gateway.admin_json("/listeners").await;
         listeners
@@ -525,10 +535,11 @@ async fn egress_gateway_and_sidecar(pilot: &Pilot, gateway_port: u16) -> (Proxy,
 }
 
 /// A proxy in gateway mode named `name` in `namespace`, labelled `istio=<name>` (the
-/// selector Istio's Gateways use), configured by `pilot`.
-fn gateway_proxy(pilot: &Pilot, name: &str, namespace: &str) -> Proxy {
+/// selector Istio's Gateways use), configured by `pilot`, its servers bound on `ip`.
+fn gateway_proxy(pilot: &Pilot, name: &str, namespace: &str, ip: &str) -> Proxy {
     let pilot_addr = pilot.grpc.to_string();
     let labels = format!("istio={name}");
+    let own_address = format!("{ip}:0");
     Proxy::start_args(
         name,
         namespace,
@@ -540,7 +551,7 @@ fn gateway_proxy(pilot: &Pilot, name: &str, namespace: &str) -> Proxy {
             "--labels",
             &labels,
             "--outbound-addr",
-            "127.0.0.1:0",
+            &own_address,
         ],
     )
 }

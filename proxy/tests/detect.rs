@@ -82,9 +82,11 @@ async fn read_line(stream: &mut TcpStream) -> String {
     line.trim_end().to_owned()
 }
 
-/// A loopback port free a moment ago, for a listener whose port must be known in advance.
+/// A port free a moment ago on 127.0.11.1, for a listener whose port must be known in
+/// advance. Not on 127.0.0.1, where another test's connection could take it as its source
+/// port before the proxy binds it.
 fn free_port() -> u16 {
-    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let socket = std::net::TcpListener::bind("127.0.11.1:0").unwrap();
     socket.local_addr().unwrap().port()
 }
 
@@ -166,7 +168,7 @@ async fn a_server_first_port_is_forwarded_without_waiting_to_sniff() {
     let port = free_port();
     // Sniffing would hold the greeting for 10s; not sniffing delivers it at once.
     let extra = format!(", serverFirstPorts: [{port}], detectTimeout: 10s");
-    let proxy = Proxy::start(&snapshot(&up, &format!("127.0.0.1:{port}"), &extra));
+    let proxy = Proxy::start(&snapshot(&up, &format!("127.0.11.1:{port}"), &extra));
     let addr = proxy.listener("auto").await;
     let started = Instant::now();
     let mut stream = connect(addr).await;
