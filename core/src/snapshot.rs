@@ -30,6 +30,39 @@ pub struct Snapshot {
     /// JWTs on inbound requests are checked against them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_authentications: Vec<NamedRequestAuthentication>,
+    /// What this proxy reports beyond metrics, from the Telemetry resources that select it
+    /// (workload over namespace over mesh-wide). Absent: no access log, no tracing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetrySpec>,
+}
+
+/// The effective telemetry of one proxy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TelemetrySpec {
+    /// Whether a JSON access log line is written per request.
+    #[serde(default)]
+    pub access_logging: bool,
+    /// Tracing, when a Telemetry resource turns it on and names a reachable provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingSpec>,
+    /// The Telemetry resources this came from, as `namespace/name`, for the admin endpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+}
+
+/// Distributed tracing for one proxy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TracingSpec {
+    /// Percent of requests that start a new sampled trace (0 to 100); a request that comes
+    /// with a sampling decision keeps it.
+    pub sampling_percentage: f64,
+    /// Where spans go: the OTLP/gRPC collector as `host:port`.
+    pub collector: String,
+    /// Tags set on every span, already resolved to literal values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_tags: BTreeMap<String, String>,
 }
 
 /// An AuthorizationPolicy and its `namespace/name`, which decisions and metrics name.

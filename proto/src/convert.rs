@@ -13,7 +13,8 @@ use mesh_core::config::{
 };
 use mesh_core::snapshot::{
     AppProtocol, ClusterSpec, EndpointSpec, InboundSpec, ListenerProtocol, ListenerSpec,
-    NamedPolicy, NamedRequestAuthentication, PeerMode, RouteConfigSpec, Snapshot, VirtualHostSpec,
+    NamedPolicy, NamedRequestAuthentication, PeerMode, RouteConfigSpec, Snapshot, TelemetrySpec,
+    VirtualHostSpec,
 };
 use serde::de::DeserializeOwned;
 
@@ -56,6 +57,7 @@ pub fn resource_type(resource: &pb::Resource) -> pb::ResourceType {
         Some(Kind::Endpoints(_)) => pb::ResourceType::Endpoints,
         Some(Kind::InboundPolicy(_)) => pb::ResourceType::InboundPolicy,
         Some(Kind::VirtualHost(_)) => pb::ResourceType::VirtualHost,
+        Some(Kind::Telemetry(_)) => pb::ResourceType::Telemetry,
         None => pb::ResourceType::Unspecified,
     }
 }
@@ -208,6 +210,9 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<pb::Resource> {
             &snapshot.request_authentications,
         ));
     }
+    if let Some(telemetry) = &snapshot.telemetry {
+        resources.push(encode_telemetry(telemetry));
+    }
     for cluster in &snapshot.clusters {
         resources.push(encode_cluster(cluster));
         resources.push(encode_endpoints(
@@ -217,6 +222,16 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<pb::Resource> {
         ));
     }
     resources
+}
+
+/// The workload's telemetry resource, named `telemetry`.
+pub fn encode_telemetry(telemetry: &TelemetrySpec) -> pb::Resource {
+    resource(
+        "telemetry".into(),
+        Kind::Telemetry(pb::Telemetry {
+            telemetry_json: json(telemetry),
+        }),
+    )
 }
 
 /// The workload's inbound policy resource, named `inbound`.
@@ -305,6 +320,12 @@ pub fn decode_snapshot<'a>(
                         error("inbound policy", name, format!("authorizationPolicies{e}"))
                     })?
                 };
+            }
+            Some(Kind::Telemetry(telemetry)) => {
+                snapshot.telemetry = Some(
+                    from_json(&telemetry.telemetry_json)
+                        .map_err(|e| error("telemetry", name, format!("telemetry{e}")))?,
+                );
             }
             Some(Kind::Endpoints(_) | Kind::VirtualHost(_)) => {}
             None => return Err(error("resource", name, "has no content")),

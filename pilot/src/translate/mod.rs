@@ -11,6 +11,7 @@ mod ingress;
 mod listeners;
 mod routes;
 mod scope;
+mod telemetry;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ pub use ingress::{Inbound, inbound, peer_mode};
 pub use listeners::{OUTBOUND_ROUTE_CONFIG, outbound_listener};
 pub use routes::outbound_route_config;
 pub use scope::{Scope, VisibleService};
+pub use telemetry::telemetry;
 
 /// Who a proxy is, as it said on its first request.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -72,6 +74,7 @@ pub fn snapshot(index: &Index, node: &Node) -> Snapshot {
     };
     let inbound = inbound_policy(index, node);
     Snapshot {
+        telemetry: telemetry(index, node),
         version: String::new(),
         listeners,
         route_configs,

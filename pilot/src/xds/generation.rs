@@ -177,6 +177,10 @@ impl Generation {
     /// The resources only this proxy has: its outbound listener and its inbound policy.
     fn own_resources(&self, node: &Node) -> Resources {
         let mut own = Resources::new();
+        if let Some(telemetry) = translate::telemetry(&self.index, node) {
+            let resource = convert::encode_telemetry(&telemetry);
+            own.insert(key_of(&resource), Arc::new(Encoded::new(resource)));
+        }
         if translate::is_gateway(node) {
             let gateway = translate::gateway_listeners(&self.index, node);
             let mut resources: Vec<pb::Resource> = gateway

@@ -197,3 +197,32 @@ authorizationPolicies:
     );
     assert_eq!(decoded, sorted(snapshot));
 }
+
+#[test]
+fn telemetry_survives_the_wire_and_a_bad_one_is_named() {
+    let mut original = example("reviews.yaml");
+    original.telemetry = Some(TelemetrySpec {
+        access_logging: true,
+        tracing: Some(mesh_core::snapshot::TracingSpec {
+            sampling_percentage: 12.5,
+            collector: "127.0.0.1:4317".into(),
+            custom_tags: [("team".to_owned(), "shop".to_owned())].into(),
+        }),
+        sources: vec!["mesh-system/default".into()],
+    });
+    let resources = encode_snapshot(&original);
+    let decoded = decode_snapshot(&original.version, &resources).expect("decodes");
+    assert_eq!(decoded, sorted(original));
+
+    let bad = resource(
+        "telemetry".into(),
+        Kind::Telemetry(pb::Telemetry {
+            telemetry_json: r#"{"accessLogging": "yes"}"#.into(),
+        }),
+    );
+    let error = decode_snapshot("v", &[bad]).unwrap_err().to_string();
+    assert!(
+        error.contains("telemetry") && error.contains("accessLogging"),
+        "{error}"
+    );
+}
