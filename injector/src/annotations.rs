@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// `"true"` opts a pod in (also in a namespace without the label), `"false"` out.
+/// `"true"` opts a pod in (also in a namespace without the label), `"false"` out. Read as
+/// a pod label first (what the webhook's objectSelector sees, Istio's preferred form, see
+/// [`crate::inject::pod_choice`]) and as an annotation second.
 pub const INJECT: &str = "sidecar.mesh.io/inject";
 /// Written by the injector: what it added. Its presence means "already injected".
 pub const STATUS: &str = "sidecar.mesh.io/status";
@@ -83,7 +85,7 @@ impl Overrides {
     }
 }
 
-fn boolean(annotation: &'static str, value: &str) -> Result<bool, BadAnnotation> {
+pub(crate) fn boolean(annotation: &'static str, value: &str) -> Result<bool, BadAnnotation> {
     match value.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),

@@ -1,6 +1,7 @@
 //! The pod's namespace labels. The webhook sees only the pod, and a pod may opt in with its
-//! annotation in a namespace without the label, so the MutatingWebhookConfiguration cannot
-//! do all of the selecting with its namespaceSelector: the injector keeps a reflector on
+//! label (the configuration's second, objectSelector entry) or annotation in a namespace
+//! without the label, so the injector cannot tell from being called which namespace label
+//! applies: it keeps a reflector on
 //! Namespaces and asks the API server directly when a namespace is not in it yet (one
 //! created a moment before its first pod).
 //!

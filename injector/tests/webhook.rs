@@ -204,6 +204,21 @@ async fn the_pod_annotation_opts_in_without_the_namespace_label() {
     assert!(response["patch"].is_string(), "{response}");
 }
 
+/// What the configuration's objectSelector entry sends: a labelled pod from a namespace
+/// without the label.
+#[tokio::test]
+async fn the_pod_label_opts_in_without_the_namespace_label() {
+    let webhook = webhook().await;
+    let mut review = pod_create();
+    review["request"]["namespace"] = json!("plain");
+    review["request"]["object"]["metadata"]["labels"] = json!({"sidecar.mesh.io/inject": "true"});
+    let response = webhook.review(&review).await;
+    assert!(response["patch"].is_string(), "{response}");
+    review["request"]["namespace"] = json!("shop");
+    review["request"]["object"]["metadata"]["labels"] = json!({"sidecar.mesh.io/inject": "false"});
+    assert_untouched(&webhook.review(&review).await);
+}
+
 #[tokio::test]
 async fn garbage_gets_an_error_answer_not_a_crash() {
     let webhook = webhook().await;

@@ -48,11 +48,11 @@ pub enum Skip {
     SystemNamespace,
     HostNetwork,
     AlreadyInjected,
-    /// `sidecar.mesh.io/inject: "false"`.
+    /// `sidecar.mesh.io/inject: "false"`, as a label or an annotation.
     OptedOut,
     /// `mesh-injection=disabled` on the namespace.
     NamespaceDisabled,
-    /// Neither the namespace label nor the pod's annotation asks for it.
+    /// Neither the namespace label nor the pod's label or annotation asks for it.
     NotSelected,
 }
 
@@ -64,7 +64,7 @@ impl Skip {
             Self::AlreadyInjected => "already injected",
             Self::OptedOut => "opted out",
             Self::NamespaceDisabled => "namespace has mesh-injection=disabled",
-            Self::NotSelected => "neither namespace label nor pod annotation",
+            Self::NotSelected => "neither namespace label nor pod label or annotation",
         }
     }
 }
@@ -73,6 +73,8 @@ impl Skip {
 pub enum InjectError {
     #[error(transparent)]
     Annotation(#[from] BadAnnotation),
+    #[error("label {label}: {reason}")]
+    Label { label: &'static str, reason: String },
     #[error("the pod has no spec")]
     NoSpec,
 }
@@ -92,15 +94,37 @@ pub fn plan(
     namespace: &NamespaceInfo,
     config: &Config,
 ) -> Result<Result<Patch, Skip>, InjectError> {
-    let overrides = Overrides::parse(pod.metadata.annotations.as_ref())?;
+    let mut overrides = Overrides::parse(pod.metadata.annotations.as_ref())?;
+    overrides.inject = pod_choice(pod, overrides.inject)?;
     if let Err(skip) = decide(pod, namespace, &overrides) {
         return Ok(Err(skip));
     }
     Ok(Ok(build(pod, config, &overrides)?))
 }
 
+/// The pod's own `sidecar.mesh.io/inject`: its label wins over its annotation (`annotated`),
+/// as in Istio, because the label is what the webhook configuration's objectSelector
+/// sees: the pod a `"true"` label brought here is meshed even if an old annotation says
+/// otherwise, and a `"false"` label is never sent here from a labelled namespace.
+pub fn pod_choice(pod: &Pod, annotated: Option<bool>) -> Result<Option<bool>, InjectError> {
+    let label = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(annotations::INJECT));
+    match label {
+        None => Ok(annotated),
+        Some(value) => annotations::boolean(annotations::INJECT, value.trim())
+            .map(Some)
+            .map_err(|bad| InjectError::Label {
+                label: annotations::INJECT,
+                reason: bad.reason,
+            }),
+    }
+}
+
 /// The order matters: the cluster's own namespaces and hostNetwork pods (whose iptables
-/// would be the node's) are never injected, whatever the annotation says; a pod's
+/// would be the node's) are never injected, whatever the pod says; a pod's label or
 /// annotation beats its namespace's label except `disabled`.
 fn decide(pod: &Pod, namespace: &NamespaceInfo, overrides: &Overrides) -> Result<(), Skip> {
     if SYSTEM_NAMESPACES.contains(&namespace.name.as_str()) {

@@ -109,6 +109,86 @@ fn host_network_and_injected_containers_are_left_alone() {
     );
 }
 
+fn labelled_pod(labels: Value, annotations: Value) -> (Pod, Value) {
+    pod(json!({
+        "metadata": {"generateName": "web-", "labels": labels, "annotations": annotations},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+    }))
+}
+
+/// The label the webhook's objectSelector reads decides as the annotation does, and wins
+/// over it when both are there.
+#[test]
+fn the_pod_label_opts_in_and_out_and_beats_the_annotation() {
+    let config = Config::default();
+    let cases = [
+        (
+            json!({INJECT_KEY: "true"}),
+            json!({}),
+            namespace(None),
+            Ok(()),
+        ),
+        (
+            json!({INJECT_KEY: "false"}),
+            json!({}),
+            namespace(Some("enabled")),
+            Err(Skip::OptedOut),
+        ),
+        (
+            json!({INJECT_KEY: "true"}),
+            json!({INJECT_KEY: "false"}),
+            namespace(None),
+            Ok(()),
+        ),
+        (
+            json!({INJECT_KEY: "false"}),
+            json!({INJECT_KEY: "true"}),
+            namespace(Some("enabled")),
+            Err(Skip::OptedOut),
+        ),
+        (
+            json!({INJECT_KEY: "true"}),
+            json!({}),
+            namespace(Some("disabled")),
+            Err(Skip::NamespaceDisabled),
+        ),
+        (
+            json!({INJECT_KEY: "true"}),
+            json!({}),
+            NamespaceInfo::enabled("kube-public"),
+            Err(Skip::SystemNamespace),
+        ),
+        (
+            json!({"app": "web"}),
+            json!({}),
+            namespace(None),
+            Err(Skip::NotSelected),
+        ),
+    ];
+    for (labels, annotations, namespace, expected) in cases {
+        let (pod, _) = labelled_pod(labels.clone(), annotations.clone());
+        let outcome = plan(&pod, &namespace, &config)
+            .expect("no error")
+            .map(|_| ());
+        assert_eq!(
+            outcome, expected,
+            "labels {labels}, annotations {annotations} in {namespace:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_label_is_an_error_naming_it() {
+    let (pod, _) = labelled_pod(json!({INJECT_KEY: "maybe"}), json!({}));
+    let error = inject(&pod, &namespace(Some("enabled")), &Config::default()).expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("label {INJECT_KEY}:")),
+        "{message}"
+    );
+    assert!(message.contains("\"maybe\""), "{message}");
+}
+
 #[test]
 fn a_bad_annotation_is_an_error_naming_it() {
     let (pod, _) = app_pod(json!({annotations::PROXY_CPU: "lots"}));
