@@ -1,6 +1,7 @@
 //! Admin (loopback): the live config, the proxy's view of its clusters and listeners, its
-//! workload certificate (`/certs`, never the key), plus `/quitquitquit`. Health
-//! (`/healthz/ready`) is served on its own port.
+//! workload certificate (`/certs`, never the key), tracing (`/tracing`: the spec in force
+//! and what became of the spans), plus `/quitquitquit`. Health (`/healthz/ready`) is served
+//! on its own port.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -149,6 +150,7 @@ impl Admin {
             (&Method::GET, "/clusters") => self.json(self.clusters()),
             (&Method::GET, "/listeners") => self.json(json!(self.listeners.bound())),
             (&Method::GET, "/certs") => self.certs(),
+            (&Method::GET, "/tracing") => self.json(self.state.tracer.status()),
             (&Method::POST, "/logging") => {
                 self.set_log_level(req.uri().query().unwrap_or_default())
             }

@@ -23,6 +23,9 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
     tracing::info!(config = %serde_json::to_string(&config).unwrap_or_default(), "starting");
     let source = config.source()?;
     let state = Arc::new(State::default());
+    state
+        .tracer
+        .set_identity(crate::trace::NodeIdentity::from_config(&config));
     // A bad file at start is a startup error; pilot's first snapshot may come any time.
     let loaded = match &source {
         Source::File(path) => Some(load_file(path, &state)?),

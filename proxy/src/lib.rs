@@ -36,4 +36,5 @@ pub mod tcp;
 mod time_text;
 pub mod tls;
 pub mod wait;
+pub mod trace;
 pub mod xds;

@@ -196,6 +196,8 @@ pub struct State {
 
 impl State {
     pub fn current(&self) -> Option<Arc<Runtime>> {
+    /// Tracing, following each applied snapshot's `telemetry.tracing`.
+    pub tracer: crate::trace::Tracer,
         self.current.load_full()
     }
 
@@ -205,6 +207,9 @@ impl State {
         let mut status = self.status();
         status.applied_version = Some(version);
         status.applied_at = SystemTime::now()
+        let telemetry = runtime.snapshot.telemetry.as_ref();
+        self.tracer
+            .configure(telemetry.and_then(|t| t.tracing.as_ref()));
             .duration_since(SystemTime::UNIX_EPOCH)
             .ok()
             .map(|d| d.as_secs());

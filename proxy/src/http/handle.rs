@@ -41,6 +41,19 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let (mut parts, body) = req.into_parts();
     ensure_request_id(&mut parts.headers);
+    let inbound = conn.inbound.is_some();
+    let mut span = conn.state.tracer.start(&mut parts, conn.peer, inbound);
+    let response = handle_request(&conn, parts, body, span.as_mut()).await;
+    Ok(crate::trace::attach(span, response))
+}
+
+/// Admission (inbound), then routing; the response carries the request's metrics record.
+async fn handle_request(
+    conn: &Connection,
+    mut parts: http::request::Parts,
+    body: Incoming,
+    span: Option<&mut crate::trace::ActiveSpan>,
+) -> Response<Body> {
     let mut record = conn.metrics.request(&parts, conn.peer);
     if let Some(peer) = &conn.inbound {
         record.set_peer(peer);
@@ -48,27 +61,27 @@ pub async fn handle(
             Ok(claims) => claims,
             Err(failure) => {
                 let unauthorized = crate::inbound::authn::unauthorized(&failure);
-                return Ok(record.attach(unauthorized));
+                return record.attach(unauthorized);
             }
         };
         let decision =
             crate::inbound::authz::decide(&conn.state, peer, Some(&parts), claims.as_ref());
         record.set_authz(&decision);
         if !decision.is_allowed() {
-            return Ok(record.attach(crate::inbound::authz::denied_response()));
+            return record.attach(crate::inbound::authz::denied_response());
         }
         crate::inbound::xfcc::apply(&mut parts.headers, peer);
     }
     let req = Request::from_parts(parts, body);
     let response = match conn.state.current() {
-        Some(runtime) => route_request(&conn, &runtime, req, &mut record).await,
+        Some(runtime) => route_request(conn, &runtime, req, &mut record, span).await,
         None => local_reply(
             StatusCode::SERVICE_UNAVAILABLE,
             "no config yet",
             Some(Flag::NoCluster),
         ),
     };
-    Ok(record.attach(response))
+    record.attach(response)
 }
 
 /// Every request carries an `x-request-id` upstream, as Envoy ensures: logs and traces
@@ -111,6 +124,7 @@ async fn route_request(
     req: Request<Incoming>,
     record: &mut RequestRecord,
 ) -> Response<Body> {
+    span: Option<&mut crate::trace::ActiveSpan>,
     let (parts, body) = req.into_parts();
     let downstream = Downstream {
         source_ip: Some(conn.peer.ip()),
@@ -124,6 +138,9 @@ async fn route_request(
         record.set_route(&route.name);
         record.set_destination(&target.cluster.host, target.subset);
     }
+        if let Some(span) = span {
+            span.set_cluster(&target.cluster.host, target.cluster.port, target.subset);
+        }
     if let Some(fault) = fault
         && let Some(reply) = inject(&fault).await
     {
