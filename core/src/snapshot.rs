@@ -278,3 +278,7 @@ impl Snapshot {
         })
     }
 }
+    /// The workload it belongs to (a Deployment's name, not the pod's; a WorkloadEntry's):
+    /// the `destination_workload` of requests sent to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,

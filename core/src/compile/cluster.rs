@@ -74,6 +74,13 @@ pub(crate) fn cluster(
             labels: e.labels.clone(),
             weight: e.weight.unwrap_or(1),
             identity: e.identity.clone(),
+            workload: e.workload.as_deref().map(|name| {
+                std::sync::Arc::new(model::WorkloadMeta::of_endpoint(
+                    name,
+                    e.identity.as_deref(),
+                    &e.labels,
+                ))
+            }),
         })
         .collect();
     (errors.0.len() == before).then(|| model::Cluster {

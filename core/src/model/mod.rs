@@ -28,7 +28,7 @@ pub use cluster::{
     Cluster, ClusterSubset, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DETECT_TIMEOUT,
     DEFAULT_SERVER_FIRST_PORTS, Detect, Listener, ListenerKind, ProxyConfig,
 };
-pub use endpoint::{Endpoint, Subset};
+pub use endpoint::{Endpoint, Subset, WorkloadMeta, spiffe_namespace};
 pub use gateway::{GatewayTls, SniRoute, TlsServer, specificity};
 pub use labels::{Labels, selects};
 pub use limits::{ConnectionLimits, OutlierPolicy};

@@ -1,6 +1,7 @@
 //! Clusters: one per service port, with the DestinationRule that applies to it from this
 //! proxy's namespace, and its endpoints (sent as their own resource).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use mesh_core::config::{DestinationRuleSpec, Object};
@@ -61,11 +62,46 @@ fn destination_rule<'a>(
         .collect();
     let namespaces = [
         scope.namespace.as_str(),
+                workload: Some(workload_name(&endpoint.workload, &endpoint.labels))
+                    .filter(|name| !name.is_empty()),
         service.namespace.as_str(),
         scope.root_namespace.as_str(),
     ];
     namespaces.into_iter().find_map(|namespace| {
         candidates
+/// The workload a pod belongs to, as the injector names the proxy's own (`MESH_WORKLOAD`),
+/// so that both sides of a request agree: a Deployment's pod `reviews-v1-5b4d7c9f8d-x2k4p`
+/// (`pod-template-hash=5b4d7c9f8d`) is `reviews-v1`, a StatefulSet's `web-0` is `web`, a
+/// Job's pod is its `job-name`. Anything else (a WorkloadEntry) keeps its name.
+fn workload_name(name: &str, labels: &BTreeMap<String, String>) -> String {
+    if let Some(hash) = labels.get("pod-template-hash")
+        && let Some((deployment, _)) = name.split_once(&format!("-{hash}-"))
+    {
+        return deployment.to_owned();
+    }
+    if labels
+        .get("statefulset.kubernetes.io/pod-name")
+        .map(String::as_str)
+        == Some(name)
+        && let Some((set, ordinal)) = name.rsplit_once('-')
+        && ordinal.bytes().all(|b| b.is_ascii_digit())
+    {
+        return set.to_owned();
+    }
+    if let Some(job) = labels.get("job-name") {
+        // A CronJob's Job is `<cronjob>-<scheduled minute>`: one workload, not one per run.
+        return match job.rsplit_once('-') {
+            Some((cron, minute))
+                if minute.len() >= 8 && minute.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                cron.to_owned()
+            }
+            _ => job.clone(),
+        };
+    }
+    name.to_owned()
+}
+
             .iter()
             .filter(|(_, rule)| rule.metadata.namespace == namespace)
             // Exact first, then the longest (narrowest) wildcard; name order among equals.
@@ -75,4 +111,38 @@ fn destination_rule<'a>(
             })
             .map(|(_, rule)| *rule)
     })
+}
+
+#[cfg(test)]
+mod workload_tests {
+    use super::workload_name;
+
+    fn labels(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn pods_are_named_by_their_controller() {
+        let deployment = labels(&[("app", "reviews"), ("pod-template-hash", "5b4d7c9f8d")]);
+        assert_eq!(
+            workload_name("reviews-v1-5b4d7c9f8d-x2k4p", &deployment),
+            "reviews-v1"
+        );
+        let set = labels(&[("statefulset.kubernetes.io/pod-name", "web-0")]);
+        assert_eq!(workload_name("web-0", &set), "web");
+        let cron = labels(&[("job-name", "backup-28947360")]);
+        assert_eq!(workload_name("backup-28947360-abcde", &cron), "backup");
+        let job = labels(&[("job-name", "migrate")]);
+        assert_eq!(workload_name("migrate-abcde", &job), "migrate");
+        // A WorkloadEntry, or a pod whose labels do not say.
+        assert_eq!(workload_name("vm-1", &labels(&[("app", "db")])), "vm-1");
+        let stale = labels(&[("pod-template-hash", "other")]);
+        assert_eq!(
+            workload_name("reviews-v1-5b4d7c9f8d-x2k4p", &stale),
+            "reviews-v1-5b4d7c9f8d-x2k4p"
+        );
+    }
 }

@@ -118,6 +118,7 @@ fn local_listener(
             labels: BTreeMap::new(),
             weight: None,
             identity: None,
+            workload: None,
         }],
         traffic_policy: None,
         subsets: Vec::new(),
