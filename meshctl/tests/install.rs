@@ -188,7 +188,9 @@ fn install_script(manifest: &Manifest, ready_after: usize) -> Vec<Step> {
         steps.push(step(Method::GET, path_of(webhook), webhook.clone()));
     }
     let mut filled = webhook.clone();
-    filled["webhooks"][0]["clientConfig"]["caBundle"] = json!("LS0tLS1CRUdJTg==");
+    for entry in filled["webhooks"].as_array_mut().into_iter().flatten() {
+        entry["clientConfig"]["caBundle"] = json!("LS0tLS1CRUdJTg==");
+    }
     steps.push(step(Method::GET, path_of(webhook), filled));
     steps
 }

@@ -5,12 +5,14 @@
 //! and citadel publishes it (ConfigMap `mesh-ca-root-cert`) only in namespaces labelled
 //! `mesh-injection=enabled`, a label mesh-system cannot carry without the injector being
 //! asked about its own pods. So the gateways live in [`GATEWAY_NAMESPACE`], labelled, and
-//! their pods opt out of injection (`sidecar.mesh.io/inject: "false"`), as Istio's gateway
-//! chart installs into an injected `istio-ingress` namespace.
+//! their pods opt out of injection (the label `sidecar.mesh.io/inject: "false"`, so the
+//! webhook is not even called for them), as Istio's gateway chart installs into an
+//! injected `istio-ingress` namespace.
 //!
 //! No RBAC: a gateway calls no API; its projected ServiceAccount token is what citadel
 //! reviews (citadel holds the TokenReview grant).
 
+use mesh_injector::annotations::INJECT as INJECT_LABEL;
 use serde_json::{Value, json};
 
 use super::manifest::{CITADEL, NAMESPACE, PART_OF, PILOT, part_of};
@@ -92,6 +94,13 @@ fn labels(name: &str) -> Value {
     for (key, value) in selector_labels(name) {
         labels[key] = json!(value);
     }
+    labels
+}
+
+/// The pod's labels: the gateway's, and the opt-out the webhook's objectSelector reads.
+fn pod_labels(name: &str) -> Value {
+    let mut labels = labels(name);
+    labels[INJECT_LABEL] = json!("false");
     labels
 }
 
@@ -177,8 +186,7 @@ fn pod_deployment(values: &Values, name: &str, gateway: &Gateway) -> Value {
             "replicas": gateway.replicas,
             "selector": {"matchLabels": {"app": name}},
             "template": {
-                "metadata": {"labels": labels(name),
-                             "annotations": {"sidecar.mesh.io/inject": "false"}},
+                "metadata": {"labels": pod_labels(name)},
                 "spec": {
                     "serviceAccountName": name,
                     "securityContext": {

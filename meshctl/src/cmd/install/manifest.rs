@@ -3,6 +3,8 @@
 //! codegen` turns into the Helm chart's templates. Objects are written as the JSON the API
 //! server takes and each is checked against its k8s-openapi type ([`kinds::check`]).
 
+use mesh_injector::annotations::INJECT as INJECT_LABEL;
+use mesh_injector::inject::{NAMESPACE_LABEL, SYSTEM_NAMESPACES};
 use serde_json::{Value, json};
 
 use super::values::Values;
@@ -274,25 +276,58 @@ fn injector_deployment(values: &Values) -> Value {
     deployment(values, values.injector.replicas, workload)
 }
 
-/// The caBundle is left out: the injector fills it (injector/src/ca_bundle.rs), and a
-/// second apply leaves a field it does not set alone.
+/// Two entries, as Istio's: pods of `mesh-injection=enabled` namespaces unless labelled
+/// `sidecar.mesh.io/inject: "false"`, and pods labelled `"true"` in namespaces without the
+/// namespace label; neither in the cluster's own namespaces. The API server reads only labels, so only labels keep
+/// a pod from being sent at all; the injector decides the rest, annotations included
+/// (injector/src/inject/mod.rs). The caBundle is left out: the injector fills it
+/// (injector/src/ca_bundle.rs), and a second apply leaves a field it does not set alone.
 fn webhook(values: &Values) -> Value {
-    json!({
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-        "metadata": {"name": INJECTOR, "labels": part_of(INJECTOR)},
-        "webhooks": [{
-            "name": "sidecar-injector.mesh.io",
+    let entry = |name: &str, namespaces: Value, pods: Value| {
+        json!({
+            "name": name,
             "clientConfig": {"service": {"name": INJECTOR, "namespace": NAMESPACE,
                                          "path": "/inject", "port": 443}},
             "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
                        "resources": ["pods"], "scope": "Namespaced"}],
-            "namespaceSelector": {"matchLabels": {"mesh-injection": "enabled"}},
+            "namespaceSelector": namespaces,
+            "objectSelector": pods,
             "failurePolicy": values.injector.failure_policy,
             "sideEffects": "None",
             "admissionReviewVersions": ["v1"],
             "reinvocationPolicy": "Never",
             "timeoutSeconds": 10,
-        }],
+        })
+    };
+    let pod_label = |operator: &str, value: &str| {
+        json!({"matchExpressions": [{"key": INJECT_LABEL, "operator": operator,
+                                     "values": [value]}]})
+    };
+    // Every namespace carries its name as this label (Kubernetes 1.21+). The injector
+    // skips these anyway; excluded here, their pods never wait on it.
+    let not_system = json!({"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                            "values": SYSTEM_NAMESPACES});
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": INJECTOR, "labels": part_of(INJECTOR)},
+        "webhooks": [
+            entry(
+                "namespace.sidecar-injector.mesh.io",
+                json!({"matchExpressions": [
+                    {"key": NAMESPACE_LABEL, "operator": "In", "values": ["enabled"]},
+                    not_system.clone(),
+                ]}),
+                pod_label("NotIn", "false"),
+            ),
+            entry(
+                "object.sidecar-injector.mesh.io",
+                json!({"matchExpressions": [
+                    {"key": NAMESPACE_LABEL, "operator": "DoesNotExist"},
+                    not_system,
+                ]}),
+                pod_label("In", "true"),
+            ),
+        ],
     })
 }
 
