@@ -4,12 +4,15 @@ use clap::{Parser, Subcommand};
 
 use crate::cmd::analyze::AnalyzeArgs;
 use crate::cmd::apply::ApplyArgs;
+use crate::cmd::dashboard::DashboardArgs;
 use crate::cmd::describe::XArgs;
 use crate::cmd::install::InstallCommand;
 use crate::cmd::kube_inject::KubeInjectArgs;
 use crate::cmd::local::LocalArgs;
 use crate::cmd::proxy_config::ProxyConfigArgs;
 use crate::cmd::proxy_status::ProxyStatusArgs;
+use crate::cmd::stat::StatArgs;
+use crate::cmd::top::TopArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +41,12 @@ pub enum Command {
     ProxyConfig(ProxyConfigArgs),
     /// Per proxy and resource type: SYNCED, STALE, NOT SENT or NACKED (with the message)
     ProxyStatus(ProxyStatusArgs),
+    /// Golden metrics per workload (success, rps, latency, TCP connections) over a window
+    Stat(StatArgs),
+    /// Every workload's golden metrics and the calls between them, refreshing
+    Top(TopArgs),
+    /// A web page of the live mesh: service graph, golden metrics, routes in force
+    Dashboard(DashboardArgs),
     /// Experimental: `x describe pod <workload|pod>`, what applies to a pod and why
     X(XArgs),
     /// Add the sidecar to Pods and workload templates in YAML, offline, as the injector would

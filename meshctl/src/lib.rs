@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod local;
+pub mod observe;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ pub fn run(cli: &Cli, out: &mut impl Write) -> Result<Status, cmd::CommandError>
         Command::Delete(args) => cmd::apply::delete(args, out),
         Command::ProxyConfig(args) => cmd::proxy_config::run(args, out),
         Command::ProxyStatus(args) => cmd::proxy_status::run(args, out),
+        Command::Stat(args) => cmd::stat::run(args, out),
+        Command::Top(args) => cmd::top::run(args, out),
+        Command::Dashboard(args) => cmd::dashboard::run(args, out),
         Command::X(args) => cmd::describe::run(args, out),
         Command::Install(command) => Ok(cmd::install::run(command, out)?),
         Command::KubeInject(args) => cmd::kube_inject::run(args, out),

@@ -2,12 +2,15 @@
 
 pub mod analyze;
 pub mod apply;
+pub mod dashboard;
 pub mod describe;
 pub mod install;
 pub mod kube_inject;
 pub mod local;
 pub mod proxy_config;
 pub mod proxy_status;
+pub mod stat;
+pub mod top;
 
 /// Why a command could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,8 @@ pub enum CommandError {
     #[error(transparent)]
     Install(#[from] install::InstallError),
     #[error(transparent)]
+    Observe(#[from] crate::observe::ObserveError),
+    #[error(transparent)]
     KubeInject(Box<kube_inject::KubeInjectCommandError>),
 }
 
@@ -33,6 +38,7 @@ impl CommandError {
             CommandError::Json(err) => err.io_error_kind(),
             CommandError::Install(install::InstallError::Write(err)) => Some(err.kind()),
             CommandError::Local(_) | CommandError::Inspect(_) | CommandError::KubeInject(_) => None,
+            CommandError::Observe(_) => None,
             CommandError::Install(_) => None,
         };
         kind == Some(std::io::ErrorKind::BrokenPipe)

@@ -1,0 +1,102 @@
+//! `meshctl top`: every workload's golden metrics, busiest first, and below them the calls
+//! between workloads (the service graph's edges), refreshed until Ctrl-C; `--once` prints
+//! one measurement and exits.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::CommandError;
+use super::local::StateArgs;
+use super::stat::parse_duration;
+use crate::Status;
+use crate::observe::format::{EDGE_COLUMNS, WORKLOAD_COLUMNS, edge_row, workload_row};
+use crate::observe::source::{Measured, Source};
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Print one measurement (after the window) and exit
+    #[arg(long)]
+    pub once: bool,
+
+    /// How often to refresh
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Rates and latencies are over this much of the recent past (`10s`, `1m`)
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub window: Duration,
+
+    /// Read the metrics from Prometheus (Kubernetes), e.g. http://localhost:9090
+    #[arg(long, env = "MESH_PROMETHEUS_URL", value_name = "URL")]
+    pub prometheus: Option<String>,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CommandError::Write)
+}
+
+/// Waits `wait`; true when Ctrl-C came first.
+pub(crate) async fn interrupted(wait: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => true,
+        () = tokio::time::sleep(wait) => false,
+    }
+}
+
+/// Home and clear, when the output is a terminal (a pipe gets one table after another).
+pub(crate) fn clear_screen(out: &mut impl Write) -> std::io::Result<()> {
+    if std::io::stdout().is_terminal() {
+        write!(out, "\x1b[H\x1b[2J")?;
+    }
+    Ok(())
+}
+
+pub fn run(args: &TopArgs, out: &mut impl Write) -> Result<Status, CommandError> {
+    runtime()?.block_on(async {
+        // The first window is the interval (or --window if shorter), so the first table
+        // comes soon; later ones span --window.
+        let first = args.interval.min(args.window);
+        let mut source = Source::open(&args.state, args.prometheus.as_deref(), args.window)?;
+        let mut measured = source.measure(first).await?;
+        loop {
+            if !args.once {
+                clear_screen(out)?;
+            }
+            write(&measured, args.once, out)?;
+            out.flush()?;
+            if args.once || interrupted(args.interval).await {
+                return Ok(Status::Success);
+            }
+            measured = source.measure(args.window).await?;
+        }
+    })
+}
+
+fn write(measured: &Measured, once: bool, out: &mut impl Write) -> Result<(), CommandError> {
+    let stats = &measured.stats;
+    let mut workloads: Vec<_> = stats.workloads.iter().collect();
+    workloads.sort_by(|a, b| b.golden.rps.total_cmp(&a.golden.rps));
+    let rows: Vec<[String; 8]> = workloads.iter().map(|w| workload_row(w)).collect();
+    super::proxy_config::write_table(WORKLOAD_COLUMNS, &rows, out)?;
+    let mut edges: Vec<_> = stats.edges.iter().collect();
+    edges.sort_by(|a, b| b.golden.rps.total_cmp(&a.golden.rps));
+    if !edges.is_empty() {
+        writeln!(out)?;
+        let rows: Vec<[String; 7]> = edges.iter().map(|e| edge_row(stats, e)).collect();
+        super::proxy_config::write_table(EDGE_COLUMNS, &rows, out)?;
+    }
+    for error in &measured.errors {
+        writeln!(out, "warning: {error}")?;
+    }
+    let stop = if once { "" } else { "; Ctrl-C to stop" };
+    writeln!(out, "\nover the last {:.1}s{stop}", stats.window_seconds)?;
+    Ok(())
+}

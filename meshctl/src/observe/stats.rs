@@ -1,0 +1,356 @@
+//! The golden metrics of a mesh over a [`Window`]: per workload (as its own sidecar sees
+//! its inbound requests, `reporter="destination"`), per service, and per edge of the
+//! service graph (as the caller's sidecar sees its outbound requests, `reporter="source"`).
+//!
+//! An edge goes from the calling workload to the called one. The caller's sidecar names
+//! the called workload in `destination_workload` when it knows it; when it says `unknown`
+//! the edge goes to the workload of that service (and version, when the route picked a
+//! subset), and to the service itself when several workloads serve it. Requests that no
+//! scraped sidecar sent (a client outside the mesh, the ingress gateway) are edges from
+//! their source as the called sidecar saw it: its workload, else its service account, else
+//! `unknown`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::text::Sample;
+use super::window::{Accumulator, Golden, REQUESTS, TCP_CLOSED, TCP_OPENED, Window};
+
+/// The label meshctl adds to every sample of a local scrape: the workload whose sidecar
+/// served it.
+pub const PROXY_LABEL: &str = "mesh_proxy";
+
+const UNKNOWN: &str = "unknown";
+
+/// A workload meshctl knows of (from the local mesh's state, or Prometheus's series).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Workload {
+    pub name: String,
+    pub namespace: String,
+    pub service: String,
+    pub version: String,
+    /// Its SPIFFE ID.
+    pub identity: String,
+    /// Sidecars that answered the scrape, and sidecars it should have.
+    pub meshed: (u32, u32),
+}
+
+impl Workload {
+    pub fn id(&self) -> String {
+        node_id(&self.name, &self.namespace)
+    }
+}
+
+/// A graph node's id: `name.namespace`, as pilot names proxies.
+pub fn node_id(name: &str, namespace: &str) -> String {
+    format!("{name}.{namespace}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadStats {
+    #[serde(flatten)]
+    pub workload: Workload,
+    /// Its inbound requests.
+    pub golden: Golden,
+    /// TCP connections its sidecar holds open now (opened - closed).
+    pub tcp_conn: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStats {
+    pub name: String,
+    pub namespace: String,
+    pub workloads: Vec<String>,
+    pub golden: Golden,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    Workload,
+    /// A service whose calls could not be told apart by workload.
+    Service,
+    /// A caller no scraped sidecar represents.
+    External,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    pub namespace: String,
+    pub kind: NodeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Edge {
+    pub source: String,
+    pub target: String,
+    /// Over the window.
+    pub golden: Golden,
+    /// Requests since the sidecars started.
+    pub total_requests: f64,
+    /// Every request (in the window, else ever) went over mutual TLS.
+    pub mtls: bool,
+}
+
+/// Everything `stat`, `top` and the dashboard show.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub window_seconds: f64,
+    pub workloads: Vec<WorkloadStats>,
+    pub services: Vec<ServiceStats>,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+/// The golden metrics of `workloads` over `window`.
+pub fn compute(window: &Window, workloads: &[Workload]) -> Stats {
+    let graph = Graph { workloads };
+    let mut stats = Stats {
+        window_seconds: window.seconds,
+        workloads: workload_stats(window, workloads),
+        services: service_stats(window, workloads),
+        ..Stats::default()
+    };
+    let (nodes, edges) = graph.edges(window);
+    stats.nodes = nodes;
+    stats.edges = edges;
+    stats
+}
+
+fn is_request(sample: &Sample) -> bool {
+    sample.name == REQUESTS || sample.name == super::window::DURATION_BUCKET
+}
+
+fn known(value: &str) -> Option<&str> {
+    (!value.is_empty() && value != UNKNOWN).then_some(value)
+}
+
+fn workload_stats(window: &Window, workloads: &[Workload]) -> Vec<WorkloadStats> {
+    let mut inbound: BTreeMap<String, Accumulator> = BTreeMap::new();
+    for sample in window.deltas.iter().filter(|s| is_request(s)) {
+        if sample.label("reporter") == "destination" {
+            let id = node_id(
+                sample.label("destination_workload"),
+                sample.label("destination_workload_namespace"),
+            );
+            inbound.entry(id).or_default().add(sample);
+        }
+    }
+    let mut tcp: BTreeMap<String, f64> = BTreeMap::new();
+    for sample in &window.latest {
+        let sign = match sample.name.as_str() {
+            TCP_OPENED => 1.0,
+            TCP_CLOSED => -1.0,
+            _ => continue,
+        };
+        let (name, namespace) = if sample.label("reporter") == "destination" {
+            ("destination_workload", "destination_workload_namespace")
+        } else {
+            ("source_workload", "source_workload_namespace")
+        };
+        let id = node_id(sample.label(name), sample.label(namespace));
+        *tcp.entry(id).or_default() += sign * sample.value;
+    }
+    workloads
+        .iter()
+        .map(|w| WorkloadStats {
+            workload: w.clone(),
+            golden: inbound
+                .get(&w.id())
+                .map(|acc| acc.golden(window.seconds))
+                .unwrap_or_else(|| Accumulator::default().golden(window.seconds)),
+            tcp_conn: tcp.get(&w.id()).copied().unwrap_or(0.0).max(0.0),
+        })
+        .collect()
+}
+
+fn service_stats(window: &Window, workloads: &[Workload]) -> Vec<ServiceStats> {
+    let mut services: BTreeMap<(String, String), (Vec<String>, Accumulator)> = BTreeMap::new();
+    for w in workloads {
+        let entry = services
+            .entry((w.service.clone(), w.namespace.clone()))
+            .or_default();
+        entry.0.push(w.name.clone());
+    }
+    for sample in window.deltas.iter().filter(|s| is_request(s)) {
+        if sample.label("reporter") != "destination" {
+            continue;
+        }
+        let name = sample.label("destination_workload");
+        let namespace = sample.label("destination_workload_namespace");
+        let service = workloads
+            .iter()
+            .find(|w| w.name == name && w.namespace == namespace)
+            .map(|w| w.service.as_str())
+            .or_else(|| known(sample.label("destination_service_name")));
+        if let Some(service) = service {
+            let entry = services
+                .entry((service.to_owned(), namespace.to_owned()))
+                .or_default();
+            entry.1.add(sample);
+        }
+    }
+    services
+        .into_iter()
+        .map(|((name, namespace), (workloads, acc))| ServiceStats {
+            name,
+            namespace,
+            workloads,
+            golden: acc.golden(window.seconds),
+        })
+        .collect()
+}
+
+struct Graph<'a> {
+    workloads: &'a [Workload],
+}
+
+#[derive(Default)]
+struct EdgeAcc {
+    window: Accumulator,
+    total: Accumulator,
+}
+
+impl Graph<'_> {
+    fn scraped(&self, id: &str) -> bool {
+        self.workloads
+            .iter()
+            .any(|w| w.id() == id && w.meshed.0 > 0)
+    }
+
+    /// The node a caller's sidecar sent a request to.
+    fn target(&self, sample: &Sample) -> (String, NodeKind) {
+        let namespace = known(sample.label("destination_workload_namespace"))
+            .or(known(sample.label("destination_service_namespace")));
+        if let Some(workload) = known(sample.label("destination_workload")) {
+            let namespace = namespace.unwrap_or(sample.label("source_workload_namespace"));
+            return (node_id(workload, namespace), NodeKind::Workload);
+        }
+        let service = sample.label("destination_service_name");
+        let namespace = namespace.unwrap_or(sample.label("source_workload_namespace"));
+        let version = known(sample.label("destination_version"));
+        let serving: Vec<&Workload> = self
+            .workloads
+            .iter()
+            .filter(|w| w.service == service && w.namespace == namespace)
+            .filter(|w| version.is_none_or(|v| w.version == v))
+            .collect();
+        match serving.as_slice() {
+            [one] => (one.id(), NodeKind::Workload),
+            _ => (node_id(service, namespace), NodeKind::Service),
+        }
+    }
+
+    /// The node a request came from, as the called sidecar saw it; None when a scraped
+    /// sidecar sent it (its own report is the edge).
+    fn source(&self, sample: &Sample) -> Option<(String, NodeKind)> {
+        let principal = sample.label("source_principal");
+        let namespace = known(sample.label("source_workload_namespace"))
+            .or_else(|| principal.split("/ns/").nth(1)?.split('/').next())
+            .unwrap_or(UNKNOWN);
+        if let Some(workload) = known(sample.label("source_workload")) {
+            let id = node_id(workload, namespace);
+            return (!self.scraped(&id)).then_some((id, NodeKind::External));
+        }
+        if self
+            .workloads
+            .iter()
+            .any(|w| w.identity == principal && w.meshed.0 > 0)
+        {
+            return None;
+        }
+        let account = known(principal)
+            .and_then(|p| p.rsplit_once("/sa/"))
+            .map(|(_, sa)| sa);
+        Some(match account {
+            Some(account) => (node_id(account, namespace), NodeKind::External),
+            None => (UNKNOWN.to_owned(), NodeKind::External),
+        })
+    }
+
+    fn edges(&self, window: &Window) -> (Vec<Node>, Vec<Edge>) {
+        let mut nodes: BTreeMap<String, NodeKind> = self
+            .workloads
+            .iter()
+            .map(|w| (w.id(), NodeKind::Workload))
+            .collect();
+        let mut edges: BTreeMap<(String, String), EdgeAcc> = BTreeMap::new();
+        for (samples, in_window) in [(&window.deltas, true), (&window.latest, false)] {
+            for sample in samples.iter().filter(|s| is_request(s)) {
+                let ends = if sample.label("reporter") == "source" {
+                    let source = node_id(
+                        sample.label("source_workload"),
+                        sample.label("source_workload_namespace"),
+                    );
+                    Some(((source, NodeKind::Workload), self.target(sample)))
+                } else {
+                    let target = node_id(
+                        sample.label("destination_workload"),
+                        sample.label("destination_workload_namespace"),
+                    );
+                    self.source(sample)
+                        .map(|source| (source, (target, NodeKind::Workload)))
+                };
+                let Some(((source, source_kind), (target, target_kind))) = ends else {
+                    continue;
+                };
+                nodes.entry(source.clone()).or_insert(source_kind);
+                nodes.entry(target.clone()).or_insert(target_kind);
+                let edge = edges.entry((source, target)).or_default();
+                if in_window {
+                    edge.window.add(sample);
+                } else {
+                    edge.total.add(sample);
+                }
+            }
+        }
+        let edges = edges
+            .into_iter()
+            .filter(|(_, acc)| acc.total.requests() > 0.0 || acc.window.requests() > 0.0)
+            .map(|((source, target), acc)| Edge {
+                source,
+                target,
+                golden: acc.window.golden(window.seconds),
+                total_requests: acc.total.requests(),
+                mtls: if acc.window.requests() > 0.0 {
+                    acc.window.all_mtls()
+                } else {
+                    acc.total.all_mtls()
+                },
+            })
+            .collect();
+        let nodes = nodes
+            .into_iter()
+            .map(|(id, kind)| {
+                let (name, namespace) = self
+                    .workloads
+                    .iter()
+                    .find(|w| w.id() == id)
+                    .map(|w| (w.name.clone(), w.namespace.clone()))
+                    .unwrap_or_else(|| match id.rsplit_once('.') {
+                        Some((name, namespace)) => (name.to_owned(), namespace.to_owned()),
+                        None => (id.clone(), String::new()),
+                    });
+                Node {
+                    id,
+                    name,
+                    namespace,
+                    kind,
+                }
+            })
+            .collect();
+        (nodes, edges)
+    }
+}
+
+#[cfg(test)]
+mod tests;
