@@ -258,6 +258,10 @@ pub struct EndpointSpec {
     /// account: the identity its sidecar must present when traffic to it is mTLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// The workload it belongs to (a Deployment's name, not the pod's; a WorkloadEntry's):
+    /// the `destination_workload` of requests sent to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -278,7 +282,3 @@ impl Snapshot {
         })
     }
 }
-    /// The workload it belongs to (a Deployment's name, not the pod's; a WorkloadEntry's):
-    /// the `destination_workload` of requests sent to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workload: Option<String>,

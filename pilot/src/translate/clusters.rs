@@ -41,34 +41,13 @@ pub fn endpoint_specs(index: &Index, visible: &VisibleService<'_>, port: u16) ->
                     "spiffe://{}/ns/{}/sa/{}",
                     index.settings.trust_domain, endpoint.namespace, endpoint.service_account
                 )),
+                workload: Some(workload_name(&endpoint.workload, &endpoint.labels))
+                    .filter(|name| !name.is_empty()),
             })
         })
         .collect()
 }
 
-/// Istio's lookup order: a rule in the proxy's namespace, then in the service's, then in
-/// the root namespace; within one namespace an exact host beats the narrowest wildcard.
-fn destination_rule<'a>(
-    index: &'a Index,
-    scope: &Scope,
-    service: &Service,
-) -> Option<&'a Object<DestinationRuleSpec>> {
-    let candidates: Vec<(bool, &Object<DestinationRuleSpec>)> = index
-        .destination_rule_hosts
-        .matching(&service.hostname)
-        .into_iter()
-        .map(|(position, exact)| (exact, &index.destination_rules[position]))
-        .filter(|(_, rule)| scope.exported(&rule.spec.export_to, &rule.metadata.namespace))
-        .collect();
-    let namespaces = [
-        scope.namespace.as_str(),
-                workload: Some(workload_name(&endpoint.workload, &endpoint.labels))
-                    .filter(|name| !name.is_empty()),
-        service.namespace.as_str(),
-        scope.root_namespace.as_str(),
-    ];
-    namespaces.into_iter().find_map(|namespace| {
-        candidates
 /// The workload a pod belongs to, as the injector names the proxy's own (`MESH_WORKLOAD`),
 /// so that both sides of a request agree: a Deployment's pod `reviews-v1-5b4d7c9f8d-x2k4p`
 /// (`pod-template-hash=5b4d7c9f8d`) is `reviews-v1`, a StatefulSet's `web-0` is `web`, a
@@ -102,6 +81,27 @@ fn workload_name(name: &str, labels: &BTreeMap<String, String>) -> String {
     name.to_owned()
 }
 
+/// Istio's lookup order: a rule in the proxy's namespace, then in the service's, then in
+/// the root namespace; within one namespace an exact host beats the narrowest wildcard.
+fn destination_rule<'a>(
+    index: &'a Index,
+    scope: &Scope,
+    service: &Service,
+) -> Option<&'a Object<DestinationRuleSpec>> {
+    let candidates: Vec<(bool, &Object<DestinationRuleSpec>)> = index
+        .destination_rule_hosts
+        .matching(&service.hostname)
+        .into_iter()
+        .map(|(position, exact)| (exact, &index.destination_rules[position]))
+        .filter(|(_, rule)| scope.exported(&rule.spec.export_to, &rule.metadata.namespace))
+        .collect();
+    let namespaces = [
+        scope.namespace.as_str(),
+        service.namespace.as_str(),
+        scope.root_namespace.as_str(),
+    ];
+    namespaces.into_iter().find_map(|namespace| {
+        candidates
             .iter()
             .filter(|(_, rule)| rule.metadata.namespace == namespace)
             // Exact first, then the longest (narrowest) wildcard; name order among equals.
