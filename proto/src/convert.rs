@@ -187,8 +187,8 @@ pub fn encode_endpoints(host: &str, port: u16, endpoints: &[EndpointSpec]) -> pb
                 .collect(),
             weight: e.weight.unwrap_or(0),
             identity: e.identity.clone().unwrap_or_default(),
-        })
             workload: e.workload.clone().unwrap_or_default(),
+        })
         .collect();
     resource(
         cluster_name(host, port),
@@ -509,6 +509,7 @@ fn decode_endpoints(
                     .collect(),
                 weight: (endpoint.weight != 0).then_some(endpoint.weight),
                 identity: (!endpoint.identity.is_empty()).then(|| endpoint.identity.clone()),
+                workload: (!endpoint.workload.is_empty()).then(|| endpoint.workload.clone()),
             })
         })
         .collect()
@@ -516,7 +517,6 @@ fn decode_endpoints(
 
 /// Parses JSON, the error starting with the path of the field (`[0].route[1].weight: ...`).
 fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-                workload: (!endpoint.workload.is_empty()).then(|| endpoint.workload.clone()),
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
