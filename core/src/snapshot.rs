@@ -244,6 +244,45 @@ pub struct ClusterSpec {
     /// `namespace/name` of the DestinationRule the policy and subsets come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_rule: Option<String>,
+    /// Set for a ServiceEntry with `resolution: DNS` or `DNS_ROUND_ROBIN`: names the proxy
+    /// resolves itself, whose addresses become the cluster's endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsSpec>,
+}
+
+/// A cluster of DNS names, as Envoy's STRICT_DNS and LOGICAL_DNS clusters: the proxy
+/// resolves each name, re-resolves it as its TTL runs out, and balances over the answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DnsSpec {
+    #[serde(default)]
+    pub lookup: DnsLookup,
+    #[serde(default)]
+    pub endpoints: Vec<DnsEndpointSpec>,
+}
+
+/// Which answers of a name become endpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DnsLookup {
+    /// Every address (Istio's `resolution: DNS`, Envoy's STRICT_DNS).
+    #[default]
+    Strict,
+    /// The first address only (`DNS_ROUND_ROBIN`, Envoy's LOGICAL_DNS): the DNS server's
+    /// rotation does the balancing.
+    Logical,
+}
+
+/// A name to resolve, and the port its addresses serve this cluster's port on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DnsEndpointSpec {
+    pub hostname: String,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,6 +29,10 @@ pub struct Service {
     /// A Kubernetes Service (short names `name` and `name.namespace` reach it), or a
     /// ServiceEntry (only its hosts do).
     pub origin: ServiceOrigin,
+    /// A ServiceEntry with `resolution: DNS` or `DNS_ROUND_ROBIN`: the names the proxies
+    /// resolve themselves; such a service has no IP endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<ServiceDns>,
     /// Where the object came from, for `/debug/config_status`.
     #[serde(skip)]
     pub source: Origin,
@@ -49,6 +53,25 @@ pub struct ServicePort {
     /// Declared (`appProtocol`, a ServiceEntry port's `protocol`, or Istio's name prefix):
     /// `None` means unknown, to be sniffed.
     pub protocol: Option<AppProtocol>,
+}
+
+/// The DNS names behind a `resolution: DNS` ServiceEntry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceDns {
+    pub lookup: mesh_core::snapshot::DnsLookup,
+    pub hosts: Vec<DnsHost>,
+}
+
+/// A name to resolve: an `endpoints[].address`, or one of the entry's `hosts` when it has
+/// no endpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DnsHost {
+    pub hostname: String,
+    /// The port its addresses listen on, for each service port number.
+    pub ports: BTreeMap<u16, u16>,
+    pub labels: Labels,
+    /// 0: unweighted.
+    pub weight: u32,
 }
 
 /// One workload instance behind a service.

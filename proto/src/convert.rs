@@ -171,6 +171,7 @@ pub fn encode_cluster(spec: &ClusterSpec) -> pb::Resource {
             json(&spec.subsets)
         },
         destination_rule: spec.destination_rule.clone().unwrap_or_default(),
+        dns_json: spec.dns.as_ref().map(json).unwrap_or_default(),
     };
     resource(cluster_name(&spec.host, spec.port), Kind::Cluster(cluster))
 }
@@ -475,6 +476,11 @@ fn decode_cluster(name: &str, c: &pb::Cluster) -> Result<ClusterSpec, DecodeErro
     } else {
         from_json(&c.subsets_json).map_err(|e| fail(format!("subsets{e}")))?
     };
+    let dns = if c.dns_json.is_empty() {
+        None
+    } else {
+        Some(from_json(&c.dns_json).map_err(|e| fail(format!("dns{e}")))?)
+    };
     Ok(ClusterSpec {
         host: c.host.clone(),
         port,
@@ -482,6 +488,7 @@ fn decode_cluster(name: &str, c: &pb::Cluster) -> Result<ClusterSpec, DecodeErro
         traffic_policy,
         subsets,
         destination_rule: Some(c.destination_rule.clone()).filter(|d| !d.is_empty()),
+        dns,
     })
 }
 

@@ -252,8 +252,13 @@ impl Admin {
                     .iter()
                     .map(|e| {
                         let view = health.map(|h| h.outliers.view(e.address, now));
+                        let hostname = cluster
+                            .dns
+                            .as_ref()
+                            .and_then(|dns| self.state.dns.hostname_of(dns, e.address));
                         json!({
                             "address": e.address,
+                            "hostname": hostname,
                             "labels": e.labels,
                             "weight": e.weight,
                             "activeRequests": self.state.loads.in_flight(e.address),
@@ -278,10 +283,30 @@ impl Admin {
                     },
                     "outlierDetection": cluster.outlier.as_ref().map(|o| format!("{o:?}")),
                     "tls": crate::tls::cluster_view(cluster),
+                    "dns": cluster.dns.as_ref().map(|dns| self.dns_view(dns)),
                 })
             })
             .collect();
         json!(clusters)
+    }
+}
+
+impl Admin {
+    /// A DNS cluster's names: the last good answer of each, and its failures.
+    fn dns_view(&self, dns: &mesh_core::snapshot::DnsSpec) -> Value {
+        let names: Vec<Value> = dns
+            .endpoints
+            .iter()
+            .map(|target| {
+                json!({
+                    "hostname": target.hostname,
+                    "port": target.port,
+                    "addresses": self.state.dns.addresses(&target.hostname),
+                    "resolution": self.state.dns.view(&target.hostname),
+                })
+            })
+            .collect();
+        json!({ "lookup": dns.lookup, "names": names })
     }
 }
 

@@ -32,6 +32,8 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
         Source::Pilot(_) => None,
     };
     let metrics = Metrics::install(identity(&config), config.access_log)?;
+    let resolver = crate::dns::refresh::resolver(config.dns_server)?;
+    tokio::spawn(crate::dns::refresh::run(state.clone(), resolver));
     // Before readiness, which waits for the first certificate.
     let certs = start_certificates(&config)?;
     let drain = Drain::default();

@@ -144,6 +144,11 @@ pub struct Config {
     #[serde(with = "duration_text")]
     pub cert_ttl: Duration,
 
+    /// The DNS server (`ip` or `ip:port`) that resolves `resolution: DNS` ServiceEntries;
+    /// default: the system's, from /etc/resolv.conf.
+    #[arg(long, env = "MESH_DNS_SERVER", value_parser = parse_dns_server)]
+    pub dns_server: Option<SocketAddr>,
+
     /// Write a JSON access log line per request to stdout.
     #[arg(long, env = "MESH_ACCESS_LOG")]
     pub access_log: bool,
@@ -234,6 +239,13 @@ fn parse_host_port(text: &str) -> Result<String, String> {
         return Err(usage());
     }
     Ok(text.to_owned())
+}
+
+/// `ip:port`, or an `ip` on port 53.
+fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>()
+        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| format!("{text:?}: expected an IP or IP:port, e.g. 10.96.0.10:53"))
 }
 
 /// `k=v,k=v`; empty for none.

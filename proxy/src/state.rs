@@ -58,9 +58,11 @@ pub enum RuntimeError {
 impl Runtime {
     pub fn new(
         snapshot: Snapshot,
-        config: ProxyConfig,
+        mut config: ProxyConfig,
         state: &State,
     ) -> Result<Self, RuntimeError> {
+        // DNS clusters balance over the addresses their names resolve to now.
+        state.dns.fill(&mut config);
         let mut clusters: HashMap<String, Vec<(u16, ClusterRuntime)>> = HashMap::new();
         for cluster in config.clusters() {
             let build = |subset: Option<&str>, lb, endpoints: Vec<_>| {
@@ -191,29 +193,45 @@ pub struct State {
     current: ArcSwapOption<Runtime>,
     pub loads: EndpointLoads,
     pub health: HealthRegistry,
+    /// The answers for the names of DNS clusters.
+    pub dns: crate::dns::DnsTable,
     status: Mutex<SnapshotStatus>,
+    /// Tracing, following each applied snapshot's `telemetry.tracing`.
+    pub tracer: crate::trace::Tracer,
 }
 
 impl State {
     pub fn current(&self) -> Option<Arc<Runtime>> {
-    /// Tracing, following each applied snapshot's `telemetry.tracing`.
-    pub tracer: crate::trace::Tracer,
         self.current.load_full()
     }
 
     pub fn apply(&self, runtime: Runtime) {
         let version = runtime.config.version.clone();
+        let telemetry = runtime.snapshot.telemetry.as_ref();
+        self.tracer
+            .configure(telemetry.and_then(|t| t.tracing.as_ref()));
         self.current.store(Some(Arc::new(runtime)));
         let mut status = self.status();
         status.applied_version = Some(version);
         status.applied_at = SystemTime::now()
-        let telemetry = runtime.snapshot.telemetry.as_ref();
-        self.tracer
-            .configure(telemetry.and_then(|t| t.tracing.as_ref()));
             .duration_since(SystemTime::UNIX_EPOCH)
             .ok()
             .map(|d| d.as_secs());
         status.applied_count += 1;
+        drop(status);
+        // It may name hosts not resolved yet.
+        self.dns.wake.notify_one();
+    }
+
+    /// Puts `next` in place of `current` if nothing replaced `current` meanwhile (a DNS
+    /// refresh must not undo a newer snapshot); true if it did.
+    pub fn replace(&self, current: &Arc<Runtime>, next: Runtime) -> bool {
+        let previous = self
+            .current
+            .compare_and_swap(&Some(current.clone()), Some(Arc::new(next)));
+        previous
+            .as_ref()
+            .is_some_and(|previous| Arc::ptr_eq(previous, current))
     }
 
     pub fn reject(&self, reason: String) {

@@ -96,6 +96,7 @@ pub(crate) fn cluster(
         ),
         outlier: policy.outlier_detection.as_ref().map(outlier),
         tls,
+        dns: spec.dns.clone(),
     })
 }
 

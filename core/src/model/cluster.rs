@@ -25,6 +25,8 @@ pub struct Cluster {
     pub outlier: Option<OutlierPolicy>,
     /// The DestinationRule's `tls` for this port: whether connections are mTLS.
     pub tls: UpstreamTls,
+    /// DNS names the proxy resolves into `endpoints` (a `resolution: DNS` ServiceEntry).
+    pub dns: Option<crate::snapshot::DnsSpec>,
 }
 
 /// A DestinationRule subset, with the balancing it overrides.
@@ -157,5 +159,11 @@ impl ProxyConfig {
     /// Every cluster, by host and port.
     pub fn clusters(&self) -> impl Iterator<Item = &Cluster> {
         self.clusters.values().flat_map(BTreeMap::values)
+    }
+
+    /// Every cluster, mutably: how the proxy fills a DNS cluster's endpoints with the
+    /// addresses it resolved.
+    pub fn clusters_mut(&mut self) -> impl Iterator<Item = &mut Cluster> {
+        self.clusters.values_mut().flat_map(BTreeMap::values_mut)
     }
 }

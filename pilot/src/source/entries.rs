@@ -1,19 +1,26 @@
 //! ServiceEntries and WorkloadEntries as registry services and endpoints: how local mode
 //! names its services, and how a cluster adds hosts outside Kubernetes Services.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use mesh_core::config::{ConfigObject, Object, Port, ServiceEntrySpec, WorkloadEntrySpec};
+use mesh_core::config::{
+    ConfigObject, Object, Port, Resolution, ServiceEntrySpec, WorkloadEntrySpec,
+};
 use mesh_core::load::Located;
 use mesh_core::model::selects;
+use mesh_core::snapshot::DnsLookup;
 
-use crate::registry::{Endpoint, Registry, Service, ServiceOrigin, ServicePort, port_protocol};
+use crate::registry::{
+    DnsHost, Endpoint, Registry, Service, ServiceDns, ServiceOrigin, ServicePort, port_protocol,
+};
 
 /// Adds every ServiceEntry host among `configs` to `registry`, with its inline endpoints and
 /// the WorkloadEntries its `workloadSelector` picks in its namespace.
 ///
-/// Wildcard hosts name no endpoints and are left out; so are endpoints whose address is not
-/// an IP (DNS resolution is not done by pilot yet).
+/// Wildcard hosts name no endpoints and are left out. With `resolution: DNS` (or
+/// `DNS_ROUND_ROBIN`) the endpoints are names the proxies resolve (the entry's own hosts
+/// when it lists none); otherwise an endpoint whose address is not an IP is left out.
 pub fn add_service_entries(configs: &[Located<ConfigObject>], registry: &mut Registry) {
     let workload_entries: Vec<&Object<WorkloadEntrySpec>> = configs
         .iter()
@@ -26,12 +33,21 @@ pub fn add_service_entries(configs: &[Located<ConfigObject>], registry: &mut Reg
         let ConfigObject::ServiceEntry(se) = &located.object else {
             continue;
         };
-        let endpoints = service_entry_endpoints(se, &workload_entries);
+        let dns_lookup = dns_lookup(se.spec.resolution);
+        let endpoints = if dns_lookup.is_some() {
+            Vec::new()
+        } else {
+            service_entry_endpoints(se, &workload_entries)
+        };
         for host in &se.spec.hosts {
             let hostname = mesh_core::host::resolve(host, &se.metadata.namespace);
             if hostname.starts_with('*') {
                 continue;
             }
+            let dns = dns_lookup.map(|lookup| ServiceDns {
+                lookup,
+                hosts: dns_hosts(se, &workload_entries, host),
+            });
             let service = Service {
                 hostname,
                 namespace: se.metadata.namespace.clone(),
@@ -44,6 +60,7 @@ pub fn add_service_entries(configs: &[Located<ConfigObject>], registry: &mut Reg
                     .filter_map(|a| single_address(a))
                     .collect(),
                 origin: ServiceOrigin::ServiceEntry,
+                dns: dns.clone(),
                 source: located.origin.clone(),
             };
             registry.insert(service, endpoints.clone());
@@ -71,6 +88,54 @@ fn service_port(port: &Port) -> Option<ServicePort> {
     })
 }
 
+/// Whether the proxies resolve the entry's names: STRICT for `DNS`, LOGICAL for
+/// `DNS_ROUND_ROBIN`.
+fn dns_lookup(resolution: Resolution) -> Option<DnsLookup> {
+    match resolution {
+        Resolution::Dns => Some(DnsLookup::Strict),
+        Resolution::DnsRoundRobin => Some(DnsLookup::Logical),
+        Resolution::None | Resolution::Static => None,
+    }
+}
+
+/// The names a DNS-resolution entry's proxies resolve for `host`: the entry's endpoints'
+/// addresses (inline, then selected WorkloadEntries), or, with none, `host` itself, each on
+/// the ports the endpoint names (else `targetPort`, else the port's number).
+fn dns_hosts(
+    se: &Object<ServiceEntrySpec>,
+    workload_entries: &[&Object<WorkloadEntrySpec>],
+    host: &str,
+) -> Vec<DnsHost> {
+    let namespace = &se.metadata.namespace;
+    let selected = se.spec.workload_selector.iter().flat_map(|selector| {
+        workload_entries
+            .iter()
+            .filter(|we| &we.metadata.namespace == namespace)
+            .filter(|we| selects(&selector.labels, &we.spec.labels))
+            .map(|we| &we.spec)
+    });
+    let entries: Vec<&WorkloadEntrySpec> = se.spec.endpoints.iter().chain(selected).collect();
+    if entries.is_empty() {
+        vec![DnsHost {
+            hostname: host.to_owned(),
+            ports: target_ports(&se.spec.ports, &WorkloadEntrySpec::default()),
+            labels: Default::default(),
+            weight: 0,
+        }]
+    } else {
+        entries
+            .into_iter()
+            .filter(|e| !e.address.is_empty() && !e.address.starts_with("unix://"))
+            .map(|entry| DnsHost {
+                hostname: entry.address.clone(),
+                ports: target_ports(&se.spec.ports, entry),
+                labels: entry.labels.clone(),
+                weight: entry.weight.unwrap_or(0),
+            })
+            .collect()
+    }
+}
+
 fn service_entry_endpoints(
     se: &Object<ServiceEntrySpec>,
     workload_entries: &[&Object<WorkloadEntrySpec>],
@@ -94,18 +159,13 @@ fn service_entry_endpoints(
         .collect()
 }
 
-fn endpoint(
-    ports: &[Port],
-    workload: &str,
-    namespace: &str,
-    entry: &WorkloadEntrySpec,
-) -> Option<Endpoint> {
-    let address: IpAddr = entry.address.parse().ok()?;
-    let ports = ports
+/// For each service port number, the port `entry` listens on: the entry's port of the same
+/// name, then the ServiceEntry's `targetPort`, then the number itself.
+fn target_ports(ports: &[Port], entry: &WorkloadEntrySpec) -> BTreeMap<u16, u16> {
+    ports
         .iter()
         .filter_map(|port| {
             let number = u16::try_from(port.number).ok()?;
-            // The entry's port of the same name wins, then the ServiceEntry's targetPort.
             let target = entry
                 .ports
                 .get(&port.name)
@@ -114,10 +174,19 @@ fn endpoint(
                 .unwrap_or(port.number);
             Some((number, u16::try_from(target).ok()?))
         })
-        .collect();
+        .collect()
+}
+
+fn endpoint(
+    ports: &[Port],
+    workload: &str,
+    namespace: &str,
+    entry: &WorkloadEntrySpec,
+) -> Option<Endpoint> {
+    let address: IpAddr = entry.address.parse().ok()?;
     Some(Endpoint {
         address,
-        ports,
+        ports: target_ports(ports, entry),
         labels: entry.labels.clone(),
         weight: entry.weight.unwrap_or(0),
         workload: workload.to_owned(),

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 
 use mesh_core::config::{DestinationRuleSpec, Object};
 use mesh_core::host::resolve;
-use mesh_core::snapshot::{ClusterSpec, EndpointSpec};
+use mesh_core::snapshot::{ClusterSpec, DnsEndpointSpec, DnsSpec, EndpointSpec};
 
 use super::{Scope, VisibleService};
 use crate::index::Index;
-use crate::registry::Service;
+use crate::registry::{Service, ServiceDns};
 
 pub fn cluster_spec(index: &Index, scope: &Scope, service: &Service, port: u16) -> ClusterSpec {
     let rule = destination_rule(index, scope, service);
@@ -21,6 +21,27 @@ pub fn cluster_spec(index: &Index, scope: &Scope, service: &Service, port: u16) 
         traffic_policy: rule.and_then(|r| r.spec.traffic_policy.clone()),
         subsets: rule.map(|r| r.spec.subsets.clone()).unwrap_or_default(),
         destination_rule: rule.map(|r| format!("{}/{}", r.metadata.namespace, r.metadata.name)),
+        dns: service.dns.as_ref().map(|dns| dns_spec(dns, port)),
+    }
+}
+
+/// A DNS-resolution ServiceEntry's names for one of its ports: the proxy resolves them
+/// (Envoy's STRICT_DNS, or LOGICAL_DNS for `DNS_ROUND_ROBIN`).
+fn dns_spec(dns: &ServiceDns, port: u16) -> DnsSpec {
+    DnsSpec {
+        lookup: dns.lookup,
+        endpoints: dns
+            .hosts
+            .iter()
+            .filter_map(|host| {
+                Some(DnsEndpointSpec {
+                    hostname: host.hostname.clone(),
+                    port: *host.ports.get(&port)?,
+                    labels: host.labels.clone(),
+                    weight: (host.weight > 0).then_some(host.weight),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -66,6 +66,8 @@ pub fn add_blackhole(index: &Index, scope: &Scope, virtual_hosts: &mut Vec<Virtu
 mod tests {
     use std::sync::Arc;
 
+    use mesh_core::snapshot::{ClusterSpec, DnsLookup};
+
     use super::*;
     use crate::index::Settings;
     use crate::source::last_good::LastGood;
@@ -123,6 +125,95 @@ spec:
             hosts(EXTERNAL, OutboundMode::RegistryOnly),
             ["api.external.com:80", BLACKHOLE]
         );
+    }
+
+    const DNS: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api.external.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: 80, name: http, protocol: HTTP}, {number: 443, name: tls, protocol: TLS, targetPort: 8443}]
+  endpoints:
+  - {address: us.api.external.com, ports: {http: 8080}, labels: {region: us}}
+  - {address: eu.api.external.com, weight: 3}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: mirror, namespace: shop}
+spec:
+  hosts: [mirror.external.com, mirror2.external.com]
+  resolution: DNS_ROUND_ROBIN
+  ports: [{number: 443, name: tls, protocol: TLS}]
+"#;
+
+    fn dns_of(config: &str, host: &str, port: u16) -> ClusterSpec {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("config.yaml"), config).expect("write config");
+        let inputs = load_inputs(dir.path(), &mut LastGood::default());
+        let index = Index::new(Settings::default(), Arc::new(inputs));
+        let node = Node {
+            namespace: "shop".into(),
+            ..Node::default()
+        };
+        let snapshot = crate::translate::snapshot(&index, &node);
+        let cluster = snapshot
+            .clusters
+            .iter()
+            .find(|c| c.host == host && c.port == port);
+        cluster.cloned().expect("the entry's cluster")
+    }
+
+    #[test]
+    fn dns_service_entries_send_names_with_their_ports_not_ip_endpoints() {
+        let http = dns_of(DNS, "api.external.com", 80);
+        assert!(http.endpoints.is_empty(), "{:?}", http.endpoints);
+        let dns = http.dns.expect("a DNS cluster");
+        assert_eq!(dns.lookup, DnsLookup::Strict);
+        let names: Vec<_> = dns
+            .endpoints
+            .iter()
+            .map(|e| (e.hostname.as_str(), e.port, e.weight))
+            .collect();
+        // The endpoint's own port for `http` wins; the other keeps the port's number.
+        assert_eq!(
+            names,
+            [
+                ("us.api.external.com", 8080, None),
+                ("eu.api.external.com", 80, Some(3))
+            ]
+        );
+        assert_eq!(dns.endpoints[0].labels["region"], "us");
+        // targetPort when the endpoint names no port.
+        let tls = dns_of(DNS, "api.external.com", 443)
+            .dns
+            .expect("a DNS cluster");
+        let ports: Vec<u16> = tls.endpoints.iter().map(|e| e.port).collect();
+        assert_eq!(ports, [8443, 8443]);
+    }
+
+    #[test]
+    fn a_dns_entry_without_endpoints_resolves_its_own_hosts() {
+        let mirror = dns_of(DNS, "mirror.external.com", 443);
+        let dns = mirror.dns.expect("a DNS cluster");
+        assert_eq!(dns.lookup, DnsLookup::Logical);
+        let names: Vec<_> = dns
+            .endpoints
+            .iter()
+            .map(|e| (e.hostname.as_str(), e.port))
+            .collect();
+        // Each host's cluster resolves that host.
+        assert_eq!(names, [("mirror.external.com", 443)]);
+        let second = dns_of(DNS, "mirror2.external.com", 443).dns;
+        let second: Vec<_> = second.iter().flat_map(|d| &d.endpoints).collect();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].hostname, "mirror2.external.com");
+        // A STATIC entry stays a cluster of IP endpoints.
+        let fixed = dns_of(EXTERNAL, "api.external.com", 80);
+        assert!(fixed.dns.is_none());
+        assert_eq!(fixed.endpoints[0].address.to_string(), "127.0.0.1:9000");
     }
 
     #[test]

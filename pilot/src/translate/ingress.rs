@@ -123,6 +123,7 @@ fn local_listener(
         traffic_policy: None,
         subsets: Vec::new(),
         destination_rule: None,
+        dns: None,
     };
     let (protocol, route_config, tcp_route) = match protocol {
         Some(p) if !p.is_http() => (ListenerProtocol::Tcp, None, vec![to(&cluster)]),

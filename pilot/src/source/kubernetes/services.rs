@@ -75,6 +75,7 @@ fn service(kube_service: &KubeService, source: Origin) -> Service {
         export_to: export_to(kube_service),
         addresses: cluster_ips(kube_service),
         origin: ServiceOrigin::Kubernetes,
+        dns: None,
         source,
     }
 }

@@ -1,0 +1,133 @@
+//! The resolving loop: looks up every name the current config needs when it is due, and
+//! swaps in a runtime with the new endpoints when an answer changed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+
+use super::{Lookup, MAX_TTL};
+use crate::state::{Runtime, State};
+
+pub const RESOLUTIONS: &str = "mesh_dns_resolutions_total";
+
+#[derive(Debug, thiserror::Error)]
+#[error("the DNS resolver: {0}; pass --dns-server ADDR to name a DNS server")]
+pub struct ResolverError(String);
+
+/// A resolver asking `server` (UDP, then TCP), or the system's (`/etc/resolv.conf`) when
+/// none is given. Its cache is cleared before every lookup: the loop keeps its own
+/// schedule from the answers' TTLs.
+pub fn resolver(server: Option<SocketAddr>) -> Result<TokioResolver, ResolverError> {
+    let builder = match server {
+        Some(server) => {
+            let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+                .into_iter()
+                .map(|mut c| {
+                    c.port = server.port();
+                    c
+                })
+                .collect();
+            let name_server = NameServerConfig::new(server.ip(), true, connections);
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_name_servers(vec![name_server]),
+                TokioRuntimeProvider::default(),
+            )
+        }
+        None => TokioResolver::builder_tokio().map_err(|e| ResolverError(e.to_string()))?,
+    };
+    builder.build().map_err(|e| ResolverError(e.to_string()))
+}
+
+/// Looks `hostname` up: its addresses and how long they are good for.
+pub async fn lookup(resolver: &TokioResolver, hostname: &str) -> Lookup {
+    resolver.clear_cache();
+    // A trailing dot: the name as written, never a search-domain guess.
+    let fqdn = if hostname.ends_with('.') {
+        hostname.to_owned()
+    } else {
+        format!("{hostname}.")
+    };
+    let answer = resolver
+        .lookup_ip(fqdn.as_str())
+        .await
+        .map_err(|e| e.to_string())?;
+    let addresses: Vec<_> = answer.iter().collect();
+    if addresses.is_empty() {
+        return Err("no addresses".into());
+    }
+    let ttl = answer
+        .valid_until()
+        .saturating_duration_since(Instant::now());
+    Ok((addresses, ttl))
+}
+
+/// Resolves the names of `state`'s config, forever.
+pub async fn run(state: Arc<State>, resolver: TokioResolver) {
+    metrics::describe_counter!(
+        RESOLUTIONS,
+        "DNS lookups of the names of resolution: DNS ServiceEntries, by result."
+    );
+    metrics::counter!(RESOLUTIONS, "result" => "success").increment(0);
+    metrics::counter!(RESOLUTIONS, "result" => "failure").increment(0);
+    loop {
+        let wanted = state
+            .current()
+            .map(|r| super::wanted(&r.config))
+            .unwrap_or_default();
+        state.dns.retain(&wanted);
+        let mut changed = false;
+        for hostname in state.dns.due(&wanted, Instant::now()) {
+            let outcome = lookup(&resolver, &hostname).await;
+            report(&hostname, &outcome);
+            changed |= state.dns.record(&hostname, outcome, Instant::now());
+        }
+        if changed {
+            swap_in(&state);
+        }
+        let next = state
+            .dns
+            .next_due(&wanted)
+            .unwrap_or_else(|| Instant::now() + MAX_TTL);
+        tokio::select! {
+            () = state.dns.wake.notified() => {}
+            () = tokio::time::sleep_until(next.into()) => {}
+        }
+    }
+}
+
+fn report(hostname: &str, outcome: &Lookup) {
+    match outcome {
+        Ok((addresses, ttl)) => {
+            metrics::counter!(RESOLUTIONS, "result" => "success").increment(1);
+            tracing::debug!(hostname, ?addresses, ?ttl, "dns: resolved");
+        }
+        Err(error) => {
+            metrics::counter!(RESOLUTIONS, "result" => "failure").increment(1);
+            tracing::warn!(hostname, %error, "dns: lookup failed; keeping the last good addresses");
+        }
+    }
+}
+
+/// Rebuilds the current runtime with the table's addresses; a config applied meanwhile
+/// wins (it was built from the table already).
+fn swap_in(state: &State) {
+    let Some(current) = state.current() else {
+        return;
+    };
+    match Runtime::new(current.snapshot.clone(), current.config.clone(), state) {
+        Ok(runtime) => {
+            if state.replace(&current, runtime) {
+                let endpoints: Vec<String> = super::wanted(&current.config)
+                    .iter()
+                    .map(|name| format!("{name}={:?}", state.dns.addresses(name)))
+                    .collect();
+                tracing::info!(?endpoints, "dns: endpoints updated");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "dns: the new endpoints were refused"),
+    }
+}
