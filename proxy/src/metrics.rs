@@ -1,16 +1,33 @@
 //! Prometheus metrics with Istio's names and labels, so the dashboards and queries users
 //! have for Istio work unchanged. Served on their own port at `/stats/prometheus`.
+//!
+//! Both sides of a request are labelled with both workloads, as Istio labels them. The
+//! source side (`reporter="source"`) takes the `destination_*` labels from the endpoint the
+//! request went to (pilot names each endpoint's workload); the destination side
+//! (`reporter="destination"`) takes the `source_*` labels from the peer's certificate and
+//! from metadata exchange ([`exchange`]). No label carries a path, query or header value:
+//! the number of series is bounded by workloads, services and response codes.
+
+pub mod exchange;
+mod size;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use mesh_core::model::WorkloadMeta;
 use metrics::Label;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
 
+use exchange::PeerRef;
+pub use size::{Counted, RequestSize};
+
 pub const REQUESTS_TOTAL: &str = "mesh_requests_total";
 pub const REQUEST_DURATION: &str = "mesh_request_duration_milliseconds";
+/// Request and response body sizes, in bytes (histograms).
+pub const REQUEST_BYTES: &str = "mesh_request_bytes";
+pub const RESPONSE_BYTES: &str = "mesh_response_bytes";
 /// pilot's discovery stream: 1 while a stream is open.
 pub const XDS_CONNECTED: &str = "mesh_xds_connected";
 /// Responses from pilot, by `result`: `ack` (applied) or `nack` (refused).
@@ -27,6 +44,9 @@ const DURATION_BUCKETS: [f64; 16] = [
     0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
     60000.0, 300000.0,
 ];
+
+/// Istio's buckets for body sizes, in bytes: powers of ten from 1 B to 10 MB.
+const SIZE_BUCKETS: [f64; 8] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7];
 
 /// Who this proxy is: the `source_*` labels of what it sends, the `destination_*` labels
 /// of what it receives.
@@ -46,11 +66,18 @@ pub struct Identity {
 /// the destination (`reporter="destination"`), its own workload in the `destination_*`
 /// labels and the peer's principal and namespace in the `source_*` ones. Without metadata
 /// exchange the peer's workload, app and version are `unknown`.
+///
+/// `remote` is the other side's workload when known: the endpoint the request went to
+/// (outbound; its principal is `upstream_principal`, set when the connection was mesh
+/// mTLS) or what the peer said in metadata exchange (inbound). Outbound without it, app
+/// and version are guessed from the service's name and the subset.
 pub(crate) fn workload_labels(
     identity: &Identity,
     destination: Option<(&str, Option<&str>)>,
     inbound_peer: Option<(Option<&str>, bool)>,
     upstream_mtls: bool,
+    remote: Option<PeerRef<'_>>,
+    upstream_principal: Option<&str>,
 ) -> Vec<(&'static str, String)> {
     const UNKNOWN: &str = "unknown";
     let (service, subset) = destination.unwrap_or((UNKNOWN, None));
@@ -73,13 +100,14 @@ pub(crate) fn workload_labels(
                 .and_then(|p| p.split("/ns/").nth(1))
                 .and_then(|rest| rest.split('/').next())
                 .unwrap_or(UNKNOWN);
+            let said = |pick: fn(PeerRef<'_>) -> &str| remote.map_or(UNKNOWN, pick).to_owned();
             vec![
                 ("reporter", "destination".to_owned()),
-                ("source_workload", UNKNOWN.to_owned()),
+                ("source_workload", said(|r| r.workload)),
                 ("source_workload_namespace", peer_namespace.to_owned()),
                 ("source_principal", peer.unwrap_or(UNKNOWN).to_owned()),
-                ("source_app", UNKNOWN.to_owned()),
-                ("source_version", UNKNOWN.to_owned()),
+                ("source_app", said(|r| r.app)),
+                ("source_version", said(|r| r.version)),
                 ("destination_workload", own(&identity.workload)),
                 ("destination_workload_namespace", own(&identity.namespace)),
                 ("destination_principal", own(&identity.principal)),
@@ -94,14 +122,30 @@ pub(crate) fn workload_labels(
             ("source_principal", own(&identity.principal)),
             ("source_app", own(&identity.app)),
             ("source_version", own(&identity.version)),
-            ("destination_workload", UNKNOWN.to_owned()),
+            (
+                "destination_workload",
+                remote.map_or(UNKNOWN, |r| r.workload).to_owned(),
+            ),
             (
                 "destination_workload_namespace",
-                service_namespace.to_owned(),
+                remote.map_or(service_namespace, |r| r.namespace).to_owned(),
             ),
-            ("destination_principal", UNKNOWN.to_owned()),
-            ("destination_app", service_name.to_owned()),
-            ("destination_version", subset.unwrap_or(UNKNOWN).to_owned()),
+            (
+                "destination_principal",
+                upstream_principal.unwrap_or(UNKNOWN).to_owned(),
+            ),
+            (
+                "destination_app",
+                remote.map_or(service_name, |r| r.app).to_owned(),
+            ),
+            (
+                "destination_version",
+                remote
+                    .map(|r| r.version)
+                    .or(subset)
+                    .unwrap_or(UNKNOWN)
+                    .to_owned(),
+            ),
         ],
     };
     labels.extend([
@@ -120,6 +164,8 @@ pub struct Metrics {
     handle: PrometheusHandle,
     identity: Identity,
     access_log: bool,
+    /// This proxy's metadata-exchange header, built once.
+    peer_metadata: Option<HeaderValue>,
     /// Handles of the series seen so far, by a hash of what distinguishes them: a request
     /// then costs a hash and a lookup, not 19 labels built and registered again.
     series: std::sync::Mutex<std::collections::HashMap<u64, Vec<Series>>>,
@@ -128,8 +174,16 @@ pub struct Metrics {
 /// One label set of the request metrics, as registered, and its handles.
 struct Series {
     key: SeriesKey,
+    handles: Handles,
+}
+
+/// The handles one request records into.
+#[derive(Clone)]
+struct Handles {
     requests: metrics::Counter,
     duration: metrics::Histogram,
+    request_bytes: metrics::Histogram,
+    response_bytes: metrics::Histogram,
 }
 
 /// What varies between a proxy's request series (the source labels do not), borrowed
@@ -146,6 +200,9 @@ struct SeriesRef<'a> {
     mtls: bool,
     /// Reported as the destination (an inbound request) rather than the source.
     inbound: bool,
+    /// The other side's workload, when known.
+    remote: Option<PeerRef<'a>>,
+    upstream_principal: Option<&'a str>,
 }
 
 /// A [`SeriesRef`] kept with its series.
@@ -160,6 +217,9 @@ struct SeriesKey {
     principal: Option<String>,
     mtls: bool,
     inbound: bool,
+    /// Workload, namespace, app and version.
+    remote: Option<[String; 4]>,
+    upstream_principal: Option<String>,
 }
 
 impl SeriesRef<'_> {
@@ -174,6 +234,10 @@ impl SeriesRef<'_> {
             principal: self.principal.map(str::to_owned),
             mtls: self.mtls,
             inbound: self.inbound,
+            remote: self
+                .remote
+                .map(|r| [r.workload, r.namespace, r.app, r.version].map(str::to_owned)),
+            upstream_principal: self.upstream_principal.map(str::to_owned),
         }
     }
 
@@ -187,6 +251,14 @@ impl SeriesRef<'_> {
             && self.mtls == key.mtls
             && self.inbound == key.inbound
             && self.principal == key.principal.as_deref()
+            && self.upstream_principal == key.upstream_principal.as_deref()
+            && match (&self.remote, &key.remote) {
+                (None, None) => true,
+                (Some(r), Some([w, n, a, v])) => {
+                    r.workload == w && r.namespace == n && r.app == a && r.version == v
+                }
+                _ => false,
+            }
     }
 }
 
@@ -203,6 +275,8 @@ impl Metrics {
     pub fn install(identity: Identity, access_log: bool) -> Result<Arc<Self>, MetricsError> {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &DURATION_BUCKETS)?
+            .set_buckets_for_metric(Matcher::Full(REQUEST_BYTES.into()), &SIZE_BUCKETS)?
+            .set_buckets_for_metric(Matcher::Full(RESPONSE_BYTES.into()), &SIZE_BUCKETS)?
             .build_recorder();
         let handle = recorder.handle();
         metrics::set_global_recorder(recorder).map_err(|_| MetricsError::AlreadyInstalled)?;
@@ -214,10 +288,13 @@ impl Metrics {
             REQUEST_DURATION,
             "Request duration until the response headers, in ms."
         );
+        metrics::describe_histogram!(REQUEST_BYTES, "Request body sizes, in bytes.");
+        metrics::describe_histogram!(RESPONSE_BYTES, "Response body sizes, in bytes.");
         describe_xds();
         describe_certs();
         Ok(Arc::new(Self {
             handle,
+            peer_metadata: exchange::encode(&identity),
             identity,
             access_log,
             series: Default::default(),
@@ -227,6 +304,15 @@ impl Metrics {
     /// Who this proxy is, for the labels of other subsystems' metrics (TCP).
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// Metadata exchange, outbound: removes any peer-metadata header the app sent and, when
+    /// the request goes over mesh mTLS to a meshed endpoint, adds this proxy's.
+    pub fn exchange(&self, headers: &mut HeaderMap, meshed: bool) {
+        headers.remove(exchange::HEADER);
+        if meshed && let Some(value) = &self.peer_metadata {
+            headers.insert(exchange::HEADER, value.clone());
+        }
     }
 
     /// Folds recorded histogram samples into their buckets. Without it the recorder keeps
@@ -265,6 +351,10 @@ impl Metrics {
             outcome: None,
             peer: None,
             upstream_mtls: false,
+            upstream: None,
+            peer_metadata: None,
+            request_bytes: None,
+            response_bytes: 0,
             log: self
                 .access_log
                 .then(|| Box::new(crate::access_log::Entry::start(parts, Some(peer)))),
@@ -357,6 +447,12 @@ pub struct RequestRecord {
     peer: Option<(Option<std::sync::Arc<str>>, bool)>,
     /// Outbound: the upstream connection was mTLS.
     upstream_mtls: bool,
+    /// Outbound: the workload of the endpoint the request went to.
+    upstream: Option<Arc<WorkloadMeta>>,
+    /// Inbound: the peer's metadata-exchange header, when believed.
+    peer_metadata: Option<HeaderValue>,
+    request_bytes: Option<RequestSize>,
+    response_bytes: u64,
     /// Present when access logging is on; written when the record drops.
     log: Option<Box<crate::access_log::Entry>>,
 }
@@ -368,6 +464,10 @@ pub struct UpstreamHost(pub std::net::SocketAddr);
 /// Set on a forwarded response that came over an mTLS upstream connection.
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamMtls;
+
+/// Set on a forwarded response: the workload of the endpoint that answered.
+#[derive(Debug, Clone)]
+pub struct UpstreamWorkload(pub Arc<WorkloadMeta>);
 
 impl RequestRecord {
     pub fn set_route(&mut self, name: &str) {
@@ -382,6 +482,12 @@ impl RequestRecord {
             log.peer_identity = peer.identity.as_deref().map(str::to_owned);
         }
         self.peer = Some((peer.identity.clone(), peer.mtls));
+    }
+
+    /// Metadata exchange, inbound: takes the peer's header off the request (it never
+    /// reaches the app) and labels the request with it if the peer may say it.
+    pub fn take_peer_metadata(&mut self, headers: &mut HeaderMap, peer: &crate::inbound::Peer) {
+        self.peer_metadata = exchange::take_inbound(headers, peer.mtls, peer.identity.as_deref());
     }
 
     pub fn set_authz(&mut self, decision: &mesh_core::authz::Decision) {
@@ -424,7 +530,10 @@ impl RequestRecord {
             header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into()),
             header("grpc-status").unwrap_or_default(),
         ));
-        self.upstream_mtls = response.extensions().get::<UpstreamMtls>().is_some();
+        let extensions = response.extensions();
+        self.upstream_mtls = extensions.get::<UpstreamMtls>().is_some();
+        self.upstream = extensions.get::<UpstreamWorkload>().map(|w| w.0.clone());
+        self.request_bytes = extensions.get::<RequestSize>().cloned();
         if let Some(log) = &mut self.log {
             log.response_code = response.status().as_u16();
             log.response_flags = header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into());
@@ -453,7 +562,30 @@ impl RequestRecord {
             principal: self.peer.as_ref().and_then(|(id, _)| id.as_deref()),
             mtls: self.upstream_mtls || self.peer.as_ref().is_some_and(|(_, mtls)| *mtls),
             inbound: self.peer.is_some(),
+            remote: self.remote(),
+            upstream_principal: self.upstream_principal(),
         }
+    }
+
+    /// The other side's workload: the endpoint's (outbound) or the peer's word (inbound).
+    fn remote(&self) -> Option<PeerRef<'_>> {
+        if self.peer.is_some() {
+            return self.peer_metadata.as_ref().and_then(exchange::decode);
+        }
+        self.upstream.as_deref().map(|w| PeerRef {
+            workload: &w.name,
+            namespace: &w.namespace,
+            app: &w.app,
+            version: &w.version,
+        })
+    }
+
+    /// The endpoint's identity, when mesh mTLS proved it.
+    fn upstream_principal(&self) -> Option<&str> {
+        self.upstream
+            .as_deref()
+            .filter(|_| self.upstream_mtls)
+            .map(|w| w.principal.as_str())
     }
 
     fn labels(&self) -> Vec<Label> {
@@ -473,6 +605,8 @@ impl RequestRecord {
             destination,
             peer,
             self.upstream_mtls,
+            self.remote(),
+            self.upstream_principal(),
         );
         labels.extend([
             ("request_protocol", self.protocol.to_owned()),
@@ -526,6 +660,7 @@ impl hyper::body::Body for Recorded {
 
 impl Drop for Recorded {
     fn drop(&mut self) {
+        self.record.response_bytes = self.sent;
         if let Some(log) = &mut self.record.log {
             log.bytes_sent = Some(self.sent);
         }
@@ -534,7 +669,7 @@ impl Drop for Recorded {
 
 impl Metrics {
     /// The handles of `record`'s series, registered on first sight.
-    fn handles(&self, record: &RequestRecord) -> (metrics::Counter, metrics::Histogram) {
+    fn handles(&self, record: &RequestRecord) -> Handles {
         use std::hash::{Hash, Hasher};
         let key = record.series_ref();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -542,26 +677,32 @@ impl Metrics {
         let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = series.entry(hasher.finish()).or_default();
         if let Some(found) = bucket.iter().find(|s| key.is(&s.key)) {
-            return (found.requests.clone(), found.duration.clone());
+            return found.handles.clone();
         }
         let labels = record.labels();
-        let requests = metrics::counter!(REQUESTS_TOTAL, labels.clone());
-        let duration = metrics::histogram!(REQUEST_DURATION, labels);
+        let handles = Handles {
+            requests: metrics::counter!(REQUESTS_TOTAL, labels.clone()),
+            duration: metrics::histogram!(REQUEST_DURATION, labels.clone()),
+            request_bytes: metrics::histogram!(REQUEST_BYTES, labels.clone()),
+            response_bytes: metrics::histogram!(RESPONSE_BYTES, labels),
+        };
         bucket.push(Series {
             key: key.owned(),
-            requests: requests.clone(),
-            duration: duration.clone(),
+            handles: handles.clone(),
         });
-        (requests, duration)
+        handles
     }
 }
 
 impl Drop for RequestRecord {
     fn drop(&mut self) {
-        let (requests, duration) = self.metrics.handles(self);
+        let handles = self.metrics.handles(self);
         let elapsed_ms = self.start.elapsed().as_secs_f64() * 1000.0;
-        requests.increment(1);
-        duration.record(elapsed_ms);
+        handles.requests.increment(1);
+        handles.duration.record(elapsed_ms);
+        let request_bytes = self.request_bytes.as_ref().map_or(0, RequestSize::bytes);
+        handles.request_bytes.record(request_bytes as f64);
+        handles.response_bytes.record(self.response_bytes as f64);
         if let Some(log) = &mut self.log {
             log.duration = elapsed_ms as u64;
             log.write();

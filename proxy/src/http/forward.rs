@@ -36,7 +36,7 @@ const REPLAYABLE_BODY_LIMIT: u64 = 64 * 1024;
 
 enum RequestBody {
     Replayable(Bytes),
-    Streaming(Incoming),
+    Streaming(crate::metrics::Counted<Incoming>),
 }
 
 impl RequestBody {
@@ -56,7 +56,7 @@ async fn prepare_body(body: Incoming, retries: bool) -> Result<RequestBody, hype
     if retries && small {
         return Ok(RequestBody::Replayable(body.collect().await?.to_bytes()));
     }
-    Ok(RequestBody::Streaming(body))
+    Ok(RequestBody::Streaming(crate::metrics::Counted::new(body)))
 }
 
 pub async fn forward(
@@ -120,6 +120,10 @@ async fn forward_request(
     if let RequestBody::Replayable(bytes) = &body {
         mirror::send_copies(&conn.upstreams, mirrors, &parts, bytes, downstream);
     }
+    let request_size = match &body {
+        RequestBody::Replayable(bytes) => crate::metrics::RequestSize::Known(bytes.len() as u64),
+        RequestBody::Streaming(counted) => counted.size(),
+    };
     let retry = policy.retry.as_ref().filter(|_| body.is_replayable());
     let tries = 1 + retry.map_or(0, |r| r.attempts);
     let limits = &target.cluster.limits;
@@ -177,7 +181,8 @@ async fn forward_request(
             is_idempotent(&parts.method) && matches!(body, Some(RequestBody::Replayable(_)));
         let mut stale = 0;
         let sent = loop {
-            let request = upstream_request(&parts, &dial, next_body(&mut body));
+            let mut request = upstream_request(&parts, &dial, next_body(&mut body));
+            conn.metrics.exchange(request.headers_mut(), is_mesh(&dial));
             match within(deadline, per_try, conn.upstreams.send(&dial, request)).await {
                 // A pooled connection the upstream had closed: the request never reached it,
                 // so send it again on another connection. Not a retry: no budget, no back-off.
@@ -197,10 +202,13 @@ async fn forward_request(
             Timed::Done(Ok(mut response)) => {
                 // Only mesh mTLS is `mutual_tls`; TLS the DestinationRule originates with
                 // the user's files is not mesh security.
-                if matches!(dial.tls, Some(crate::tls::Security::Mesh(_))) {
-                    response
-                        .extensions_mut()
-                        .insert(crate::metrics::UpstreamMtls);
+                let extensions = response.extensions_mut();
+                if is_mesh(&dial) {
+                    extensions.insert(crate::metrics::UpstreamMtls);
+                }
+                extensions.insert(request_size.clone());
+                if let Some(workload) = endpoint_workload(&target, index) {
+                    extensions.insert(crate::metrics::UpstreamWorkload(workload));
                 }
                 Outcome::Response(response, guards)
             }
@@ -277,6 +285,7 @@ async fn forward_upgrade(
         tls: endpoint_tls(&target, index),
     };
     let mut request = upstream_request(&parts, &dial, boxed(body));
+    conn.metrics.exchange(request.headers_mut(), is_mesh(&dial));
     upgrade::restore(request.headers_mut(), protocol.clone());
     match conn.upstreams.send(&dial, request).await {
         Ok(mut response) => {
@@ -533,6 +542,26 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Whether the request goes over mesh mTLS, to a sidecar: then it carries this proxy's
+/// metadata-exchange header.
+fn is_mesh(dial: &Dial) -> bool {
+    matches!(dial.tls, Some(crate::tls::Security::Mesh(_)))
+}
+
+/// Who endpoint `index` of `target` is, for the request's `destination_*` labels.
+fn endpoint_workload(
+    target: &Target<'_>,
+    index: usize,
+) -> Option<std::sync::Arc<mesh_core::model::WorkloadMeta>> {
+    target
+        .balancer
+        .balancer
+        .endpoints()
+        .get(index)?
+        .workload
+        .clone()
+}
+
 /// Whether the connection to endpoint `index` of `target` is mTLS, and to whom.
 pub(super) fn endpoint_tls(target: &Target<'_>, index: usize) -> crate::tls::Expected {
     let endpoint = target.balancer.balancer.endpoints().get(index)?;
@@ -543,6 +572,8 @@ pub(super) fn upstream_request(parts: &Parts, dial: &Dial, body: Body) -> Reques
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
+    // Only the proxy speaks metadata exchange (see `Metrics::exchange`), never an app.
+    headers.remove(crate::metrics::exchange::HEADER);
     let authority = parts
         .uri
         .authority()

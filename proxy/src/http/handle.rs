@@ -57,6 +57,7 @@ async fn handle_request(
     let mut record = conn.metrics.request(&parts, conn.peer);
     if let Some(peer) = &conn.inbound {
         record.set_peer(peer);
+        record.take_peer_metadata(&mut parts.headers, peer);
         let claims = match crate::inbound::authn::authenticate(&conn.state, &mut parts) {
             Ok(claims) => claims,
             Err(failure) => {

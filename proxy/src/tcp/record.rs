@@ -61,7 +61,8 @@ impl SourceIdentity {
         peer: Option<&Peer>,
     ) -> Vec<Label> {
         let peer = peer.map(|p| (p.identity.as_deref(), p.mtls));
-        let mut labels = crate::metrics::workload_labels(&self.0, destination, peer, false);
+        let mut labels =
+            crate::metrics::workload_labels(&self.0, destination, peer, false, None, None);
         labels.extend([
             ("request_protocol", "tcp".to_owned()),
             ("response_flags", flags.to_owned()),
