@@ -19,7 +19,9 @@ use serde_json::Value;
 
 use super::CommandError;
 use super::local::StateArgs;
-use super::proxy_config::locate::{InspectError, PilotPort, PilotTarget, use_kubernetes};
+use super::proxy_config::locate::{
+    InspectError, NamespaceArgs, PilotPort, PilotTarget, use_kubernetes,
+};
 use super::proxy_config::{Output, fetch, write_document, write_table};
 use crate::Status;
 
@@ -29,11 +31,16 @@ Exits 0 when every proxy is SYNCED, 1 otherwise. Where pilot is, in order: --pil
 monitoring address; per-type columns show the overall state); --kubernetes; the local mesh \
 when one runs (pilot and the workloads' admin ports come from its state file); a cluster \
 when a kubeconfig is there: a port-forward to pilot's monitoring port 15014 in mesh-system, \
-and, when POD[.NAMESPACE] is given, to that pod's admin port for the per-type columns.")]
+and, when POD[.NAMESPACE] (or POD -n NAMESPACE) is given, to that pod's admin port for the \
+per-type columns. Without a proxy named, -n NAMESPACE shows only that namespace's proxies.")]
 pub struct ProxyStatusArgs {
     /// Only this proxy: a workload (`productpage-v1`) or a node id (`productpage-v1.default`)
     #[arg(value_name = "WORKLOAD[.NAMESPACE]")]
     pub workload: Option<String>,
+
+    /// With a pod, its namespace; without, only the proxies of this namespace
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
 
     /// pilot's monitoring address (`/debug/syncz`) instead of the local mesh's
     #[arg(long, value_name = "ADDR")]
@@ -267,10 +274,16 @@ pub fn run(args: &ProxyStatusArgs, out: &mut impl Write) -> Result<Status, Comma
         .enable_all()
         .build()
         .map_err(CommandError::Write)?;
+    let namespace = NamespaceArgs {
+        namespace: args.namespace.clone(),
+    };
+    let workload = args.workload.as_deref().map(|w| namespace.qualify(w));
+    // Without a proxy named, `-n` keeps the rows of that namespace's proxies.
+    let in_namespace = args.namespace.as_deref().filter(|_| workload.is_none());
     let target = match args.pilot {
         Some(addr) => PilotTarget::Address(addr),
         None if use_kubernetes(args.kubernetes, &args.state) => PilotTarget::Kubernetes {
-            pod: args.workload.clone(),
+            pod: workload.clone(),
         },
         None => PilotTarget::Local(args.state.clone()),
     };
@@ -281,9 +294,9 @@ pub fn run(args: &ProxyStatusArgs, out: &mut impl Write) -> Result<Status, Comma
             PilotTarget::Kubernetes { pod: Some(_) } => {
                 pilot.workloads.first().map(|w| w.0.clone())
             }
-            _ => args.workload.clone(),
+            _ => workload.clone(),
         };
-        rows(&pilot, only.as_deref()).await
+        rows(&pilot, only.as_deref(), in_namespace).await
     })?;
     match args.output {
         Output::Table => {
@@ -302,10 +315,18 @@ pub fn run(args: &ProxyStatusArgs, out: &mut impl Write) -> Result<Status, Comma
     })
 }
 
-async fn rows(pilot: &PilotPort, only: Option<&str>) -> Result<Vec<Row>, InspectError> {
+/// The rows of `only` (a workload or node id) or, with `namespace`, of the proxies whose node
+/// id (`workload.namespace`) is in it, else of every proxy.
+async fn rows(
+    pilot: &PilotPort,
+    only: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<Vec<Row>, InspectError> {
     let syncz = pilot.json("/debug/syncz").await?;
     let entries: Vec<SyncEntry> = super::proxy_config::view::read(&syncz);
-    let wanted = |id: &str, workload: &str| only.is_none_or(|o| o == id || o == workload);
+    let wanted = |id: &str, workload: &str| {
+        only.is_none_or(|o| o == id || o == workload) && namespace.is_none_or(|ns| in_ns(id, ns))
+    };
     let mut rows = Vec::new();
     for entry in entries.iter().filter(|e| wanted(&e.id, &e.node.workload)) {
         let desired = pilot
@@ -339,6 +360,11 @@ async fn rows(pilot: &PilotPort, only: Option<&str>) -> Result<Vec<Row>, Inspect
         });
     }
     Ok(rows)
+}
+
+/// Whether the node id `workload.namespace` is in `namespace`.
+pub fn in_ns(id: &str, namespace: &str) -> bool {
+    id.rsplit_once('.').is_some_and(|(_, ns)| ns == namespace)
 }
 
 #[cfg(test)]
@@ -394,6 +420,24 @@ mod tests {
         for entry in &entries {
             assert_eq!(row_states(entry), [Sync::Nacked; 5], "{}", entry.id);
         }
+    }
+
+    #[test]
+    fn dash_n_keeps_the_proxies_of_its_namespace() {
+        let entries = entries("syncz-synced.json");
+        let kept: Vec<&str> = entries
+            .iter()
+            .map(|e| e.id.as_str())
+            .filter(|id| in_ns(id, "default"))
+            .collect();
+        assert_eq!(
+            kept.len(),
+            entries.len(),
+            "the fixture's mesh is in default"
+        );
+        assert!(entries.iter().all(|e| !in_ns(&e.id, "shop")));
+        assert!(in_ns("reviews-v1.shop", "shop"));
+        assert!(!in_ns("reviews-v1", "shop"), "no namespace in the id");
     }
 
     fn row_states(entry: &SyncEntry) -> [Sync; 5] {

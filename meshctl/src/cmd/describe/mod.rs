@@ -15,7 +15,9 @@ use clap::{Args, Subcommand};
 
 use super::CommandError;
 use super::local::StateArgs;
-use super::proxy_config::locate::{InspectError, PilotPort, PilotTarget, use_kubernetes};
+use super::proxy_config::locate::{
+    InspectError, NamespaceArgs, PilotPort, PilotTarget, use_kubernetes,
+};
 use super::proxy_config::{Output, fetch, write_document};
 use crate::Status;
 
@@ -47,12 +49,15 @@ pub enum DescribeCommand {
 #[command(after_help = "\
 Where pilot is, in order: --pilot ADDR (then name the proxy by its node id, \
 `productpage-v1.default`); --kubernetes; the local mesh when one runs (name the workload); a \
-cluster when a kubeconfig is there (name the pod, POD[.NAMESPACE]: port-forwards to pilot's \
+cluster when a kubeconfig is there (name the pod, POD -n NAMESPACE or POD.NAMESPACE: port-forwards to pilot's \
 15014 in mesh-system and to the pod's admin port 15000).")]
 pub struct DescribePodArgs {
     /// The workload (`productpage-v1`), the pod in Kubernetes, or with --pilot a node id
     #[arg(value_name = "WORKLOAD|POD[.NAMESPACE]")]
     pub name: String,
+
+    #[command(flatten)]
+    pub namespace: NamespaceArgs,
 
     /// pilot's monitoring address instead of the local mesh's
     #[arg(long, value_name = "ADDR")]
@@ -78,10 +83,11 @@ pub fn run(args: &XArgs, out: &mut impl Write) -> Result<Status, CommandError> {
         .enable_all()
         .build()
         .map_err(CommandError::Write)?;
+    let name = args.namespace.qualify(&args.name);
     let target = match args.pilot {
         Some(addr) => PilotTarget::Address(addr),
         None if use_kubernetes(args.kubernetes, &args.state) => PilotTarget::Kubernetes {
-            pod: Some(args.name.clone()),
+            pod: Some(name.clone()),
         },
         None => PilotTarget::Local(args.state.clone()),
     };
@@ -90,7 +96,7 @@ pub fn run(args: &XArgs, out: &mut impl Write) -> Result<Status, CommandError> {
         // In Kubernetes the pod named is the one proxy located, under its node id.
         let name = match (&target, pilot.workloads.first()) {
             (PilotTarget::Kubernetes { .. }, Some((id, ..))) => id.clone(),
-            _ => args.name.clone(),
+            _ => name.clone(),
         };
         describe(&pilot, &name).await
     })?;

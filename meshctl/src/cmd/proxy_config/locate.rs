@@ -75,6 +75,31 @@ fn of(workload: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// `-n/--namespace NAMESPACE`, as kubectl and istioctl take it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NamespaceArgs {
+    /// The pod's namespace [default: the kubeconfig context's, else `default`];
+    /// `POD.NAMESPACE` says the same and wins, as in istioctl
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+impl NamespaceArgs {
+    /// `name` as `name.namespace` when `-n` was given and `name` names no namespace itself.
+    pub fn qualify(&self, name: &str) -> String {
+        match &self.namespace {
+            Some(namespace) if !has_namespace(name) => format!("{name}.{namespace}"),
+            _ => name.to_owned(),
+        }
+    }
+}
+
+/// Whether `name` is `pod.namespace` (as [`kubernetes::split_pod`] reads it).
+fn has_namespace(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(pod, namespace)| !pod.is_empty() && !namespace.is_empty())
+}
+
 /// Which proxy's admin port to read.
 #[derive(Debug, Clone)]
 pub enum AdminTarget {

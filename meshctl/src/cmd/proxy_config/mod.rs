@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::CommandError;
 use super::local::StateArgs;
 use crate::Status;
-use locate::{AdminPort, AdminTarget, InspectError};
+use locate::{AdminPort, AdminTarget, InspectError, NamespaceArgs};
 
 pub use table::write as write_table;
 
@@ -29,8 +29,8 @@ pub use table::write as write_table;
 Where the proxy is, in order: --admin ADDR; --kubernetes; the local mesh when one runs \
 (`meshctl local up`; name the workload: `meshctl proxy-config routes productpage-v1`); a \
 cluster when a kubeconfig is there (KUBECONFIG, ~/.kube/config or in a pod). In Kubernetes \
-name the pod, `POD[.NAMESPACE]` (the namespace defaults to the kubeconfig context's, else \
-`default`): meshctl checks it runs the mesh-proxy sidecar and port-forwards to its admin \
+name the pod, `POD -n NAMESPACE` or `POD.NAMESPACE` (the namespace defaults to the \
+kubeconfig context's, else `default`): meshctl checks it runs the mesh-proxy sidecar and port-forwards to its admin \
 port 15000.")]
 pub struct ProxyConfigArgs {
     /// What to show
@@ -41,6 +41,9 @@ pub struct ProxyConfigArgs {
     /// `productpage-v1.default`), or in Kubernetes the pod
     #[arg(value_name = "WORKLOAD|POD[.NAMESPACE]")]
     pub workload: Option<String>,
+
+    #[command(flatten)]
+    pub namespace: NamespaceArgs,
 
     /// Look the pod up in the cluster the kubeconfig names, even when a local mesh runs
     #[arg(long, conflicts_with = "admin")]
@@ -99,8 +102,9 @@ pub fn run(args: &ProxyConfigArgs, out: &mut impl Write) -> Result<Status, Comma
         .enable_all()
         .build()
         .map_err(CommandError::Write)?;
+    let workload = args.workload.as_deref().map(|w| args.namespace.qualify(w));
     let target = AdminTarget::new(
-        args.workload.as_deref(),
+        workload.as_deref(),
         args.admin,
         args.kubernetes,
         &args.state,
