@@ -239,6 +239,7 @@ pub fn parse_object(
         Kind::PeerAuthentication => ConfigObject::PeerAuthentication(typed(value)?),
         Kind::AuthorizationPolicy => ConfigObject::AuthorizationPolicy(typed(value)?),
         Kind::RequestAuthentication => ConfigObject::RequestAuthentication(typed(value)?),
+        Kind::Telemetry => ConfigObject::Telemetry(typed(value)?),
     })
 }
 

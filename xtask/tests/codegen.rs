@@ -103,6 +103,7 @@ fn every_crd_is_structural_and_named_like_istio() {
         let group = match kind.family() {
             ApiFamily::Networking => "networking.mesh.io",
             ApiFamily::Security => "security.mesh.io",
+            ApiFamily::Telemetry => "telemetry.mesh.io",
         };
         assert_eq!(accepted_versions(kind.family())[0].0, group);
         let plural = crd["spec"]["names"]["plural"].as_str().expect("plural");

@@ -5,9 +5,11 @@ mod common;
 mod destination_rule;
 mod duration;
 mod gateway;
+mod mesh_config;
 mod security;
 mod service_entry;
 mod sidecar;
+mod telemetry;
 mod virtual_service;
 
 use std::collections::BTreeMap;
@@ -19,9 +21,11 @@ pub use common::*;
 pub use destination_rule::*;
 pub use duration::{Duration, ParseDurationError};
 pub use gateway::*;
+pub use mesh_config::*;
 pub use security::*;
 pub use service_entry::*;
 pub use sidecar::*;
+pub use telemetry::*;
 pub use virtual_service::*;
 
 /// The namespace an object without `metadata.namespace` lands in, as with kubectl.
@@ -61,10 +65,11 @@ pub enum Kind {
     PeerAuthentication,
     AuthorizationPolicy,
     RequestAuthentication,
+    Telemetry,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::VirtualService,
         Kind::DestinationRule,
         Kind::Gateway,
@@ -74,6 +79,7 @@ impl Kind {
         Kind::PeerAuthentication,
         Kind::AuthorizationPolicy,
         Kind::RequestAuthentication,
+        Kind::Telemetry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +93,7 @@ impl Kind {
             Kind::PeerAuthentication => "PeerAuthentication",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
             Kind::RequestAuthentication => "RequestAuthentication",
+            Kind::Telemetry => "Telemetry",
         }
     }
 
@@ -99,6 +106,7 @@ impl Kind {
             Kind::PeerAuthentication | Kind::AuthorizationPolicy | Kind::RequestAuthentication => {
                 ApiFamily::Security
             }
+            Kind::Telemetry => ApiFamily::Telemetry,
             _ => ApiFamily::Networking,
         }
     }
@@ -110,11 +118,21 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Networking and security kinds live in different API groups, in Istio and in mesh.
+/// Networking, security and telemetry kinds live in different API groups, in Istio and
+/// in mesh.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApiFamily {
     Networking,
     Security,
+    Telemetry,
+}
+
+impl ApiFamily {
+    pub const ALL: [ApiFamily; 3] = [
+        ApiFamily::Networking,
+        ApiFamily::Security,
+        ApiFamily::Telemetry,
+    ];
 }
 
 /// Every group and version a family is accepted under: mesh's own first, then Istio's.
@@ -127,6 +145,10 @@ pub fn accepted_versions(family: ApiFamily) -> &'static [(&'static str, &'static
         ApiFamily::Security => &[
             ("security.mesh.io", &["v1"]),
             ("security.istio.io", &["v1beta1", "v1"]),
+        ],
+        ApiFamily::Telemetry => &[
+            ("telemetry.mesh.io", &["v1"]),
+            ("telemetry.istio.io", &["v1alpha1", "v1"]),
         ],
     }
 }
@@ -187,6 +209,7 @@ pub enum ConfigObject {
     PeerAuthentication(Object<PeerAuthenticationSpec>),
     AuthorizationPolicy(Object<AuthorizationPolicySpec>),
     RequestAuthentication(Object<RequestAuthenticationSpec>),
+    Telemetry(Object<TelemetrySpec>),
 }
 
 impl ConfigObject {
@@ -201,6 +224,7 @@ impl ConfigObject {
             ConfigObject::PeerAuthentication(_) => Kind::PeerAuthentication,
             ConfigObject::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
             ConfigObject::RequestAuthentication(_) => Kind::RequestAuthentication,
+            ConfigObject::Telemetry(_) => Kind::Telemetry,
         }
     }
 
@@ -215,6 +239,7 @@ impl ConfigObject {
             ConfigObject::PeerAuthentication(o) => &o.metadata,
             ConfigObject::AuthorizationPolicy(o) => &o.metadata,
             ConfigObject::RequestAuthentication(o) => &o.metadata,
+            ConfigObject::Telemetry(o) => &o.metadata,
         }
     }
 }
@@ -242,6 +267,16 @@ mod tests {
             classify("security.istio.io/v1", "AuthorizationPolicy"),
             TypeMatch::Ours(Kind::AuthorizationPolicy)
         );
+        for version in [
+            "telemetry.istio.io/v1alpha1",
+            "telemetry.istio.io/v1",
+            "telemetry.mesh.io/v1",
+        ] {
+            assert_eq!(
+                classify(version, "Telemetry"),
+                TypeMatch::Ours(Kind::Telemetry)
+            );
+        }
         assert_eq!(classify("apps/v1", "Deployment"), TypeMatch::Foreign);
         assert_eq!(classify("v1", "Service"), TypeMatch::Foreign);
         let TypeMatch::Unsupported(why) = classify("networking.istio.io/v1alpha3", "EnvoyFilter")

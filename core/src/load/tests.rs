@@ -335,3 +335,100 @@ fn istio_zero_value_defaults() {
         Some(ServerTlsMode::Passthrough)
     );
 }
+
+const TELEMETRY: &str = r#"
+apiVersion: telemetry.istio.io/v1alpha1
+kind: Telemetry
+metadata: {name: reviews, namespace: shop}
+spec:
+  selector:
+    matchLabels: {app: reviews}
+  tracing:
+  - providers: [{name: otel}]
+    randomSamplingPercentage: 10
+    customTags:
+      region: {literal: {value: eu}}
+      pod: {environment: {name: POD_NAME, defaultValue: none}}
+  accessLogging:
+  - providers: [{name: envoy}]
+    filter: {expression: "response.code >= 400"}
+    match: {mode: SERVER}
+  metrics:
+  - providers: [{name: prometheus}]
+    overrides:
+    - match: {metric: REQUEST_COUNT, mode: CLIENT}
+      tagOverrides: {request_protocol: {operation: REMOVE}}
+"#;
+
+#[test]
+fn loads_istios_telemetry() {
+    for api in ["telemetry.istio.io/v1", "telemetry.mesh.io/v1"] {
+        let set = load(&TELEMETRY.replace("telemetry.istio.io/v1alpha1", api));
+        assert!(set.diagnostics.is_empty(), "{api}: {:#?}", set.diagnostics);
+    }
+    let set = load(TELEMETRY);
+    assert!(set.diagnostics.is_empty(), "{:#?}", set.diagnostics);
+    let ConfigObject::Telemetry(t) = &set.objects[0].object else {
+        panic!("a Telemetry expected")
+    };
+    let tracing = &t.spec.tracing[0];
+    assert_eq!(tracing.providers[0].name, "otel");
+    assert_eq!(tracing.random_sampling_percentage, Some(10.0));
+    let pod = tracing.custom_tags["pod"]
+        .environment
+        .as_ref()
+        .expect("env");
+    assert_eq!(
+        (pod.name.as_str(), pod.default_value.as_str()),
+        ("POD_NAME", "none")
+    );
+    assert_eq!(t.spec.access_logging[0].disabled, None, "unset inherits");
+    assert_eq!(
+        t.spec
+            .selector
+            .as_ref()
+            .map(|s| s.match_labels["app"].as_str()),
+        Some("reviews")
+    );
+}
+
+#[test]
+fn telemetry_errors_name_the_field() {
+    let cases = [
+        (
+            "  accessLogging: [{disabled: maybe}]",
+            "spec.accessLogging[0].disabled",
+        ),
+        (
+            "  tracing: [{randomSamplingPercentage: lots}]",
+            "spec.tracing[0].randomSamplingPercentage",
+        ),
+        (
+            "  tracing: [{customTags: {a: {literal: {valu: x}}}}]",
+            "spec.tracing[0].customTags.a.literal.valu",
+        ),
+        (
+            "  tracing: [{useRequestIdForTraceSampling: true}]",
+            "spec.tracing[0].useRequestIdForTraceSampling",
+        ),
+        (
+            "  accessLogging: [{match: {mode: BOTH}}]",
+            "spec.accessLogging[0].match.mode",
+        ),
+    ];
+    for (spec, field) in cases {
+        let set = load(&format!(
+            "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {{name: t}}\nspec:\n{spec}\n"
+        ));
+        let error = only_error(&set);
+        assert_eq!(error.field, field, "{error}");
+        assert!(error.to_string().contains("Telemetry default/t"), "{error}");
+    }
+    let set =
+        load("apiVersion: telemetry.istio.io/v1beta1\nkind: Telemetry\nmetadata: {name: t}\n");
+    assert!(
+        only_error(&set)
+            .message
+            .contains("use telemetry.istio.io/v1alpha1, or v1")
+    );
+}

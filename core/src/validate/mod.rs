@@ -25,6 +25,7 @@ mod security;
 mod service_entry;
 mod sidecar;
 mod string_match;
+mod telemetry;
 mod values;
 mod virtual_service;
 mod vocabulary;
@@ -69,6 +70,7 @@ pub fn validate_object(located: &Located<ConfigObject>) -> Vec<Diagnostic> {
         ConfigObject::RequestAuthentication(ra) => {
             security::check_request_authentication(ra, &mut report)
         }
+        ConfigObject::Telemetry(t) => telemetry::check(t, &mut report),
     }
     report.into_diagnostics()
 }

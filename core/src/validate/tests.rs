@@ -10,6 +10,7 @@ mod metadata;
 mod security;
 mod service_entry;
 mod sidecar;
+mod telemetry;
 mod virtual_service;
 
 use crate::diagnostic::{Diagnostic, Severity};
@@ -39,6 +40,7 @@ fn document(kind: &str, namespace: &str, name: &str, spec: &str) -> String {
         "PeerAuthentication" | "AuthorizationPolicy" | "RequestAuthentication" => {
             "security.istio.io/v1"
         }
+        "Telemetry" => "telemetry.istio.io/v1",
         _ => "networking.istio.io/v1",
     };
     let spec: String = dedent(spec).lines().map(|l| format!("  {l}\n")).collect();

@@ -17,7 +17,6 @@ const OTHER_KINDS: &[(&str, &str)] = &[
     ("networking.istio.io/v1", "WorkloadGroup"),
     ("networking.istio.io/v1beta1", "ProxyConfig"),
     ("extensions.istio.io/v1alpha1", "WasmPlugin"),
-    ("telemetry.istio.io/v1", "Telemetry"),
     ("gateway.networking.k8s.io/v1", "Gateway"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     ("gateway.networking.k8s.io/v1", "GRPCRoute"),

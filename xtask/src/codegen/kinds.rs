@@ -31,6 +31,7 @@ impl KindInfo {
         let family = match self.kind.family() {
             ApiFamily::Networking => "networking-mesh-io",
             ApiFamily::Security => "security-mesh-io",
+            ApiFamily::Telemetry => "telemetry-mesh-io",
         };
         vec!["mesh-io".to_owned(), family.to_owned()]
     }
@@ -168,6 +169,15 @@ pub fn info(kind: Kind) -> KindInfo {
             columns: &[],
             summary: "Which JSON Web Tokens a workload accepts, and what it does with their \
                       claims.",
+        },
+        Kind::Telemetry => KindInfo {
+            kind,
+            crd: config::Telemetry::crd,
+            spec_schema: || schemars::schema_for!(config::TelemetrySpec),
+            short_names: &["telemetry"],
+            columns: &[],
+            summary: "Access logs and tracing (providers, sampling, custom tags) for the \
+                      mesh, a namespace or a workload.",
         },
     }
 }

@@ -25,6 +25,7 @@ crd_files!(
     "requestauthentications.security.mesh.io.yaml",
     "serviceentries.networking.mesh.io.yaml",
     "sidecars.networking.mesh.io.yaml",
+    "telemetries.telemetry.mesh.io.yaml",
     "virtualservices.networking.mesh.io.yaml",
     "workloadentries.networking.mesh.io.yaml",
 );
@@ -58,6 +59,7 @@ fn istio_group(mesh_group: &str) -> Option<(&'static str, &'static [&'static str
     let family = match mesh_group {
         "networking.mesh.io" => ApiFamily::Networking,
         "security.mesh.io" => ApiFamily::Security,
+        "telemetry.mesh.io" => ApiFamily::Telemetry,
         _ => return None,
     };
     accepted_versions(family)

@@ -7,7 +7,7 @@ use kube::api::ApiResource;
 use kube::discovery::{ApiGroup, Discovery, verbs};
 use mesh_core::config::{ApiFamily, Kind, accepted_versions};
 
-const FAMILIES: [ApiFamily; 2] = [ApiFamily::Networking, ApiFamily::Security];
+const FAMILIES: [ApiFamily; 3] = ApiFamily::ALL;
 
 /// What discovery reported for one API group.
 #[derive(Clone, Debug, Default)]
@@ -26,7 +26,8 @@ pub struct ConfigResource {
     pub resource: ApiResource,
 }
 
-/// The API groups mesh reads config from: mesh's own and Istio's, networking and security.
+/// The API groups mesh reads config from: mesh's own and Istio's, networking, security
+/// and telemetry.
 pub fn config_groups() -> Vec<&'static str> {
     FAMILIES
         .iter()

@@ -20,6 +20,8 @@ const SECURITY: [(Kind, &str); 3] = [
     (Kind::RequestAuthentication, "requestauthentications"),
 ];
 
+const TELEMETRY: [(Kind, &str); 1] = [(Kind::Telemetry, "telemetries")];
+
 /// A group serving `kinds` at every one of `versions`.
 fn group(name: &str, preferred: &str, versions: &[&str], kinds: &[(Kind, &str)]) -> ServedGroup {
     let resources = versions
@@ -55,7 +57,9 @@ fn the_config_groups_are_meshs_and_istios() {
             "networking.istio.io",
             "networking.mesh.io",
             "security.istio.io",
-            "security.mesh.io"
+            "security.mesh.io",
+            "telemetry.istio.io",
+            "telemetry.mesh.io"
         ]
     );
 }
@@ -75,9 +79,16 @@ fn one_version_per_group_and_kind_the_preferred_one() {
             &["v1beta1", "v1"],
             &SECURITY,
         ),
+        group(
+            "telemetry.istio.io",
+            "v1alpha1",
+            &["v1alpha1", "v1"],
+            &TELEMETRY,
+        ),
     ];
     let chosen = chosen(&istio);
-    assert_eq!(chosen.len(), 9, "{chosen:#?}");
+    assert_eq!(chosen.len(), 10, "{chosen:#?}");
+    assert!(chosen.contains(&"telemetry.istio.io/v1alpha1 Telemetry".to_owned()));
     assert!(chosen.contains(&"networking.istio.io/v1 VirtualService".to_owned()));
     assert!(chosen.contains(&"networking.istio.io/v1 Sidecar".to_owned()));
     // The API server's preference wins even when a more stable version is served.

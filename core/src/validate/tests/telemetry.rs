@@ -1,0 +1,98 @@
+//! Telemetry.
+
+use super::*;
+
+fn telemetry(spec: &str) -> Vec<Diagnostic> {
+    check("Telemetry", spec)
+}
+
+#[test]
+fn a_full_istio_telemetry_is_clean() {
+    assert_clean(&telemetry(
+        r#"
+        selector: {matchLabels: {app: reviews}}
+        tracing:
+        - providers: [{name: otel}]
+          randomSamplingPercentage: 12.5
+          disableSpanReporting: false
+          customTags:
+            cluster: {literal: {value: east}}
+            pod: {environment: {name: POD_NAME, defaultValue: unknown}}
+        accessLogging:
+        - providers: [{name: envoy}]
+          disabled: false
+        "#,
+    ));
+    assert_clean(&telemetry("accessLogging: [{disabled: true}]"));
+}
+
+#[test]
+fn sampling_is_a_percentage() {
+    assert_error(
+        &telemetry("tracing: [{randomSamplingPercentage: 150}]"),
+        "spec.tracing[0].randomSamplingPercentage",
+        "150 is not a percentage",
+    );
+}
+
+#[test]
+fn a_custom_tag_sets_exactly_one_source() {
+    assert_error(
+        &telemetry("tracing: [{customTags: {t: {}}}]"),
+        "spec.tracing[0].customTags[t]",
+        "exactly one of literal, environment or header",
+    );
+    assert_error(
+        &telemetry("tracing: [{customTags: {t: {literal: {value: a}, environment: {name: B}}}}]"),
+        "spec.tracing[0].customTags[t]",
+        "exactly one",
+    );
+    assert_error(
+        &telemetry("tracing: [{customTags: {t: {environment: {name: ''}}}}]"),
+        "spec.tracing[0].customTags[t].environment.name",
+        "name the environment variable",
+    );
+    assert_warning(
+        &telemetry("tracing: [{customTags: {t: {header: {name: x-user}}}}]"),
+        "spec.tracing[0].customTags[t].header",
+        "defaultValue",
+    );
+}
+
+#[test]
+fn provider_names_are_required() {
+    assert_error(
+        &telemetry("accessLogging: [{providers: [{name: ''}]}]"),
+        "spec.accessLogging[0].providers[0].name",
+        "name a provider",
+    );
+}
+
+#[test]
+fn accepted_but_unapplied_fields_warn() {
+    assert_warning(
+        &telemetry("metrics: [{overrides: [{match: {metric: REQUEST_COUNT}, disabled: true}]}]"),
+        "spec.metrics",
+        "not applied",
+    );
+    assert_warning(
+        &telemetry("accessLogging: [{filter: {expression: 'response.code >= 400'}}]"),
+        "spec.accessLogging[0].filter",
+        "not applied",
+    );
+    assert_warning(
+        &telemetry("accessLogging: [{match: {mode: SERVER}}]"),
+        "spec.accessLogging[0].match.mode",
+        "CLIENT_AND_SERVER",
+    );
+    assert_warning(
+        &telemetry("targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]"),
+        "spec.targetRefs",
+        "applies to no proxy",
+    );
+    assert_error(
+        &telemetry("selector: {matchLabels: {app: a}}\ntargetRef: {kind: Service, name: a}"),
+        "spec.targetRefs",
+        "not both",
+    );
+}
