@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic::transport::{Channel, Endpoint};
 
 use super::otlp;
@@ -36,11 +36,13 @@ pub enum ExportError {
     NoRuntime,
 }
 
-/// The queue into one collector's export task; the task ends once every handle is gone
-/// and the queue is drained.
+/// The queue into one collector's export task. The task ends when [`Exporter::stop`] is
+/// called (tracing off, or another collector): what it still holds is dropped and counted,
+/// so that a dead collector's backlog does not outlive its config.
 #[derive(Clone)]
 pub struct Exporter {
     queue: mpsc::Sender<Span>,
+    stop: Arc<watch::Sender<bool>>,
     stats: Arc<Stats>,
 }
 
@@ -55,15 +57,32 @@ impl Exporter {
         let _entered = runtime.enter();
         let client = TraceServiceClient::new(endpoint.connect_lazy());
         let (queue, spans) = mpsc::channel(QUEUE_CAPACITY);
+        let (stop, stopped) = watch::channel(false);
         let task = Task {
             spans,
+            stopped,
+            in_flight: 0,
             client,
             service_name,
             collector: collector.to_owned(),
             stats: stats.clone(),
         };
         runtime.spawn(task.run());
-        Ok(Self { queue, stats })
+        Ok(Self {
+            queue,
+            stop: Arc::new(stop),
+            stats,
+        })
+    }
+
+    /// Ends the export task; spans submitted afterwards are dropped.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Spans waiting in the queue now.
+    pub fn queued(&self) -> usize {
+        QUEUE_CAPACITY - self.queue.capacity()
     }
 
     /// Never waits: a span that finds the queue full is dropped and counted.
@@ -96,6 +115,9 @@ fn endpoint(collector: &str) -> Result<Endpoint, ExportError> {
 
 struct Task {
     spans: mpsc::Receiver<Span>,
+    stopped: watch::Receiver<bool>,
+    /// The spans of the export under way, dropped with it if the task stops.
+    in_flight: u64,
     client: TraceServiceClient<Channel>,
     service_name: String,
     collector: String,
@@ -104,11 +126,27 @@ struct Task {
 
 impl Task {
     async fn run(mut self) {
+        let mut stopped = self.stopped.clone();
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => {}
+            _ = self.export_all() => {}
+        }
+        // Whatever is left (a batch being sent, the queue) goes with the task.
+        self.spans.close();
+        let mut left = self.in_flight;
+        while self.spans.try_recv().is_ok() {
+            left += 1;
+        }
+        self.stats.dropped(left, Dropped::Stopped);
+        tracing::debug!(collector = %self.collector, dropped = left, "span exporter stopped");
+    }
+
+    /// Until every handle is gone: batches out, with a pause after each failure.
+    async fn export_all(&mut self) {
         let mut failures = 0u32;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
             if self.spans.recv_many(&mut batch, MAX_BATCH).await == 0 {
-                tracing::debug!(collector = %self.collector, "span exporter stopped");
                 return;
             }
             if batch.len() < MAX_BATCH {
@@ -135,8 +173,11 @@ impl Task {
     /// Whether the collector took the batch; the spans are counted either way.
     async fn export(&mut self, batch: Vec<Span>) -> bool {
         let count = batch.len() as u64;
+        self.in_flight = count;
         let request = otlp::request(&self.service_name, batch);
-        let error = match tokio::time::timeout(EXPORT_TIMEOUT, self.client.export(request)).await {
+        let result = tokio::time::timeout(EXPORT_TIMEOUT, self.client.export(request)).await;
+        self.in_flight = 0;
+        let error = match result {
             Ok(Ok(response)) => {
                 let rejected = response
                     .into_inner()

@@ -113,8 +113,9 @@ impl Tracer {
     pub fn configure(&self, spec: Option<&TracingSpec>) {
         let current = self.active.load_full();
         let Some(spec) = spec else {
-            if current.is_some() {
+            if let Some(current) = current {
                 tracing::info!("tracing off");
+                current.exporter.stop();
             }
             self.active.store(None);
             self.set_error(None);
@@ -125,9 +126,12 @@ impl Tracer {
             return;
         }
         let identity = self.identity.load_full();
-        let exporter = match current {
+        let exporter = match &current {
             Some(c) if c.spec.collector == spec.collector => c.exporter.clone(),
             _ => {
+                if let Some(old) = &current {
+                    old.exporter.stop();
+                }
                 Stats::register();
                 match Exporter::start(&spec.collector, identity.service_name(), self.stats.clone())
                 {
@@ -199,6 +203,7 @@ impl Tracer {
             "service_name": identity.service_name(),
             "node": &*identity,
             "queue_capacity": QUEUE_CAPACITY,
+            "queued": active.as_ref().map_or(0, |a| a.exporter.queued()),
             "max_batch": MAX_BATCH,
             "export_timeout_ms": EXPORT_TIMEOUT.as_millis() as u64,
             "error": self.error.lock().unwrap_or_else(|p| p.into_inner()).clone(),

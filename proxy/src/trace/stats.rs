@@ -17,6 +17,8 @@ pub enum Dropped {
     QueueFull,
     /// It was in a batch the collector did not take.
     ExportFailed,
+    /// Its exporter was stopped (tracing off, or another collector) before sending it.
+    Stopped,
 }
 
 impl Dropped {
@@ -24,6 +26,7 @@ impl Dropped {
         match self {
             Dropped::QueueFull => "queue_full",
             Dropped::ExportFailed => "export_failed",
+            Dropped::Stopped => "stopped",
         }
     }
 }
@@ -49,7 +52,7 @@ impl Stats {
         metrics::describe_counter!(SPANS_EXPORTED, "Spans the OTLP collector accepted.");
         metrics::describe_counter!(
             SPANS_DROPPED,
-            "Spans never exported, by reason: queue_full (collector slow or gone) or export_failed."
+            "Spans never exported, by reason: queue_full (collector slow or gone), export_failed or stopped (tracing reconfigured)."
         );
         metrics::describe_counter!(
             EXPORT_FAILURES,
@@ -57,7 +60,7 @@ impl Stats {
         );
         metrics::counter!(SPANS_EXPORTED).increment(0);
         metrics::counter!(EXPORT_FAILURES).increment(0);
-        for reason in [Dropped::QueueFull, Dropped::ExportFailed] {
+        for reason in [Dropped::QueueFull, Dropped::ExportFailed, Dropped::Stopped] {
             metrics::counter!(SPANS_DROPPED, "reason" => reason.label()).increment(0);
         }
     }
