@@ -5,7 +5,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const REFRESH_MS = 3000;
-const NODE_W = 170, NODE_H = 46, COL_W = 300, ROW_H = 96, PAD = 40;
+const NODE_W = 200, NODE_H = 46, COL_W = 420, ROW_H = 100, PAD = 30;
 
 function el(name, attrs, text) {
   const node = name.startsWith("svg:")
@@ -16,6 +16,7 @@ function el(name, attrs, text) {
   return node;
 }
 
+const short = (s) => (s === null || s === undefined ? "-" : +(s * 100).toFixed(1) + "%");
 const pct = (s) => (s === null || s === undefined ? "-" : (s * 100).toFixed(2) + "%");
 const rps = (r) => r.toFixed(1) + "rps";
 const ms = (m) => (m === null || m === undefined ? "-" : m < 10 ? m.toFixed(1) + "ms" : Math.round(m) + "ms");
@@ -84,10 +85,14 @@ function drawEdge(svg, e, places) {
     d: `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`,
     "stroke-width": width.toFixed(1), "marker-end": "url(#arrow)",
   }));
-  const [mx, my] = [(x1 + x2) / 2, (y1 + y2) / 2];
-  const text = `${rps(g.rps)} · ${pct(g.success)} · p99 ${ms(g.p99)}`;
-  group.append(el("svg:text", { class: "label", x: mx + (e.mtls ? 8 : 0), y: my - 6, "text-anchor": "middle" }, text));
-  if (e.mtls) group.append(lock(mx - text.length * 2.9 - 6, my - 17));
+  // The label sits 40% along the curve: edges fanning out of (or into) one node then
+  // keep their labels apart.
+  const t = 0.4, ease = 3 * t * t - 2 * t * t * t;
+  const mx = x1 + (x2 - x1) * t, my = y1 + (y2 - y1) * ease;
+  const text = `${rps(g.rps)} · ${short(g.success)} · p99 ${ms(g.p99)}`;
+  const half = text.length * 3.1;
+  group.append(el("svg:text", { class: "label", x: mx + (e.mtls ? 8 : 0), y: my - 5, "text-anchor": "middle" }, text));
+  if (e.mtls) group.append(lock(mx - half - 8, my - 16));
   svg.append(group);
 }
 
@@ -104,7 +109,7 @@ function drawNode(svg, n, places) {
     group.append(el("svg:rect", { width: NODE_W, height: NODE_H, rx: 8 }));
   }
   group.append(el("svg:text", { class: "name", x: NODE_W / 2, y: 19, "text-anchor": "middle" }, n.name));
-  const detail = w ? `${rps(w.golden.rps)} in · ${pct(w.golden.success)} · ${w.workload.meshed[0]}/${w.workload.meshed[1]} meshed`
+  const detail = w ? `${rps(w.golden.rps)} in · ${short(w.golden.success)} · ${w.meshed[0]}/${w.meshed[1]} meshed`
     : n.kind === "service" ? "service (workload not known)" : "outside the mesh";
   group.append(el("svg:text", { class: "detail", x: NODE_W / 2, y: 36, "text-anchor": "middle" }, detail));
   svg.append(group);
@@ -119,7 +124,10 @@ function renderGraph(graph) {
   svg.setAttribute("data-nodes", nodes.length);
   svg.setAttribute("data-edges", edges.length);
   const defs = el("svg:defs");
-  const marker = el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
+  const marker = el("svg:marker", {
+    id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 10, markerHeight: 10,
+    markerUnits: "userSpaceOnUse", orient: "auto",
+  });
   marker.append(el("svg:path", { d: "M0,0 L10,5 L0,10 z", fill: "#556" }));
   defs.append(marker);
   svg.append(defs);
@@ -147,8 +155,8 @@ function renderServices(doc) {
 
 function renderWorkloads(doc) {
   fillTable("workloads", (doc.workloads || []).map((w) => [
-    { "data-workload": `${w.workload.name}.${w.workload.namespace}` },
-    [w.workload.name, `${w.workload.meshed[0]}/${w.workload.meshed[1]}`, pct(w.golden.success), rps(w.golden.rps),
+    { "data-workload": `${w.name}.${w.namespace}` },
+    [w.name, `${w.meshed[0]}/${w.meshed[1]}`, pct(w.golden.success), rps(w.golden.rps),
       ms(w.golden.p50), ms(w.golden.p95), ms(w.golden.p99), String(Math.round(w.tcpConn))],
   ]));
 }
