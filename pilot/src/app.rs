@@ -26,6 +26,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         root_namespace: config.root_namespace.clone(),
         trust_domain: config.trust_domain.clone(),
         outbound_traffic_policy: config.outbound_traffic_policy.into(),
+        mesh_config: mesh_config(&config)?,
     };
     let first = push::build(source.as_ref(), &settings, 1, Instant::now(), None);
     let (generations, generations_rx) = watch::channel(Arc::new(first));
@@ -67,6 +68,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("serving discovery")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `--mesh-config`, parsed; an error names the file and the field.
+fn mesh_config(config: &Config) -> anyhow::Result<mesh_core::config::MeshConfig> {
+    let Some(path) = &config.mesh_config else {
+        return Ok(Default::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--mesh-config {}: cannot read", path.display()))?;
+    let mesh = mesh_core::config::MeshConfig::parse(&text, &path.display().to_string())?;
+    let providers: Vec<&str> = mesh
+        .extension_providers
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    let ignored: Vec<&String> = mesh.ignored.keys().collect();
+    tracing::info!(
+        file = %path.display(),
+        ?providers,
+        defaults = %serde_json::to_string(&mesh.default_providers).unwrap_or_default(),
+        ?ignored,
+        "mesh config"
+    );
+    Ok(mesh)
 }
 
 async fn start_source(config: &Config, changes: Changes) -> anyhow::Result<Arc<dyn Source>> {

@@ -74,6 +74,13 @@ pub struct Config {
     )]
     pub outbound_traffic_policy: OutboundTrafficPolicy,
 
+    /// Istio's MeshConfig (YAML): the telemetry providers Telemetry resources name
+    /// (`extensionProviders`, `defaultProviders`). Read at start; in Kubernetes the `mesh`
+    /// ConfigMap in mesh-system, mounted as a file. Absent: only the built-in `envoy`
+    /// access log provider.
+    #[arg(long, env = "MESH_MESH_CONFIG")]
+    pub mesh_config: Option<PathBuf>,
+
     /// Log filter, e.g. `info` or `mesh_pilot=debug`.
     #[arg(long, env = "MESH_LOG", default_value = "info")]
     pub log: String,

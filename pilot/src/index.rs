@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mesh_core::config::{
-    AuthorizationPolicySpec, ConfigObject, DestinationRuleSpec, Object, PeerAuthenticationSpec,
-    RequestAuthenticationSpec, SidecarSpec, VirtualServiceSpec,
+    AuthorizationPolicySpec, ConfigObject, DestinationRuleSpec, MeshConfig, Object,
+    PeerAuthenticationSpec, RequestAuthenticationSpec, SidecarSpec, TelemetrySpec,
+    VirtualServiceSpec,
 };
+use mesh_core::diagnostic::Diagnostic;
 
 use mesh_core::host::{covers, resolve};
 
@@ -24,6 +26,8 @@ pub struct Settings {
     /// Where sidecars may send traffic for hosts not in the registry, unless their
     /// Sidecar says otherwise ([`crate::translate::outbound_mode`]).
     pub outbound_traffic_policy: mesh_core::config::OutboundMode,
+    /// The telemetry providers Telemetry resources name (`--mesh-config`).
+    pub mesh_config: MeshConfig,
 }
 
 impl Default for Settings {
@@ -32,6 +36,7 @@ impl Default for Settings {
             root_namespace: "mesh-system".into(),
             trust_domain: "cluster.local".into(),
             outbound_traffic_policy: mesh_core::config::OutboundMode::AllowAny,
+            mesh_config: MeshConfig::default(),
         }
     }
 }
@@ -47,6 +52,10 @@ pub struct Index {
     /// Each rule's `jwks` filled in from its `jwksUri` when the keys are at hand
     /// ([`crate::jwks`]).
     pub request_authentications: Vec<Object<RequestAuthenticationSpec>>,
+    /// Telemetry resources whose providers the mesh config defines, in name order.
+    pub telemetries: Vec<Object<TelemetrySpec>>,
+    /// Telemetry resources left out because they name a provider the mesh config lacks.
+    pub telemetry_problems: Vec<Diagnostic>,
     /// VirtualServices and DestinationRules by the hosts they name, resolved: translation
     /// looks rules up per service, and a scan of every rule per service is quadratic.
     pub virtual_service_hosts: HostIndex,
@@ -94,6 +103,8 @@ impl Index {
             peer_authentications: Vec::new(),
             authorization_policies: Vec::new(),
             request_authentications: Vec::new(),
+            telemetries: Vec::new(),
+            telemetry_problems: Vec::new(),
             virtual_service_hosts: HostIndex::default(),
             destination_rule_hosts: HostIndex::default(),
         };
@@ -109,6 +120,21 @@ impl Index {
                 ConfigObject::RequestAuthentication(o) => {
                     index.request_authentications.push(with_keys(o))
                 }
+                ConfigObject::Telemetry(o) => {
+                    let problems = crate::translate::telemetry_problems(
+                        o,
+                        &located.origin,
+                        &index.settings.mesh_config,
+                    );
+                    for problem in &problems {
+                        tracing::warn!(%problem, "Telemetry left out");
+                    }
+                    if problems.is_empty() {
+                        index.telemetries.push(o.clone());
+                    } else {
+                        index.telemetry_problems.extend(problems);
+                    }
+                }
                 _ => {}
             }
         }
@@ -120,6 +146,7 @@ impl Index {
             .destination_rules
             .sort_by_key(|o| by_name(&o.metadata));
         index.sidecars.sort_by_key(|o| by_name(&o.metadata));
+        index.telemetries.sort_by_key(|o| by_name(&o.metadata));
         for (position, vs) in index.virtual_services.iter().enumerate() {
             for host in &vs.spec.hosts {
                 let host = resolve(host, &vs.metadata.namespace);

@@ -73,6 +73,7 @@ impl Monitoring {
             "objects": inputs.configs.len(),
             "services": inputs.registry.services.len(),
             "problems": inputs.status,
+            "telemetryProblems": generation.index.telemetry_problems,
         })
     }
 

@@ -415,7 +415,8 @@ fn routing_digest(index: &Index) -> u64 {
 }
 
 /// What a proxy's own resources depend on besides the proxy itself: the security objects,
-/// the Sidecars (their ingress makes inbound listeners) and the root namespace.
+/// the Sidecars (their ingress makes inbound listeners), the Telemetry resources and their
+/// providers, and the root namespace.
 fn security_digest(index: &Index) -> u64 {
     hash_json(&(
         &index.settings.root_namespace,
@@ -423,6 +424,8 @@ fn security_digest(index: &Index) -> u64 {
         &index.authorization_policies,
         &index.request_authentications,
         &index.sidecars,
+        &index.telemetries,
+        &index.settings.mesh_config,
     ))
 }
 
