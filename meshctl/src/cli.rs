@@ -28,7 +28,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check config files as Istio's validation webhook and `istioctl analyze` do
+    /// Check the cluster's mesh config, or files, as `istioctl analyze` does
     Analyze(AnalyzeArgs),
     /// Run the whole mesh on this machine: `local up <dir>`, `local status`, `local down`
     Local(LocalArgs),

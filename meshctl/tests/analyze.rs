@@ -6,9 +6,15 @@ use std::process::{Command, Output};
 
 const MESHCTL: &str = env!("CARGO_BIN_EXE_meshctl");
 
+/// No cluster: `-f` analyzes the files alone (analyze_cluster.rs has the cluster).
+fn no_cluster(command: &mut Command) -> &mut Command {
+    command
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+}
+
 fn meshctl(args: &[&str]) -> Output {
-    Command::new(MESHCTL)
-        .args(args)
+    no_cluster(Command::new(MESHCTL).args(args))
         .env_remove("MESHCTL_OUTPUT")
         .output()
         .expect("run meshctl")
@@ -285,11 +291,11 @@ fn json_output_has_counts_and_diagnostics() {
 #[test]
 fn the_output_format_falls_back_to_the_environment() {
     let valid = fixtures("valid").join("reviews.yaml");
-    let output = Command::new(MESHCTL)
-        .args(["analyze", "-f", valid.to_str().expect("path")])
-        .env("MESHCTL_OUTPUT", "json")
-        .output()
-        .expect("run meshctl");
+    let output =
+        no_cluster(Command::new(MESHCTL).args(["analyze", "-f", valid.to_str().expect("path")]))
+            .env("MESHCTL_OUTPUT", "json")
+            .output()
+            .expect("run meshctl");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
     assert_eq!(report["errors"], 0);
 }
@@ -322,10 +328,18 @@ fn help_lists_analyze_and_usage_errors_exit_2() {
     let help = meshctl(&["--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(stdout(&help).contains("analyze"), "{}", stdout(&help));
+    // Without -f the cluster is analyzed; there is none here.
+    let cluster = meshctl(&["analyze"]);
+    assert_eq!(cluster.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&cluster.stderr);
+    assert!(
+        stderr.starts_with("error: no cluster reachable:"),
+        "{stderr}"
+    );
     assert_eq!(
-        meshctl(&["analyze"]).status.code(),
+        meshctl(&["analyze", "--use-kube=false"]).status.code(),
         Some(2),
-        "-f is required"
+        "nothing to analyze"
     );
     assert_eq!(meshctl(&["frobnicate"]).status.code(), Some(2));
 }

@@ -43,6 +43,14 @@ fn the_pod_commands_take_dash_n_and_namespace() {
         }
         other => panic!("{other:?}"),
     }
+    match parse(&["analyze", "-n", "shop"]) {
+        Command::Analyze(args) => assert_eq!(args.namespace.as_deref(), Some("shop")),
+        other => panic!("{other:?}"),
+    }
+    match parse(&["analyze", "-A", "-f", "routes.yaml"]) {
+        Command::Analyze(args) => assert!(args.all_namespaces && args.paths.len() == 1),
+        other => panic!("{other:?}"),
+    }
     // Without -n, no namespace is decided at parse time: the kubeconfig's comes later.
     match parse(&["proxy-config", "clusters", "web-abc"]) {
         Command::ProxyConfig(args) => assert_eq!(args.namespace.namespace, None),

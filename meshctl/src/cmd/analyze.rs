@@ -1,26 +1,54 @@
-//! `meshctl analyze -f <file-or-dir>...`: load config, validate it, report every problem.
+//! `meshctl analyze`: load config, validate it, report every problem, as `istioctl
+//! analyze` does. With no `-f` it reads the live cluster ([`cluster`]): the config objects
+//! of mesh's and Istio's groups, the Services, and the Namespaces and Pods the injection
+//! check ([`injection`]) needs, in the kubeconfig context's namespace, `-n NAMESPACE` or
+//! `-A`. `-f FILE` analyzes files, together with the cluster's objects when a kubeconfig
+//! is there (a file's object stands in for the cluster's of the same kind and name, as if
+//! applied), or alone with `--use-kube=false`.
+
+pub mod cluster;
+pub mod injection;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use mesh_core::diagnostic::{Diagnostic, Severity};
+use mesh_core::diagnostic::{Diagnostic, Origin, Severity};
 use mesh_core::load::{ConfigSet, load_paths};
 use mesh_core::validate::validate;
 use serde::Serialize;
 
 use super::CommandError;
 use crate::Status;
+use cluster::{ClusterError, ClusterObjects};
 
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Exit status: 0 when no errors are found (warnings allowed), 1 when there are errors."
-)]
+#[command(after_help = "\
+What is analyzed: with no -f, the cluster the kubeconfig names (KUBECONFIG, ~/.kube/config \
+or in a pod), in the context's namespace, -n NAMESPACE or -A; with -f, the files, together \
+with the cluster's objects when a kubeconfig is there (--use-kube=false: the files alone). \
+Objects of every namespace are read, so references across namespaces resolve; problems are \
+reported for the namespace analyzed and for every file object.
+
+Exit status: 0 when no errors are found (warnings allowed), 1 when there are errors, 2 when \
+the analysis could not run (no cluster reachable, usage errors).")]
 pub struct AnalyzeArgs {
     /// A config file or a directory of them (YAML or JSON, read recursively); repeat for more
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    /// The namespace to analyze [default: the kubeconfig context's, else `default`]
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Analyze every namespace
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+
+    /// Read the cluster's objects too [default: without -f, or when a kubeconfig is there]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub use_kube: Option<bool>,
 
     /// How to print the result
     #[arg(short, long, value_enum, default_value_t = Output::Text, env = "MESHCTL_OUTPUT")]
@@ -47,12 +75,73 @@ pub struct Analysis {
     pub warnings: usize,
     /// Loading and validation problems, by file, document, then field.
     pub diagnostics: Vec<Diagnostic>,
+    /// What was read from the cluster, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterScope>,
+}
+
+/// The cluster part of an analysis.
+#[derive(Debug, Serialize)]
+pub struct ClusterScope {
+    /// The namespace analyzed; `null` for every namespace.
+    pub namespace: Option<String>,
+    /// Config objects read from the cluster (every namespace) and pods checked.
+    pub objects: usize,
+    pub pods: usize,
+    /// `group/version/plural` of each config kind read.
+    pub resources: Vec<String>,
 }
 
 impl Analysis {
     pub fn of(set: &ConfigSet) -> Self {
         let mut diagnostics = set.diagnostics.clone();
         diagnostics.extend(validate(set));
+        Self::summarize(set, diagnostics)
+    }
+
+    /// Files (maybe none) with the cluster's objects: a file's object replaces the
+    /// cluster's of the same kind, namespace and name. Problems are kept for file objects
+    /// and for the cluster's objects in `namespace` (all when `None`).
+    pub fn with_cluster(
+        files: ConfigSet,
+        cluster: ClusterObjects,
+        namespace: Option<&str>,
+    ) -> Self {
+        let key = |o: &Origin| (o.kind.clone(), o.namespace.clone(), o.name.clone());
+        let from_files: BTreeSet<_> = files
+            .objects
+            .iter()
+            .map(|o| key(&o.origin))
+            .chain(files.skipped.iter().map(|s| key(&s.origin)))
+            .collect();
+        let cluster_objects = cluster.set.objects.len();
+        let mut set = cluster.set;
+        set.objects
+            .retain(|o| !from_files.contains(&key(&o.origin)));
+        set.skipped
+            .retain(|s| !from_files.contains(&key(&s.origin)));
+        set.diagnostics
+            .retain(|d| !from_files.contains(&key(&d.origin)));
+        set.extend(files);
+        let labels = cluster::namespace_labels(&cluster.namespaces);
+        let mut diagnostics = set.diagnostics.clone();
+        diagnostics.extend(validate(&set));
+        diagnostics.extend(injection::check(&cluster.pods, &labels));
+        let in_scope = |d: &Diagnostic| {
+            !d.origin.file.is_empty() || namespace.is_none_or(|ns| d.origin.namespace == ns)
+        };
+        diagnostics.retain(in_scope);
+        let mut analysis = Self::summarize(&set, diagnostics);
+        analysis.cluster = Some(ClusterScope {
+            namespace: namespace.map(str::to_owned),
+            objects: cluster_objects,
+            pods: cluster.pods.len(),
+            resources: cluster.resources,
+        });
+        analysis
+    }
+
+    fn summarize(set: &ConfigSet, mut diagnostics: Vec<Diagnostic>) -> Self {
         diagnostics.sort_by(|a, b| {
             let key = |d: &Diagnostic| (d.origin.file.clone(), d.origin.index, d.field.clone());
             key(a).cmp(&key(b))
@@ -64,6 +153,7 @@ impl Analysis {
             .chain(set.skipped.iter().map(|s| &s.origin))
             .chain(set.diagnostics.iter().map(|d| &d.origin))
             .map(|origin| origin.file.as_str())
+            .filter(|file| !file.is_empty())
             .collect();
         let count = |severity| {
             diagnostics
@@ -77,11 +167,12 @@ impl Analysis {
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),
             diagnostics,
+            cluster: None,
         }
     }
 
     pub fn status(&self) -> Status {
-        if self.errors > 0 || self.files == 0 {
+        if self.errors > 0 || (self.files == 0 && self.cluster.is_none()) {
             Status::Failed
         } else {
             Status::Success
@@ -90,7 +181,32 @@ impl Analysis {
 }
 
 pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> Result<Status, CommandError> {
-    let analysis = Analysis::of(&load_paths(&args.paths));
+    let files = load_paths(&args.paths);
+    let use_cluster = args.use_kube.unwrap_or_else(|| {
+        args.paths.is_empty() || crate::cmd::proxy_config::kubernetes::kubeconfig_available()
+    });
+    let analysis = if use_cluster {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(CommandError::Write)?;
+        runtime.block_on(async {
+            let client = kube::Client::try_default()
+                .await
+                .map_err(|e| ClusterError::NoCluster(e.to_string()))?;
+            let namespace = match (&args.namespace, args.all_namespaces) {
+                (_, true) => None,
+                (Some(namespace), false) => Some(namespace.clone()),
+                (None, false) => Some(client.default_namespace().to_owned()),
+            };
+            let cluster = cluster::read(&client, namespace.as_deref()).await?;
+            Ok::<_, ClusterError>(Analysis::with_cluster(files, cluster, namespace.as_deref()))
+        })?
+    } else if args.paths.is_empty() {
+        return Err(ClusterError::NothingToAnalyze.into());
+    } else {
+        Analysis::of(&files)
+    };
     match args.output {
         Output::Text => write_text(&analysis, &args.paths, out)?,
         Output::Json => {
@@ -105,12 +221,32 @@ fn write_text(analysis: &Analysis, paths: &[PathBuf], out: &mut impl Write) -> s
     for diagnostic in &analysis.diagnostics {
         writeln!(out, "{diagnostic}")?;
     }
-    let scope = format!(
+    let in_files = format!(
         "{} in {}",
         plural(analysis.objects, "object"),
         plural(analysis.files, "file")
     );
-    if analysis.files == 0 {
+    // istioctl's words: "when analyzing namespace: default".
+    let scope = match &analysis.cluster {
+        None => in_files,
+        Some(cluster) => {
+            let namespace = match &cluster.namespace {
+                Some(namespace) => format!("namespace: {namespace}"),
+                None => "all namespaces".to_owned(),
+            };
+            let files = if paths.is_empty() {
+                String::new()
+            } else {
+                format!(" and {}", plural(analysis.files, "file"))
+            };
+            format!(
+                "{namespace}{files} ({} from the cluster, {})",
+                plural(cluster.objects, "config object"),
+                plural(cluster.pods, "pod")
+            )
+        }
+    };
+    if analysis.files == 0 && analysis.cluster.is_none() {
         let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         writeln!(out, "✘ No config files found in {}", paths.join(", "))
     } else if analysis.errors > 0 {

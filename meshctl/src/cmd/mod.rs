@@ -26,6 +26,8 @@ pub enum CommandError {
     #[error(transparent)]
     Install(#[from] install::InstallError),
     #[error(transparent)]
+    Analyze(#[from] analyze::cluster::ClusterError),
+    #[error(transparent)]
     Observe(#[from] crate::observe::ObserveError),
     #[error(transparent)]
     KubeInject(Box<kube_inject::KubeInjectCommandError>),
@@ -38,7 +40,7 @@ impl CommandError {
             CommandError::Json(err) => err.io_error_kind(),
             CommandError::Install(install::InstallError::Write(err)) => Some(err.kind()),
             CommandError::Local(_) | CommandError::Inspect(_) | CommandError::KubeInject(_) => None,
-            CommandError::Observe(_) => None,
+            CommandError::Observe(_) | CommandError::Analyze(_) => None,
             CommandError::Install(_) => None,
         };
         kind == Some(std::io::ErrorKind::BrokenPipe)
