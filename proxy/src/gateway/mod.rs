@@ -193,6 +193,7 @@ impl Gateway {
             }
         };
         if let Some(route_config) = routes {
+            let client = self.client(&stream, peer);
             let http = &self.http;
             let connection = Arc::new(Connection {
                 state: http.state.clone(),
@@ -203,9 +204,41 @@ impl Gateway {
                 peer,
                 inbound: None,
             });
-            crate::http::serve_connection(stream, connection, http.drain.clone()).await;
+            // Istio's gateway default (SANITIZE_SET): what a client sent is dropped, and a
+            // verified SPIFFE ID (ISTIO_MUTUAL, or a MUTUAL client's) is stated instead.
+            let prepare = move |headers: &mut http::HeaderMap| {
+                crate::inbound::xfcc::apply(headers, &client);
+            };
+            crate::http::serve_connection_with(stream, connection, http.drain.clone(), prepare)
+                .await;
         } else if let Some(tcp) = &self.tcp {
             tcp.forward_stream(stream, peer, local_port, None).await;
+        }
+    }
+}
+
+impl Gateway {
+    /// The client of a terminated connection: the SPIFFE ID of its verified certificate,
+    /// if it showed one, and the gateway's own, for `x-forwarded-client-cert`.
+    fn client(
+        &self,
+        stream: &tokio_rustls::server::TlsStream<TcpStream>,
+        peer: SocketAddr,
+    ) -> crate::inbound::Peer {
+        let (tcp, tls) = stream.get_ref();
+        let identity = crate::tls::peer_identity(tls).map(|id| Arc::from(id.to_string()));
+        if let Some(identity) = &identity {
+            tracing::debug!(listener = %self.listener, %peer, %identity, "gateway client verified");
+        }
+        crate::inbound::Peer {
+            mtls: identity.is_some(),
+            identity,
+            own_identity: self
+                .mesh
+                .as_ref()
+                .map(|m| Arc::from(m.identity().to_string())),
+            address: peer,
+            local: tcp.local_addr().unwrap_or(peer),
         }
     }
 }

@@ -63,8 +63,25 @@ pub async fn serve_connection<S>(stream: S, connection: Arc<Connection>, drain: 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    serve_connection_with(stream, connection, drain, |_| {}).await;
+}
+
+/// As [`serve_connection`], with `prepare` seeing each request's headers first: how a
+/// gateway states the client certificate it verified (`x-forwarded-client-cert`).
+pub async fn serve_connection_with<S, P>(
+    stream: S,
+    connection: Arc<Connection>,
+    drain: Drain,
+    prepare: P,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    P: Fn(&mut http::HeaderMap) + Send + Sync + 'static,
+{
     let peer = connection.peer;
-    let service = service_fn(move |req| handle::handle(connection.clone(), req));
+    let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        prepare(req.headers_mut());
+        handle::handle(connection.clone(), req)
+    });
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
