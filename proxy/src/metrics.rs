@@ -496,6 +496,40 @@ impl RequestRecord {
         }
     }
 
+    /// An inbound request: `destination_service` is the service the client asked for (its
+    /// authority, completed with this workload's namespace as Kubernetes DNS would) when
+    /// this proxy knows a service by that name, never a raw header value; else the inbound
+    /// cluster's name stays.
+    pub fn set_inbound_service(
+        &mut self,
+        config: &mesh_core::model::ProxyConfig,
+        parts: &http::request::Parts,
+    ) {
+        let authority = parts.uri.authority().map(|a| a.host()).or_else(|| {
+            let host = parts.headers.get(http::header::HOST)?.to_str().ok()?;
+            host.rsplit_once(':')
+                .map_or(Some(host), |(name, _)| Some(name))
+        });
+        let Some(name) = authority.filter(|n| !n.is_empty()) else {
+            return;
+        };
+        let namespace = &self.metrics.identity.namespace;
+        let candidates = [
+            name.to_owned(),
+            format!("{name}.{namespace}.svc.cluster.local"),
+            format!("{name}.svc.cluster.local"),
+        ];
+        if let Some(host) = candidates.iter().find_map(|c| {
+            config
+                .clusters_of(c)
+                .next()
+                .map(|cluster| cluster.host.as_str())
+        }) {
+            let subset = self.destination.as_ref().and_then(|(_, s)| s.clone());
+            self.destination = Some((host.to_owned(), subset));
+        }
+    }
+
     pub fn set_destination(&mut self, host: &str, subset: Option<&str>) {
         if let Some(log) = &mut self.log {
             log.upstream_cluster = Some(format!("outbound||{}|{host}", subset.unwrap_or_default()));

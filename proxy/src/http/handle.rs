@@ -124,8 +124,8 @@ async fn route_request(
     runtime: &Runtime,
     req: Request<Incoming>,
     record: &mut RequestRecord,
-) -> Response<Body> {
     span: Option<&mut crate::trace::ActiveSpan>,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let downstream = Downstream {
         source_ip: Some(conn.peer.ip()),
@@ -138,10 +138,13 @@ async fn route_request(
     if let Decision::Forward { target, route, .. } = &decision {
         record.set_route(&route.name);
         record.set_destination(&target.cluster.host, target.subset);
-    }
+        if conn.inbound.is_some() {
+            record.set_inbound_service(&runtime.config, &parts);
+        }
         if let Some(span) = span {
             span.set_cluster(&target.cluster.host, target.cluster.port, target.subset);
         }
+    }
     if let Some(fault) = fault
         && let Some(reply) = inject(&fault).await
     {
