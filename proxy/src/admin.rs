@@ -226,6 +226,7 @@ impl Admin {
             "pilot": self.pilot.as_ref().map(|p| p.view()),
             "version": runtime.as_ref().map(|r| r.config.version.clone()),
             "snapshot": runtime.as_ref().map(|r| &r.snapshot),
+            "accessLog": crate::access_log::status(self.config.access_log),
             "upstreamTls": runtime.as_ref().map(|r| r.config.clusters()
                 .map(|c| (c.name(None), crate::tls::cluster_view(c)))
                 .collect::<serde_json::Map<_, _>>()),

@@ -271,7 +271,8 @@ pub enum MetricsError {
 }
 
 impl Metrics {
-    /// Installs the process-wide recorder; call once.
+    /// Installs the process-wide recorder; call once. `access_log` forces access logging
+    /// on whatever the Telemetry says ([`crate::access_log::enabled`]).
     pub fn install(identity: Identity, access_log: bool) -> Result<Arc<Self>, MetricsError> {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &DURATION_BUCKETS)?
@@ -355,8 +356,7 @@ impl Metrics {
             peer_metadata: None,
             request_bytes: None,
             response_bytes: 0,
-            log: self
-                .access_log
+            log: crate::access_log::enabled(self.access_log)
                 .then(|| Box::new(crate::access_log::Entry::start(parts, Some(peer)))),
         }
     }
@@ -479,7 +479,7 @@ impl RequestRecord {
     /// An inbound request: labelled with the peer's identity and the connection's security.
     pub fn set_peer(&mut self, peer: &crate::inbound::Peer) {
         if let Some(log) = &mut self.log {
-            log.peer_identity = peer.identity.as_deref().map(str::to_owned);
+            log.set_peer(peer);
         }
         self.peer = Some((peer.identity.clone(), peer.mtls));
     }
@@ -569,12 +569,7 @@ impl RequestRecord {
         self.upstream = extensions.get::<UpstreamWorkload>().map(|w| w.0.clone());
         self.request_bytes = extensions.get::<RequestSize>().cloned();
         if let Some(log) = &mut self.log {
-            log.response_code = response.status().as_u16();
-            log.response_flags = header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into());
-            log.upstream_host = response
-                .extensions()
-                .get::<UpstreamHost>()
-                .map(|h| h.0.to_string());
+            log.observe(response);
         }
     }
 

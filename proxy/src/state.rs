@@ -207,6 +207,7 @@ impl State {
 
     pub fn apply(&self, runtime: Runtime) {
         let version = runtime.config.version.clone();
+        crate::access_log::configure(runtime.snapshot.telemetry.as_ref());
         let telemetry = runtime.snapshot.telemetry.as_ref();
         self.tracer
             .configure(telemetry.and_then(|t| t.tracing.as_ref()));
