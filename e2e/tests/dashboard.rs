@@ -446,4 +446,23 @@ async fn stat_and_top_print_the_golden_metrics_of_the_traffic() {
     assert_eq!(cells[2], "100.00%", "{call}");
     assert_eq!(cells[5], "yes", "{call}");
     assert!(run.stdout.contains("FROM  "), "{}", run.stdout);
+
+    // A sidecar that stops answering is not meshed, and stat says why.
+    let sidecar = mesh.workload("ratings-v2").unwrap().sidecar.clone();
+    let killed = Command::new("kill")
+        .args(["-KILL", &sidecar.pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let run = support::wait_for("ratings-v2's sidecar gone", || async {
+        let run = meshctl(state, &["stat", "ratings-v2", "--window", "200ms"]);
+        run.stdout.contains(" 0/1 ").then_some(run)
+    })
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warning = format!(
+        "warning: ratings-v2: metrics {}/stats/prometheus:",
+        sidecar.metrics
+    );
+    assert!(run.stderr.contains(&warning), "{}", run.stderr);
 }

@@ -209,3 +209,104 @@ fn answers_that_are_not_vectors_are_errors() {
     assert!(samples("m", &bad).unwrap_err().contains("\"many\""));
     assert_eq!(encode("a b{c=\"5.*\"}"), "a%20b%7Bc%3D%225.%2A%22%7D");
 }
+
+/// The fake on a runtime of its own, for the commands (which run their own runtime).
+fn fake_prometheus_thread() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            tx.send(fake_prometheus("").await).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn meshctl(args: &[&str]) -> String {
+    use clap::Parser;
+    let cli = crate::Cli::parse_from(args);
+    let mut out = Vec::new();
+    crate::run(&cli, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn cells<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
+    text.lines()
+        .find(|l| l.starts_with(first))
+        .unwrap_or_else(|| panic!("no {first:?} row in {text}"))
+        .split_whitespace()
+        .collect()
+}
+
+#[test]
+fn stat_and_top_print_prometheus_answers() {
+    let url = format!("http://{}", fake_prometheus_thread());
+    let stat = meshctl(&["meshctl", "stat", "--prometheus", &url, "--window", "30s"]);
+    assert_eq!(
+        cells(&stat, "NAME"),
+        [
+            "NAME",
+            "MESHED",
+            "SUCCESS",
+            "RPS",
+            "LATENCY_P50",
+            "LATENCY_P95",
+            "LATENCY_P99",
+            "TCP_CONN"
+        ]
+    );
+    assert_eq!(
+        cells(&stat, "reviews-v1"),
+        [
+            "reviews-v1",
+            "2/2",
+            "95.00%",
+            "2.0rps",
+            "5.0ms",
+            "9.5ms",
+            "9.9ms",
+            "3"
+        ]
+    );
+    assert_eq!(
+        cells(&stat, "productpage-v1"),
+        ["productpage-v1", "1/1", "-", "0.0rps", "-", "-", "-", "0"]
+    );
+    let one = meshctl(&[
+        "meshctl",
+        "stat",
+        "deploy/reviews-v1",
+        "--prometheus",
+        &url,
+        "--window",
+        "30s",
+    ]);
+    assert_eq!(one.lines().count(), 2, "{one}");
+
+    let top = meshctl(&[
+        "meshctl",
+        "top",
+        "--once",
+        "--prometheus",
+        &url,
+        "--window",
+        "30s",
+    ]);
+    assert!(top.starts_with("NAME "), "{top}");
+    assert_eq!(
+        cells(&top, "productpage-v1  reviews-v1"),
+        [
+            "productpage-v1",
+            "reviews-v1",
+            "100.00%",
+            "1.9rps",
+            "-",
+            "yes",
+            "990"
+        ]
+    );
+}
