@@ -38,9 +38,41 @@ impl fmt::Display for Origin {
             if wrote {
                 f.write_str(" ")?;
             }
-            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)?;
+            // A cluster-scoped object (a Namespace) has no namespace: `Namespace shop`.
+            match self.namespace.as_str() {
+                "" => write!(f, "{} {}", self.kind, self.name)?,
+                namespace => write!(f, "{} {namespace}/{}", self.kind, self.name)?,
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_name_their_object_as_istioctl_does() {
+        let mut origin = Origin {
+            kind: "VirtualService".to_owned(),
+            namespace: "shop".to_owned(),
+            name: "reviews".to_owned(),
+            ..Origin::default()
+        };
+        assert_eq!(origin.to_string(), "VirtualService shop/reviews");
+        origin.file = "routes.yaml".to_owned();
+        origin.index = Some(1);
+        assert_eq!(
+            origin.to_string(),
+            "routes.yaml[1] VirtualService shop/reviews"
+        );
+        let namespace = Origin {
+            kind: "Namespace".to_owned(),
+            name: "shop".to_owned(),
+            ..Origin::default()
+        };
+        assert_eq!(namespace.to_string(), "Namespace shop");
     }
 }
 
