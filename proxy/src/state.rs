@@ -53,6 +53,9 @@ pub enum RuntimeError {
     /// A SIMPLE or MUTUAL certificate file that cannot be loaded.
     #[error(transparent)]
     Tls(#[from] crate::tls::LoadError),
+    /// `telemetry.tracing` names no usable collector.
+    #[error(transparent)]
+    Tracing(#[from] crate::trace::ExportError),
 }
 
 impl Runtime {
@@ -106,6 +109,7 @@ impl Runtime {
                 .or_default()
                 .push((cluster.port, runtime));
         }
+        crate::trace::check(snapshot.telemetry.as_ref())?;
         // Last, so that a snapshot refused for another reason leaves the loaded set alone.
         crate::tls::load_all(&config)?;
         Ok(Self {

@@ -294,4 +294,59 @@ async fn sampling_follows_the_percentage_and_the_snapshot_live() {
         "{status}"
     );
     assert_eq!(status["spec"]["samplingPercentage"], 100.0, "{status}");
+
+    // A collector that is not host:port: the snapshot is refused, tracing stays as it was.
+    let bad = "telemetry:\n  tracing: {samplingPercentage: 100, collector: \"http://otel:4317\"}\n";
+    proxy.write_snapshot(&outbound(app.addr(), bad));
+    let dump = proxy.wait_status(|s| s["rejected_count"] == 1).await;
+    let reason = dump["status"]["last_rejection"].as_str().unwrap();
+    assert!(
+        reason.contains("telemetry.tracing.collector") && reason.contains("scheme"),
+        "{reason}"
+    );
+    let status = proxy.admin_json("/tracing").await;
+    assert_eq!(
+        status["spec"]["collector"],
+        other.addr.to_string(),
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_reports_a_span_for_what_it_routes() {
+    let collector = Collector::start().await;
+    let app = echo("v2").await;
+    let snapshot = outbound(app.addr(), &telemetry(Some(collector.addr), 100.0));
+    let flags = [
+        "--mode",
+        "gateway",
+        "--app",
+        "istio-ingressgateway",
+        "--namespace",
+        "istio-system",
+    ];
+    let gateway = Proxy::start_with(&snapshot, &flags);
+    let entry = gateway.listener("outbound").await;
+    let (status, _, body) = send(&client(), entry, "GET", "/shop", &[("host", "reviews")]).await;
+    assert_eq!(status, 200);
+    let reply: mesh_echo::EchoReply = serde_json::from_slice(&body).unwrap();
+    let (trace, parent, _) = traceparent(&reply);
+    let spans = collector.trace(&trace, 1).await;
+    let span = &spans[0];
+    assert_eq!(
+        span.span_id(),
+        parent,
+        "the app's parent is the gateway's span"
+    );
+    assert_eq!(span.service, "istio-ingressgateway.istio-system");
+    assert_eq!(span.span.kind, SpanKind::Client as i32);
+    assert_eq!(span.tag("http.url"), "http://reviews/shop");
+    assert_eq!(
+        span.tag("upstream_cluster"),
+        format!("outbound|9080|v2|{REVIEWS}")
+    );
+    assert_eq!(
+        gateway.admin_json("/tracing").await["node"]["gateway"],
+        true
+    );
 }

@@ -94,19 +94,19 @@ impl Exporter {
 }
 
 /// `host:port`, nothing else.
-fn endpoint(collector: &str) -> Result<Endpoint, ExportError> {
+pub(super) fn endpoint(collector: &str) -> Result<Endpoint, ExportError> {
     let bad = |reason: &str| ExportError::Address {
         collector: collector.to_owned(),
         reason: reason.to_owned(),
     };
+    if collector.contains('/') {
+        return Err(bad("a scheme or path is not allowed"));
+    }
     let uri: http::Uri = format!("http://{collector}")
         .parse()
         .map_err(|_| bad("not a host:port"))?;
     if uri.port_u16().is_none() {
         return Err(bad("no port"));
-    }
-    if uri.path() != "/" || collector.contains('/') {
-        return Err(bad("a path or scheme is not allowed"));
     }
     Ok(Endpoint::from(uri)
         .connect_timeout(EXPORT_TIMEOUT)

@@ -29,7 +29,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use body::attach;
-pub use export::{EXPORT_TIMEOUT, MAX_BATCH, QUEUE_CAPACITY};
+pub use export::{EXPORT_TIMEOUT, ExportError, MAX_BATCH, QUEUE_CAPACITY};
 pub use span::{ActiveSpan, Kind, Span};
 
 use context::{SpanId, TraceId};
@@ -213,6 +213,14 @@ impl Tracer {
 
     fn set_error(&self, error: Option<String>) {
         *self.error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+    }
+}
+
+/// Refuses a snapshot whose tracing collector is not `host:port`, before it is applied.
+pub fn check(telemetry: Option<&mesh_core::snapshot::TelemetrySpec>) -> Result<(), ExportError> {
+    match telemetry.and_then(|t| t.tracing.as_ref()) {
+        Some(tracing) => export::endpoint(&tracing.collector).map(|_| ()),
+        None => Ok(()),
     }
 }
 
