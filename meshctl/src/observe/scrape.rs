@@ -187,3 +187,50 @@ impl History {
         ))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at(start: Instant, seconds: u64, requests: u32) -> Scrape {
+        let text = format!(
+            "mesh_requests_total{{reporter=\"destination\",destination_workload=\"a\",destination_workload_namespace=\"ns\"}} {requests}\n"
+        );
+        Scrape {
+            at: start + Duration::from_secs(seconds),
+            samples: text::parse(&text).unwrap(),
+            workloads: vec![Workload {
+                name: "a".into(),
+                namespace: "ns".into(),
+                service: "a".into(),
+                version: "v1".into(),
+                identity: String::new(),
+                meshed: (1, 1),
+            }],
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_window_spans_the_newest_scrape_at_least_span_old() {
+        let start = Instant::now();
+        let mut history = History::new(Duration::from_secs(2));
+        history.push(at(start, 0, 0));
+        assert!(history.stats().is_none(), "one scrape is no window");
+        history.push(at(start, 1, 10));
+        let (stats, _) = history.stats().unwrap();
+        assert_eq!(
+            (stats.window_seconds, stats.workloads[0].golden.rps),
+            (1.0, 10.0)
+        );
+        // At 3 s the scrape of 1 s is the newest one 2 s old: 0 s is dropped.
+        history.push(at(start, 2, 30));
+        history.push(at(start, 3, 40));
+        let (stats, _) = history.stats().unwrap();
+        assert_eq!(
+            (stats.window_seconds, stats.workloads[0].golden.rps),
+            (2.0, 15.0)
+        );
+    }
+}

@@ -68,7 +68,7 @@ pub struct ServiceStats {
     pub golden: Golden,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
     Workload,
@@ -210,6 +210,9 @@ fn service_stats(window: &Window, workloads: &[Workload]) -> Vec<ServiceStats> {
         .collect()
 }
 
+/// A node id and its kind.
+type End = (String, NodeKind);
+
 struct Graph<'a> {
     workloads: &'a [Workload],
 }
@@ -277,78 +280,88 @@ impl Graph<'_> {
         })
     }
 
+    /// Where a request sample's edge goes: from the caller's report, or from the called
+    /// sidecar's when no scraped sidecar sent it.
+    fn ends(&self, sample: &Sample) -> Option<(End, End)> {
+        if sample.label("reporter") == "source" {
+            let source = node_id(
+                sample.label("source_workload"),
+                sample.label("source_workload_namespace"),
+            );
+            Some(((source, NodeKind::Workload), self.target(sample)))
+        } else {
+            let target = node_id(
+                sample.label("destination_workload"),
+                sample.label("destination_workload_namespace"),
+            );
+            let source = self.source(sample)?;
+            Some((source, (target, NodeKind::Workload)))
+        }
+    }
+
     fn edges(&self, window: &Window) -> (Vec<Node>, Vec<Edge>) {
+        let mut found: BTreeMap<(End, End), EdgeAcc> = BTreeMap::new();
+        for (samples, in_window) in [(&window.deltas, true), (&window.latest, false)] {
+            for sample in samples.iter().filter(|s| is_request(s)) {
+                let Some(ends) = self.ends(sample) else {
+                    continue;
+                };
+                let edge = found.entry(ends).or_default();
+                let acc = if in_window {
+                    &mut edge.window
+                } else {
+                    &mut edge.total
+                };
+                acc.add(sample);
+            }
+        }
         let mut nodes: BTreeMap<String, NodeKind> = self
             .workloads
             .iter()
             .map(|w| (w.id(), NodeKind::Workload))
             .collect();
-        let mut edges: BTreeMap<(String, String), EdgeAcc> = BTreeMap::new();
-        for (samples, in_window) in [(&window.deltas, true), (&window.latest, false)] {
-            for sample in samples.iter().filter(|s| is_request(s)) {
-                let ends = if sample.label("reporter") == "source" {
-                    let source = node_id(
-                        sample.label("source_workload"),
-                        sample.label("source_workload_namespace"),
-                    );
-                    Some(((source, NodeKind::Workload), self.target(sample)))
-                } else {
-                    let target = node_id(
-                        sample.label("destination_workload"),
-                        sample.label("destination_workload_namespace"),
-                    );
-                    self.source(sample)
-                        .map(|source| (source, (target, NodeKind::Workload)))
-                };
-                let Some(((source, source_kind), (target, target_kind))) = ends else {
-                    continue;
-                };
-                nodes.entry(source.clone()).or_insert(source_kind);
-                nodes.entry(target.clone()).or_insert(target_kind);
-                let edge = edges.entry((source, target)).or_default();
-                if in_window {
-                    edge.window.add(sample);
-                } else {
-                    edge.total.add(sample);
-                }
+        let mut edges = Vec::new();
+        for ((source, target), acc) in found {
+            if acc.total.requests() <= 0.0 && acc.window.requests() <= 0.0 {
+                continue;
             }
-        }
-        let edges = edges
-            .into_iter()
-            .filter(|(_, acc)| acc.total.requests() > 0.0 || acc.window.requests() > 0.0)
-            .map(|((source, target), acc)| Edge {
-                source,
-                target,
+            nodes.entry(source.0.clone()).or_insert(source.1);
+            nodes.entry(target.0.clone()).or_insert(target.1);
+            // The lock shows the window's requests, or when it had none, all of them.
+            let mtls = if acc.window.requests() > 0.0 {
+                acc.window.all_mtls()
+            } else {
+                acc.total.all_mtls()
+            };
+            edges.push(Edge {
+                source: source.0,
+                target: target.0,
                 golden: acc.window.golden(window.seconds),
                 total_requests: acc.total.requests(),
-                mtls: if acc.window.requests() > 0.0 {
-                    acc.window.all_mtls()
-                } else {
-                    acc.total.all_mtls()
-                },
-            })
-            .collect();
+                mtls,
+            });
+        }
         let nodes = nodes
             .into_iter()
-            .map(|(id, kind)| {
-                let (name, namespace) = self
-                    .workloads
-                    .iter()
-                    .find(|w| w.id() == id)
-                    .map(|w| (w.name.clone(), w.namespace.clone()))
-                    .unwrap_or_else(|| match id.rsplit_once('.') {
-                        Some((name, namespace)) => (name.to_owned(), namespace.to_owned()),
-                        None => (id.clone(), String::new()),
-                    });
-                Node {
-                    id,
-                    name,
-                    namespace,
-                    kind,
-                }
-            })
+            .map(|(id, kind)| self.node(id, kind))
             .collect();
         (nodes, edges)
+    }
+
+    fn node(&self, id: String, kind: NodeKind) -> Node {
+        let (name, namespace) = match self.workloads.iter().find(|w| w.id() == id) {
+            Some(w) => (w.name.clone(), w.namespace.clone()),
+            None => match id.rsplit_once('.') {
+                Some((name, namespace)) => (name.to_owned(), namespace.to_owned()),
+                None => (id.clone(), String::new()),
+            },
+        };
+        Node {
+            id,
+            name,
+            namespace,
+            kind,
+        }
     }
 }
 
