@@ -81,17 +81,23 @@ impl Pilot {
 
     /// As [`start`](Self::start), its discovery port at `grpc` (`ip:0` for a free one).
     pub fn start_at(files: &[(&str, &str)], grpc: &str) -> Pilot {
+        Self::start_with(files, grpc, &[])
+    }
+
+    /// As [`start_at`](Self::start_at), with more flags (kept across restarts).
+    pub fn start_with(files: &[(&str, &str)], grpc: &str, extra: &[&str]) -> Pilot {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
-        let (child, grpc, monitoring) = Self::spawn(dir.path(), grpc, &[]);
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, grpc, monitoring) = Self::spawn(dir.path(), grpc, &extra);
         Pilot {
             child,
             dir,
             grpc,
             monitoring,
-            extra: Vec::new(),
+            extra,
         }
     }
 

@@ -1,0 +1,343 @@
+//! Telemetry end to end, as issue 10 asks: a real pilot on a config directory, a sidecar and
+//! an echo app. With no Telemetry the proxy writes no access log; a Telemetry selecting the
+//! workload turns JSON lines on, each with every field of Envoy's default format and the
+//! request's own values; disabling it in the file turns them off again, all live. A
+//! mesh-wide Telemetry naming a tracing provider of the mesh config reaches the proxy as
+//! its collector and sampling.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use support::{Pilot, REVIEWS_SERVICE, echo, get, wait_for};
+
+/// Every key of Envoy's default access log format, and the peers' identities.
+const FIELDS: [&str; 26] = [
+    "start_time",
+    "method",
+    "path",
+    "protocol",
+    "response_code",
+    "response_flags",
+    "response_code_details",
+    "connection_termination_details",
+    "upstream_transport_failure_reason",
+    "bytes_received",
+    "bytes_sent",
+    "duration",
+    "x_envoy_upstream_service_time",
+    "x_forwarded_for",
+    "user_agent",
+    "request_id",
+    "authority",
+    "upstream_host",
+    "upstream_cluster",
+    "upstream_local_address",
+    "downstream_local_address",
+    "downstream_remote_address",
+    "requested_server_name",
+    "route_name",
+    "downstream_peer_principal",
+    "upstream_peer_principal",
+];
+
+const HOST: &str = "reviews:9080";
+
+fn services(port: u16) -> String {
+    format!(
+        "{REVIEWS_SERVICE}---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: reviews-v1, namespace: shop}}\nspec: {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: reviews}}}}\n"
+    )
+}
+
+/// productpage's access logging, on (`disabled: false`) or off.
+fn access_logging(disabled: bool) -> String {
+    format!(
+        r#"
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: productpage-logs, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: productpage}}}}
+  accessLogging:
+  - providers: [{{name: envoy}}]
+    disabled: {disabled}
+"#
+    )
+}
+
+/// A sidecar whose stdout (access log) and stderr (logs) lines are kept.
+struct Sidecar {
+    child: Child,
+    admin: SocketAddr,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sidecar {
+    fn start(pilot: &Pilot) -> Sidecar {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-proxy"))
+            .args([
+                "--workload",
+                "productpage",
+                "--namespace",
+                "shop",
+                "--labels",
+                "app=productpage",
+                "--pilot",
+                &pilot.grpc.to_string(),
+                "--outbound-addr",
+                "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
+                "--health-addr",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--log",
+                "info",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        stdout.read_line(&mut ready).unwrap();
+        let admin = ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("admin="))
+            .unwrap_or_else(|| panic!("no admin= in {ready:?}"))
+            .parse()
+            .unwrap();
+        let stderr = keep_lines(BufReader::new(child.stderr.take().unwrap()));
+        Sidecar {
+            child,
+            admin,
+            stdout: keep_lines(stdout),
+            stderr,
+        }
+    }
+
+    async fn config_dump(&self) -> Value {
+        let (status, body) = get(self.admin, "admin", "/config_dump").await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Waits until the applied config has access logging `on`.
+    async fn wait_logging(&self, on: bool) {
+        wait_for(&format!("access logging {on}"), || async {
+            let dump = self.config_dump().await;
+            (dump["accessLog"]["enabled"] == on).then_some(())
+        })
+        .await;
+    }
+
+    /// The access log lines so far, parsed; a line that is not JSON fails the test.
+    fn lines(&self) -> Vec<Value> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
+            })
+            .collect()
+    }
+
+    async fn line_for(&self, request_id: &str) -> Value {
+        wait_for(&format!("the line of {request_id}"), || async {
+            self.lines()
+                .into_iter()
+                .find(|l| l["request_id"] == request_id)
+        })
+        .await
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keep_lines<R: std::io::Read + Send + 'static>(reader: BufReader<R>) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let kept = lines.clone();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// One GET through the outbound listener with a known request id and client headers.
+async fn call(outbound: SocketAddr, request_id: &str) -> StatusCode {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = Request::get(format!("http://{outbound}/known?x=1"))
+        .header("host", HOST)
+        .header("x-request-id", request_id)
+        .header("user-agent", "access-log-test/1")
+        .header("x-forwarded-for", "203.0.113.7")
+        .body(Full::default())
+        .unwrap();
+    let response = tokio::time::timeout(support::DEADLINE, client.request(request))
+        .await
+        .expect("request timed out")
+        .expect("request failed");
+    let status = response.status();
+    response.into_body().collect().await.unwrap();
+    status
+}
+
+async fn outbound(sidecar: &Sidecar) -> SocketAddr {
+    wait_for("the outbound listener", || async {
+        let (_, body) = get(sidecar.admin, "admin", "/listeners").await;
+        let listeners: Value = serde_json::from_slice(&body).ok()?;
+        listeners
+            .as_array()?
+            .iter()
+            .find(|l| l["name"] == "outbound")
+            .and_then(|l| l["bound"].as_str()?.parse().ok())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn telemetry_turns_access_logs_on_and_off_live() {
+    let app = echo("v1").await;
+    let pilot = Pilot::start(&[("services.yaml", &services(app.addr().port()))]);
+    let sidecar = Sidecar::start(&pilot);
+    let outbound = outbound(&sidecar).await;
+
+    // No Telemetry: requests are served, no line is written.
+    assert_eq!(call(outbound, "before-telemetry").await, StatusCode::OK);
+
+    pilot.write("telemetry.yaml", &access_logging(false));
+    sidecar.wait_logging(true).await;
+    let sources = &sidecar.config_dump().await["snapshot"]["telemetry"]["sources"];
+    assert_eq!(*sources, serde_json::json!(["shop/productpage-logs"]));
+    assert_eq!(call(outbound, "known-request-1").await, StatusCode::OK);
+    let line = sidecar.line_for("known-request-1").await;
+    println!("access log line: {line}");
+    for field in FIELDS {
+        assert!(line.get(field).is_some(), "{field} missing from {line}");
+    }
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["path"], "/known?x=1");
+    assert_eq!(line["protocol"], "HTTP/1.1");
+    assert_eq!(line["response_code"], 200);
+    assert_eq!(line["response_flags"], "-");
+    assert_eq!(line["response_code_details"], "via_upstream");
+    assert_eq!(line["authority"], HOST);
+    assert_eq!(line["upstream_host"], app.addr().to_string());
+    assert_eq!(
+        line["upstream_cluster"],
+        "outbound|||reviews.shop.svc.cluster.local"
+    );
+    assert_eq!(line["user_agent"], "access-log-test/1");
+    assert_eq!(line["x_forwarded_for"], "203.0.113.7");
+    assert!(line["bytes_sent"].as_u64().unwrap() > 0, "{line}");
+    assert!(line["duration"].is_u64(), "{line}");
+    assert!(
+        line["start_time"].as_str().unwrap().ends_with('Z'),
+        "{line}"
+    );
+    assert!(line["downstream_remote_address"].is_string(), "{line}");
+
+    // Disabled in the file: lines stop.
+    pilot.write("telemetry.yaml", &access_logging(true));
+    sidecar.wait_logging(false).await;
+    assert_eq!(call(outbound, "after-disable").await, StatusCode::OK);
+    // On again: this request's line proves the stream is read past the disabled one.
+    pilot.write("telemetry.yaml", &access_logging(false));
+    sidecar.wait_logging(true).await;
+    assert_eq!(call(outbound, "known-request-2").await, StatusCode::OK);
+    sidecar.line_for("known-request-2").await;
+
+    let ids: Vec<String> = sidecar
+        .lines()
+        .iter()
+        .map(|l| l["request_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        ["known-request-1", "known-request-2"],
+        "only requests made while the Telemetry had logging on are logged"
+    );
+    let changes = sidecar
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("telemetry changed"))
+        .count();
+    assert!(
+        changes >= 3,
+        "one log line per telemetry change, saw {changes}"
+    );
+    println!(
+        "access log: {} lines, {changes} telemetry changes logged",
+        ids.len()
+    );
+}
+
+#[tokio::test]
+async fn a_mesh_wide_tracing_provider_reaches_the_proxy() {
+    let mesh_config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        mesh_config.path(),
+        "extensionProviders:\n- name: otel\n  opentelemetry: {service: otel-collector.observability, port: 4317}\n",
+    )
+    .unwrap();
+    let telemetry = r#"
+apiVersion: telemetry.istio.io/v1alpha1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: mesh-system}
+spec:
+  tracing:
+  - providers: [{name: otel}]
+    randomSamplingPercentage: 12.5
+    customTags:
+      cluster: {literal: {value: east}}
+"#;
+    let app = echo("v1").await;
+    let pilot = Pilot::start_with(
+        &[
+            ("services.yaml", &services(app.addr().port())),
+            ("telemetry.yaml", telemetry),
+        ],
+        "127.0.0.1:0",
+        &["--mesh-config", mesh_config.path().to_str().unwrap()],
+    );
+    let sidecar = Sidecar::start(&pilot);
+    let tracing = wait_for("the tracing config", || async {
+        let dump = sidecar.config_dump().await;
+        let tracing = &dump["snapshot"]["telemetry"]["tracing"];
+        (!tracing.is_null()).then(|| tracing.clone())
+    })
+    .await;
+    assert_eq!(tracing["collector"], "otel-collector.observability:4317");
+    assert_eq!(tracing["samplingPercentage"], 12.5);
+    assert_eq!(tracing["customTags"]["cluster"], "east");
+    let dump = sidecar.config_dump().await;
+    assert_eq!(dump["snapshot"]["telemetry"]["accessLogging"], false);
+    assert_eq!(
+        dump["snapshot"]["telemetry"]["sources"],
+        serde_json::json!(["mesh-system/mesh-default"])
+    );
+}
