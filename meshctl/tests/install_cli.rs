@@ -30,11 +30,12 @@ fn manifest_generate_prints_every_object_as_yaml() {
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = String::from_utf8(output.stdout).expect("UTF-8");
-    // mesh's CRDs, Istio's, and namespace 1 + service accounts 3 + RBAC 8 + ConfigMap 1 +
-    // Services 3 + Deployments 3 + PodDisruptionBudgets 3 + the webhook configuration 1;
-    // the ingress gateway: its namespace, ServiceAccount, Service, Deployment, PDB.
+    // mesh's CRDs, Istio's, and namespace 1 + service accounts 3 + RBAC 8 + ConfigMaps 2
+    // (the injector's, the Grafana dashboards) + Services 3 + Deployments 3 +
+    // PodDisruptionBudgets 3 + the webhook configuration 1; the ingress gateway: its
+    // namespace, ServiceAccount, Service, Deployment, PDB.
     let documents = text.lines().filter(|line| *line == "---").count();
-    assert_eq!(documents, 9 + 9 + 23 + 5);
+    assert_eq!(documents, 9 + 9 + 24 + 5);
     assert!(text.contains("name: virtualservices.networking.istio.io"));
     assert!(text.contains("replicas: 2"));
 }

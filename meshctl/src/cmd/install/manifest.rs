@@ -120,6 +120,7 @@ pub fn objects(values: &Values) -> Vec<Value> {
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}},
         })
     }));
+    objects.push(super::dashboards::config_map());
     // Before the webhook, which comes last: install waits on its caBundle at the end.
     objects.extend(gateways::objects(values));
     objects.push(webhook(values));

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod chart;
 pub mod crds;
+pub mod dashboards;
 pub mod gateways;
 pub mod kinds;
 pub mod manifest;
