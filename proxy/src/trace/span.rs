@@ -136,10 +136,6 @@ impl ActiveSpan {
     pub fn add_response_bytes(&mut self, bytes: u64) {
         self.response_size += bytes;
     }
-
-    pub fn trace_id(&self) -> TraceId {
-        self.span.trace_id
-    }
 }
 
 impl Drop for ActiveSpan {
