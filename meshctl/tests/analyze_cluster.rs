@@ -2,8 +2,9 @@
 //! server over a real socket that serves discovery (Istio's networking group at two
 //! versions, mesh's own), config objects, Services, Namespaces and Pods. What it serves
 //! reaches the analyzers: a VirtualService naming a subset no DestinationRule defines and a
-//! host nothing defines, and a pod of a labelled namespace without its sidecar, each named
-//! `Kind namespace/name`; a clean cluster reports nothing.
+//! host nothing defines, a pod of a labelled namespace without its sidecar and a namespace
+//! labelled for two injectors, each named `Kind namespace/name` (`Namespace name`); a clean
+//! cluster reports nothing.
 
 mod support;
 
@@ -149,6 +150,10 @@ fn cluster(subset: &str, extra_host: Option<&str>, sidecar: bool) -> BTreeMap<St
             vec![
                 namespace("shop", json!({"mesh-injection": "enabled"})),
                 namespace("other", json!({})),
+                namespace(
+                    "legacy",
+                    json!({"mesh-injection": "enabled", "istio-injection": "enabled"}),
+                ),
             ],
         ),
     );
@@ -267,9 +272,29 @@ async fn dash_n_and_dash_a_choose_what_is_reported_and_json_tells_the_scope() {
     assert_eq!(report["errors"], 1);
     assert_eq!(report["cluster"]["namespace"], Value::Null);
     assert_eq!(report["cluster"]["objects"], 2);
-    assert_eq!(report["diagnostics"][0]["origin"]["kind"], "VirtualService");
-    assert_eq!(report["diagnostics"][0]["origin"]["name"], "reviews");
-    assert_eq!(report["diagnostics"][0]["origin"]["file"], "");
+    // Sorted by namespace, then name: legacy's finding, then shop's VirtualService.
+    let error = &report["diagnostics"][1];
+    assert_eq!(error["severity"], "error");
+    assert_eq!(error["origin"]["kind"], "VirtualService");
+    assert_eq!(error["origin"]["namespace"], "shop");
+    assert_eq!(error["origin"]["name"], "reviews");
+    assert_eq!(error["origin"]["file"], "");
+    // Namespaces are analyzed too: legacy is labelled for two injectors.
+    let legacy = report["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["origin"]["kind"] == "Namespace")
+        .expect("a Namespace finding");
+    assert_eq!(legacy["origin"]["name"], "legacy");
+    assert_eq!(legacy["severity"], "warning");
+    assert!(
+        legacy["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("istio-injection=enabled"),
+        "{legacy}"
+    );
     assert!(api.paths().iter().any(|p| p == "/api/v1/pods"));
 }
 

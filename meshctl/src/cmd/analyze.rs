@@ -127,8 +127,14 @@ impl Analysis {
         let mut diagnostics = set.diagnostics.clone();
         diagnostics.extend(validate(&set));
         diagnostics.extend(injection::check(&cluster.pods, &labels));
+        diagnostics.extend(injection::check_namespaces(&labels));
+        // A Namespace is in scope as the namespace it is.
         let in_scope = |d: &Diagnostic| {
-            !d.origin.file.is_empty() || namespace.is_none_or(|ns| d.origin.namespace == ns)
+            let origin = &d.origin;
+            let own = |ns: &str| {
+                origin.namespace == ns || (origin.kind == "Namespace" && origin.name == ns)
+            };
+            !origin.file.is_empty() || namespace.is_none_or(own)
         };
         diagnostics.retain(in_scope);
         let mut analysis = Self::summarize(&set, diagnostics);
@@ -143,7 +149,13 @@ impl Analysis {
 
     fn summarize(set: &ConfigSet, mut diagnostics: Vec<Diagnostic>) -> Self {
         diagnostics.sort_by(|a, b| {
-            let key = |d: &Diagnostic| (d.origin.file.clone(), d.origin.index, d.field.clone());
+            // Files by document; the cluster's objects (no file, no index) by namespace,
+            // name and kind; then by field.
+            let key = |d: &Diagnostic| {
+                let o = &d.origin;
+                let object = (o.namespace.clone(), o.name.clone(), o.kind.clone());
+                (o.file.clone(), o.index, object, d.field.clone())
+            };
             key(a).cmp(&key(b))
         });
         let files: BTreeSet<&str> = set

@@ -62,6 +62,49 @@ pub fn check(pods: &[Pod], labels: &BTreeMap<String, BTreeMap<String, String>>) 
     found
 }
 
+/// Namespace labels that do not do what they seem to: a value of `mesh-injection` other than
+/// `enabled` or `disabled` (the webhook then selects none of the namespace's pods, not even
+/// labelled ones), and Istio's injection label beside mesh's (two injectors, two sidecars).
+pub fn check_namespaces(labels: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    for (name, labels) in labels {
+        let origin = Origin {
+            kind: "Namespace".to_owned(),
+            name: name.clone(),
+            ..Origin::default()
+        };
+        let field = format!("metadata.labels.{NAMESPACE_LABEL}");
+        match labels.get(NAMESPACE_LABEL).map(String::as_str) {
+            None | Some("disabled") => {}
+            Some("enabled") => {
+                let istio = labels
+                    .get("istio-injection")
+                    .map(|v| format!("istio-injection={v}"))
+                    .filter(|l| l == "istio-injection=enabled")
+                    .or_else(|| labels.get("istio.io/rev").map(|v| format!("istio.io/rev={v}")));
+                if let Some(istio) = istio {
+                    found.push(Diagnostic::warning(
+                        &origin,
+                        field,
+                        format!(
+                            "labelled for mesh and for Istio ({istio}): where Istio's injector runs,                              pods get two sidecars; remove one: kubectl label namespace {name} {}-",
+                            istio.split('=').next().unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+            Some(other) => found.push(Diagnostic::warning(
+                &origin,
+                field,
+                format!(
+                    "{NAMESPACE_LABEL}={other} selects nothing, not even pods labelled                      sidecar.mesh.io/inject=true; use enabled or disabled"
+                ),
+            )),
+        }
+    }
+    found
+}
+
 /// How to recreate the pod through its owner: `kubectl -n shop rollout restart deployment/web`.
 fn restart(pod: &Pod, namespace: &str) -> String {
     let owner = pod
@@ -161,6 +204,32 @@ mod tests {
         let system = pod("f", "kube-system", json!({}));
         let pods = [injected, opted_out, plain, disabled, done, system];
         assert_eq!(check(&pods, &namespaces), vec![]);
+    }
+
+    #[test]
+    fn namespace_labels_that_mislead_are_named() {
+        let mut namespaces = labels(&[("shop", "enabled"), ("typo", "yes"), ("off", "disabled")]);
+        if let Some(shop) = namespaces.get_mut("shop") {
+            shop.insert("istio-injection".to_owned(), "enabled".to_owned());
+        }
+        namespaces.insert(
+            "istio-only".to_owned(),
+            BTreeMap::from([("istio-injection".to_owned(), "enabled".to_owned())]),
+        );
+        let found: Vec<String> = check_namespaces(&namespaces)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(
+            found[0].starts_with("warning: Namespace shop: metadata.labels.mesh-injection: labelled for mesh and for Istio (istio-injection=enabled)"),
+            "{found:#?}"
+        );
+        assert!(found[0].ends_with("kubectl label namespace shop istio-injection-"));
+        assert!(
+            found[1].starts_with("warning: Namespace typo: metadata.labels.mesh-injection: mesh-injection=yes selects nothing"),
+            "{found:#?}"
+        );
     }
 
     #[test]
