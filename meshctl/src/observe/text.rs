@@ -196,4 +196,22 @@ mesh_ratio NaN
             assert_eq!((error.line, error.reason), (2, reason), "{text:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever a metrics port answers, parsing returns samples or an error.
+        #[test]
+        fn any_text_parses_or_fails_without_panicking(text in "\\PC*") {
+            let _ = parse(&text);
+        }
+
+        /// Any label value, escaped as the exposition format escapes it, reads back as is.
+        #[test]
+        fn label_values_survive_escaping(value in "\\PC*", number in 0u32..1_000_000) {
+            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let line = format!("m{{k=\"{escaped}\"}} {number}");
+            let samples = parse(&line).unwrap();
+            proptest::prop_assert_eq!(samples[0].label("k"), value.as_str());
+            proptest::prop_assert_eq!(samples[0].value, f64::from(number));
+        }
+    }
 }
