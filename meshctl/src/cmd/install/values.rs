@@ -70,8 +70,9 @@ pub struct Injector {
     /// Each replica makes its own self-signed certificate and puts it in the caBundle,
     /// so more than one needs a shared certificate (not in the manifest yet).
     pub replicas: i32,
-    /// The webhook's failurePolicy: `Fail` keeps pods of labelled namespaces from starting
-    /// without a sidecar while the injector is down; `Ignore` lets them start unmeshed.
+    /// The webhook's failurePolicy: `Fail` keeps the pods it selects (those of labelled
+    /// namespaces, and pods labelled `sidecar.mesh.io/inject: "true"`) from starting without
+    /// a sidecar while the injector is down; `Ignore` lets them start unmeshed.
     pub failure_policy: String,
 }
 
