@@ -17,7 +17,7 @@ use super::ready::{POLL, check_exits, report_config_problems, tails, wait_gatewa
 use super::state::{
     AppState, ControlPlane, GatewayState, SidecarState, State, StateDir, WorkloadState,
 };
-use super::topology::{CONFIG_DIR, Topology};
+use super::topology::{CONFIG_DIR, MESH_CONFIG_FILE, Topology};
 use super::{LocalError, LocalMesh, Options};
 
 /// Starts the mesh `topology_dir` describes, with its state in `state_dir`, reporting each
@@ -291,6 +291,17 @@ async fn start_pilot(
     config_dirs: &[PathBuf],
 ) -> Result<ControlPlane, LocalError> {
     let log = mesh.dir.log("pilot");
+    let args = pilot_args(config_dirs, &mesh.state.topology_dir, options);
+    let control =
+        start_control(mesh, "pilot", &binaries.pilot, args, &log, options.timeout).await?;
+    mesh.state.pilot = Some(control.clone());
+    mesh.dir.write(&mesh.state)?;
+    Ok(control)
+}
+
+/// pilot's flags: the config directories, the ports, and the topology's `mesh.yaml` (Istio's
+/// MeshConfig: the telemetry providers) when it has one.
+fn pilot_args(config_dirs: &[PathBuf], topology_dir: &Path, options: &Options) -> Vec<String> {
     let mut args = Vec::new();
     for dir in config_dirs {
         args.push("--config-dir".to_owned());
@@ -302,11 +313,11 @@ async fn start_pilot(
         "--monitoring-addr".into(),
         options.pilot_monitoring.to_string(),
     ]);
-    let control =
-        start_control(mesh, "pilot", &binaries.pilot, args, &log, options.timeout).await?;
-    mesh.state.pilot = Some(control.clone());
-    mesh.dir.write(&mesh.state)?;
-    Ok(control)
+    let mesh_config = topology_dir.join(MESH_CONFIG_FILE);
+    if mesh_config.is_file() {
+        args.extend(["--mesh-config".into(), path_arg(&mesh_config)]);
+    }
+    args
 }
 
 /// Starts pilot or citadel and reads the `<name> ready grpc=.. monitoring=..` line it
@@ -526,4 +537,25 @@ fn plain_logs() -> BTreeMap<String, String> {
 
 fn path_arg(path: &Path) -> String {
     path.display().to_string()
+}
+
+#[cfg(test)]
+mod mesh_config_tests {
+    use super::*;
+
+    #[test]
+    fn pilot_gets_the_topologys_mesh_config_when_there_is_one() {
+        let topology = tempfile::tempdir().expect("temp dir");
+        let options = Options::default();
+        let dirs = [PathBuf::from("/state/config")];
+        let args = pilot_args(&dirs, topology.path(), &options);
+        assert!(!args.contains(&"--mesh-config".to_owned()), "{args:?}");
+        let file = topology.path().join(MESH_CONFIG_FILE);
+        std::fs::write(&file, "extensionProviders: []\n").expect("write");
+        let args = pilot_args(&dirs, topology.path(), &options);
+        let at = args.iter().position(|a| a == "--mesh-config");
+        let at = at.unwrap_or_else(|| panic!("no --mesh-config in {args:?}"));
+        assert_eq!(args[at + 1], file.display().to_string());
+        assert_eq!(args[..2], ["--config-dir", "/state/config"]);
+    }
 }

@@ -29,6 +29,9 @@ pub const TOPOLOGY_FILE: &str = "topology.yaml";
 /// The Istio config directory beside it, watched by pilot.
 pub const CONFIG_DIR: &str = "config";
 
+/// Istio's MeshConfig beside it (telemetry providers), passed to pilot when present.
+pub const MESH_CONFIG_FILE: &str = "mesh.yaml";
+
 /// Ports a sidecar takes on its workload's address: outbound, inbound (unused without
 /// capture, kept free as in a pod), admin, metrics, health.
 pub const SIDECAR_PORTS: [u16; 5] = [15001, 15006, 15000, 15020, 15021];
