@@ -153,3 +153,52 @@ async fn a_thousand_paths_and_queries_add_no_series() {
     assert_eq!(total, 1001.0);
     assert_eq!(after, before, "paths and queries are no label");
 }
+
+#[tokio::test]
+async fn tcp_connections_name_the_endpoints_workload() {
+    let upstream = mesh_echo::start(mesh_echo::EchoConfig {
+        protocol: mesh_echo::Protocol::Tcp,
+        ..mesh_echo::EchoConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = "db.shop.svc.cluster.local";
+    let snapshot = format!(
+        r#"version: "1"
+listeners:
+- {{name: db, address: "127.0.0.1:0", protocol: TCP, tcpRoute: [{{destination: {{host: {db}}}}}]}}
+clusters:
+- host: {db}
+  port: 5432
+  endpoints: [{{address: "{}", labels: {{app: db, version: v3}}, identity: "spiffe://cluster.local/ns/shop/sa/db", workload: db-primary}}]
+"#,
+        upstream.addr()
+    );
+    let proxy = Proxy::start(&snapshot);
+    let addr = proxy.listener("db").await;
+    for _ in 0..2 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"ping").await.unwrap();
+        let mut echoed = [0; 4];
+        tokio::time::timeout(DEADLINE, stream.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&echoed, b"ping");
+    }
+    let labels = [
+        ("reporter", "source"),
+        ("destination_service", db),
+        ("destination_workload", "db-primary"),
+        ("destination_workload_namespace", "shop"),
+        ("destination_app", "db"),
+        ("destination_version", "v3"),
+        ("destination_principal", "unknown"),
+        ("request_protocol", "tcp"),
+    ];
+    assert_eq!(
+        metric_value(&proxy, "mesh_tcp_connections_opened_total", &labels).await,
+        2.0
+    );
+}

@@ -54,6 +54,10 @@ pub(super) struct Upstream {
     /// Plain TCP, or mTLS when the endpoint gets it.
     pub stream: Box<dyn Io>,
     pub endpoint: SocketAddr,
+    /// Who the endpoint is, and whether the connection is mesh mTLS: the metrics'
+    /// `destination_*` labels and `connection_security_policy`.
+    pub workload: Option<std::sync::Arc<mesh_core::model::WorkloadMeta>>,
+    pub mesh_mtls: bool,
     pub in_flight: InFlight,
     /// The connection's circuit-breaker slot (`maxConnections`), held while it is open.
     pub admission: Admission,
@@ -109,9 +113,12 @@ pub(super) async fn connect(
         let connected = connect_one(target, chosen, certs).await;
         report(target, endpoint, connected.is_some(), members);
         if let Some(stream) = connected {
+            let security = crate::tls::expected_or_refused(target.cluster, target.subset, chosen);
             return Ok(Upstream {
                 stream,
                 endpoint,
+                workload: chosen.workload.clone(),
+                mesh_mtls: matches!(security, Some(crate::tls::Security::Mesh(_))),
                 in_flight,
                 admission,
             });

@@ -93,7 +93,8 @@ impl Forwarder {
                 return;
             }
         };
-        let record = self.identity.opened(destination, inbound);
+        let reached = (upstream.workload.as_deref(), upstream.mesh_mtls);
+        let record = self.identity.opened(destination, inbound, reached);
         let idle_timeout = idle::idle_timeout(&runtime.snapshot, target.cluster, target.subset);
         let endpoint = upstream.endpoint;
         // Not needed while bytes flow: a long-lived connection must not keep an old

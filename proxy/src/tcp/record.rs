@@ -6,6 +6,8 @@ use metrics::{Counter, Label};
 use crate::http::Flag;
 use crate::inbound::Peer;
 use crate::metrics::Identity;
+use crate::metrics::exchange::PeerRef;
+use mesh_core::model::WorkloadMeta;
 
 /// Bytes sent to the client (the response direction).
 pub const SENT_BYTES: &str = "mesh_tcp_sent_bytes_total";
@@ -33,9 +35,15 @@ impl SourceIdentity {
     }
 
     /// A connection forwarded to `destination`: counted opened now, closed when the record
-    /// drops, so every exit path counts it once.
-    pub(super) fn opened(&self, destination: Destination, peer: Option<&Peer>) -> ConnectionRecord {
-        let labels = self.labels(Some(destination), "-", peer);
+    /// drops, so every exit path counts it once. `reached`: the endpoint's workload (its
+    /// `destination_*` labels) and whether the connection to it is mesh mTLS.
+    pub(super) fn opened(
+        &self,
+        destination: Destination,
+        peer: Option<&Peer>,
+        reached: (Option<&WorkloadMeta>, bool),
+    ) -> ConnectionRecord {
+        let labels = self.labels(Some(destination), "-", peer, reached);
         metrics::counter!(CONNECTIONS_OPENED, labels.clone()).increment(1);
         ConnectionRecord { labels }
     }
@@ -48,21 +56,36 @@ impl SourceIdentity {
         flag: Flag,
         peer: Option<&Peer>,
     ) {
-        let labels = self.labels(destination, flag.code(), peer);
+        let labels = self.labels(destination, flag.code(), peer, (None, false));
         metrics::counter!(CONNECTIONS_OPENED, labels.clone()).increment(1);
         metrics::counter!(CONNECTIONS_CLOSED, labels).increment(1);
     }
 
-    /// `peer`: on inbound listeners, who connected and whether with mTLS.
+    /// `peer`: on inbound listeners, who connected and whether with mTLS. TCP has no
+    /// metadata exchange: inbound, the peer's workload stays `unknown`.
     fn labels(
         &self,
         destination: Option<Destination>,
         flags: &str,
         peer: Option<&Peer>,
+        (workload, mesh_mtls): (Option<&WorkloadMeta>, bool),
     ) -> Vec<Label> {
         let peer = peer.map(|p| (p.identity.as_deref(), p.mtls));
-        let mut labels =
-            crate::metrics::workload_labels(&self.0, destination, peer, false, None, None);
+        let remote = workload.filter(|_| peer.is_none()).map(|w| PeerRef {
+            workload: &w.name,
+            namespace: &w.namespace,
+            app: &w.app,
+            version: &w.version,
+        });
+        let principal = workload.filter(|_| mesh_mtls).map(|w| w.principal.as_str());
+        let mut labels = crate::metrics::workload_labels(
+            &self.0,
+            destination,
+            peer,
+            mesh_mtls,
+            remote,
+            principal,
+        );
         labels.extend([
             ("request_protocol", "tcp".to_owned()),
             ("response_flags", flags.to_owned()),
