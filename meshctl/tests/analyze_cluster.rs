@@ -355,3 +355,38 @@ async fn an_unreachable_cluster_is_one_line_and_exit_2() {
         "{stderr}"
     );
 }
+
+/// An object the API server holds but mesh cannot parse is an error naming it and its
+/// field, and the rest is still analyzed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_that_does_not_parse_is_named_with_its_field() {
+    let mut routes = cluster("v1", None, true);
+    let bad = object(
+        &format!("{ISTIO}/v1"),
+        "VirtualService",
+        "shop",
+        "broken",
+        json!({"hosts": ["reviews"], "http": "all of it"}),
+    );
+    let path = format!("/apis/{ISTIO}/v1/virtualservices");
+    if let Some(items) = routes
+        .get_mut(&path)
+        .and_then(|list| list["items"].as_array_mut())
+    {
+        items.push(bad);
+    }
+    let api = FakeApi::start(routes).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = analyze(api.kubeconfig(dir.path(), "shop"), &[]).await;
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    let first = out.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: VirtualService shop/broken: spec.http: invalid type"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("✘ 1 error and 0 warnings found when analyzing namespace: shop (2 config objects from the cluster, 1 pod)\n"),
+        "{out}"
+    );
+}
