@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{HttpRoute, RouteDestination, Subset, TrafficPolicy};
 
+/// Istio's name for the cluster that takes what the mesh refuses to carry. A capture-mode
+/// listener whose `tcpRoute` goes there (pilot's `virtualOutbound` under
+/// `outboundTrafficPolicy: REGISTRY_ONLY`) tells the proxy to close captured connections to
+/// destinations the mesh does not know instead of passing them through.
+pub const BLACKHOLE_CLUSTER: &str = "BlackHoleCluster";
+
 /// Everything one proxy runs on. Replaced as a whole: a new snapshot never mixes with the old.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -261,6 +261,27 @@ async fn plain_http_to_a_vip_is_intercepted_secured_routed_and_enforced() {
         assert!(passed >= 2.0, "{direction}: {passed}");
     }
 
+    // REGISTRY_ONLY for the namespace: the same unknown destination is refused by the
+    // client's sidecar (BlackHoleCluster), counted with its reason; the VIP still answers.
+    pilot.write(
+        "registry-only.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: shop}\nspec: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}\n",
+    );
+    let unmeshed = format!("http://{}:{UNMESHED_PORT}/", server.ip);
+    let refused = wait_for("the unknown destination refused", || async {
+        netns::curl(client, None, &unmeshed, &[]).err()
+    })
+    .await;
+    println!("REGISTRY_ONLY: curl {unmeshed}: {refused}");
+    assert_eq!(netns::curl(client, None, &url, &[]), Ok(200));
+    let blackholed = wait_for("the refusal counted", || async {
+        let labels = [r#"direction="outbound""#, r#"reason="registry_only""#];
+        sample(&client_proxy, "mesh_capture_blackhole_total", &labels).await
+    })
+    .await;
+    assert!(blackholed >= 1.0, "{blackholed}");
+    pilot.remove("registry-only.yaml");
+
     // STRICT: a caller that bypasses its own sidecar (uid 1337 is not redirected) reaches
     // the server pod in plaintext, and the server's sidecar refuses it.
     let direct = format!("http://{}:{APP_PORT}/", server.ip);

@@ -323,6 +323,19 @@ impl Listeners {
         let mut table = Handlers::default();
         let mut shown = Vec::new();
         for listener in listeners {
+            if routes_to_blackhole(&listener.kind) {
+                // pilot's virtualOutbound under REGISTRY_ONLY: no destination of its own,
+                // it says what happens to connections no other listener serves.
+                table.set_unknown(capture::Unknown::Blackhole);
+                shown.push(BoundListener {
+                    name: listener.name.clone(),
+                    configured: listener.address,
+                    bound: ports.outbound,
+                    protocol: listener.kind.protocol(),
+                    mtls: None,
+                });
+                continue;
+            }
             let slot = capture::slot(
                 listener.address,
                 listener.inbound.is_some(),
@@ -472,4 +485,15 @@ fn signature(listener: &mesh_core::model::Listener) -> String {
         "{}|{:?}|{:?}",
         listener.address, listener.kind, listener.inbound
     )
+}
+
+/// A TCP listener whose only destination is Istio's `BlackHoleCluster`.
+fn routes_to_blackhole(kind: &ListenerKind) -> bool {
+    let ListenerKind::Tcp { routes } = kind else {
+        return false;
+    };
+    !routes.is_empty()
+        && routes
+            .iter()
+            .all(|r| r.destination.host == mesh_core::snapshot::BLACKHOLE_CLUSTER)
 }

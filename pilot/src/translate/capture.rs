@@ -12,11 +12,20 @@
 //!
 //! Virtual IPs are the registry's service addresses: ServiceEntry `addresses` and
 //! Kubernetes Services' cluster IPs.
+//!
+//! Under `outboundTrafficPolicy: REGISTRY_ONLY` ([`registry_only`]) it also gets Istio's
+//! `virtualOutbound` listener with its `tcpRoute` to the empty `BlackHoleCluster`, which
+//! tells the proxy to close captured connections to addresses no listener serves, and an
+//! HTTP listener on every declared HTTP port at `0.0.0.0:<port>`, so that a host known by
+//! name (a ServiceEntry without `addresses`) is still reached by Host through the outbound
+//! route config, whose catch-all answers 502 for the rest.
 
 use std::net::{IpAddr, SocketAddr};
 
-use mesh_core::config::{Destination, PortSelector, RouteDestination};
-use mesh_core::snapshot::{AppProtocol, ListenerProtocol, ListenerSpec};
+use mesh_core::config::{Destination, OutboundMode, PortSelector, RouteDestination};
+use mesh_core::snapshot::{
+    AppProtocol, BLACKHOLE_CLUSTER, ClusterSpec, ListenerProtocol, ListenerSpec,
+};
 
 use super::listeners::OUTBOUND_ROUTE_CONFIG;
 use super::{Node, Scope};
@@ -126,6 +135,68 @@ fn vip_listener(
         protocol,
         route_config,
         tcp_route,
+        app_protocol: None,
+        server_first_ports: Vec::new(),
+        detect_timeout: None,
+        tls: None,
+        inbound: None,
+    }
+}
+
+/// Istio's name for the capture port's listener, whose default route decides what happens
+/// to connections no other listener serves.
+pub const VIRTUAL_OUTBOUND: &str = "virtualOutbound";
+
+/// Under REGISTRY_ONLY: the `virtualOutbound` listener routing to `BlackHoleCluster`, the
+/// `0.0.0.0:<port>` HTTP listeners, and the (endpoint-less) cluster; nothing under
+/// ALLOW_ANY, where unknown destinations pass through.
+pub fn registry_only(index: &Index, scope: &Scope) -> Option<(Vec<ListenerSpec>, ClusterSpec)> {
+    if super::outbound_mode(index, scope) != OutboundMode::RegistryOnly {
+        return None;
+    }
+    let blackhole = RouteDestination {
+        destination: Destination {
+            host: BLACKHOLE_CLUSTER.into(),
+            subset: None,
+            port: None,
+        },
+        weight: None,
+    };
+    let any = |port| SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port);
+    let mut virtual_outbound = plain_listener(VIRTUAL_OUTBOUND.into(), any(15001));
+    virtual_outbound.protocol = ListenerProtocol::Tcp;
+    virtual_outbound.tcp_route = vec![blackhole];
+    let mut listeners = vec![virtual_outbound];
+    let mut http_ports: Vec<u16> = scope
+        .visible_services(index)
+        .iter()
+        .flat_map(|v| &v.service.ports)
+        .filter(|p| p.protocol.is_some_and(AppProtocol::is_http))
+        .map(|p| p.number)
+        .collect();
+    http_ports.sort_unstable();
+    http_ports.dedup();
+    for port in http_ports {
+        let address = any(port);
+        let mut http = plain_listener(format!("outbound|{address}"), address);
+        http.route_config = Some(OUTBOUND_ROUTE_CONFIG.into());
+        listeners.push(http);
+    }
+    let cluster = ClusterSpec {
+        host: BLACKHOLE_CLUSTER.into(),
+        ..ClusterSpec::default()
+    };
+    Some((listeners, cluster))
+}
+
+/// An HTTP listener with nothing set but its name and address.
+fn plain_listener(name: String, address: SocketAddr) -> ListenerSpec {
+    ListenerSpec {
+        name,
+        address,
+        protocol: ListenerProtocol::Http,
+        route_config: None,
+        tcp_route: Vec::new(),
         app_protocol: None,
         server_first_ports: Vec::new(),
         detect_timeout: None,

@@ -216,6 +216,58 @@ spec:
         assert_eq!(fixed.endpoints[0].address.to_string(), "127.0.0.1:9000");
     }
 
+    /// A capture-mode proxy's snapshot under the mesh-wide `mode`.
+    fn captured(config: &str, mode: OutboundMode) -> mesh_core::snapshot::Snapshot {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("config.yaml"), config).expect("write config");
+        let inputs = load_inputs(dir.path(), &mut LastGood::default());
+        let settings = Settings {
+            outbound_traffic_policy: mode,
+            ..Settings::default()
+        };
+        let index = Index::new(settings, Arc::new(inputs));
+        let mut node = Node {
+            namespace: "shop".into(),
+            ..Node::default()
+        };
+        let capture = (
+            crate::translate::INTERCEPTION_MODE,
+            crate::translate::REDIRECT,
+        );
+        node.metadata.insert(capture.0.into(), capture.1.into());
+        crate::translate::snapshot(&index, &node)
+    }
+
+    #[test]
+    fn registry_only_in_capture_mode_routes_the_unmatched_to_the_blackhole() {
+        use mesh_core::snapshot::BLACKHOLE_CLUSTER;
+        let open = captured(EXTERNAL, OutboundMode::AllowAny);
+        assert!(!open.listeners.iter().any(|l| l.name == "virtualOutbound"));
+        assert!(!open.clusters.iter().any(|c| c.host == BLACKHOLE_CLUSTER));
+
+        let locked = captured(EXTERNAL, OutboundMode::RegistryOnly);
+        let virtual_outbound = locked
+            .listeners
+            .iter()
+            .find(|l| l.name == "virtualOutbound")
+            .expect("the virtualOutbound listener");
+        assert_eq!(
+            virtual_outbound.tcp_route[0].destination.host,
+            BLACKHOLE_CLUSTER
+        );
+        let blackhole = locked.clusters.iter().find(|c| c.host == BLACKHOLE_CLUSTER);
+        assert!(blackhole.expect("the cluster").endpoints.is_empty());
+        // The external host has no VIP: port 80 by Host, on any address.
+        let any_80 = locked
+            .listeners
+            .iter()
+            .find(|l| l.address.to_string() == "0.0.0.0:80")
+            .expect("an HTTP listener on port 80");
+        assert_eq!(any_80.route_config.as_deref(), Some("outbound"));
+        // The proxy takes it as it is.
+        mesh_core::compile::compile(&locked).expect("the snapshot compiles");
+    }
+
     #[test]
     fn a_sidecar_overrides_the_mesh_wide_default() {
         let locked = format!("{EXTERNAL}{LOCKED}");

@@ -63,6 +63,10 @@ fn add_captured(index: &Index, node: &Node, inbound: &mut Inbound) {
     inbound
         .listeners
         .extend(capture::outbound_vip_listeners(index, &scope));
+    if let Some((listeners, cluster)) = capture::registry_only(index, &scope) {
+        inbound.listeners.extend(listeners);
+        inbound.clusters.push(cluster);
+    }
 }
 
 impl Inbound {

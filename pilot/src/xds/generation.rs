@@ -145,7 +145,8 @@ impl Generation {
     /// inbound policy) from `cache` when the security config they come from is unchanged;
     /// `cache` is updated. Spares a stream re-encoding them on every change.
     pub fn desired_reusing(&self, node: &Node, cache: &mut Option<(u64, Resources)>) -> Desired {
-        let scope = self.scope(&Scope::of(&self.index, node));
+        let node_scope = Scope::of(&self.index, node);
+        let scope = self.scope(&node_scope);
         // A capture-mode proxy's inbound listeners and VIP listeners come from the
         // registry too.
         let depends_on = if translate::is_gateway(node) {
@@ -154,7 +155,11 @@ impl Generation {
             stable_hash(&[self.security.to_le_bytes(), self.number.to_le_bytes()].concat())
         } else if translate::is_capture(node) {
             let capture = *self.capture.get_or_init(|| capture_digest(&self.index));
-            stable_hash(&[self.security.to_le_bytes(), capture.to_le_bytes()].concat())
+            // REGISTRY_ONLY adds the virtualOutbound and catch-all listeners.
+            let registry_only = translate::outbound_mode(&self.index, &node_scope)
+                == mesh_core::config::OutboundMode::RegistryOnly;
+            let mode = u64::from(registry_only).to_le_bytes();
+            stable_hash(&[self.security.to_le_bytes(), capture.to_le_bytes(), mode].concat())
         } else {
             self.security
         };

@@ -5,7 +5,8 @@
 //! the service's cluster, AUTO sniffed); inbound, the workload's port (mTLS mode, authz,
 //! then the app on 127.0.0.1:<port>). A destination the mesh does not know is passed
 //! through: the proxy connects to it as it is (its own connections, uid 1337, are not
-//! redirected).
+//! redirected); under `outboundTrafficPolicy: REGISTRY_ONLY` (a `virtualOutbound` listener
+//! routing to `BlackHoleCluster`) an outbound one is closed instead, counted and logged.
 
 pub mod original_dst;
 pub mod table;
@@ -20,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 pub use original_dst::{OriginalDst, SoOriginalDst};
-pub use table::{Slot, Table, slot};
+pub use table::{Slot, Table, Unknown, slot};
 
 use crate::accept::accept_loop;
 use crate::detect::{Auto, HttpSide, sniff};
@@ -31,6 +32,10 @@ use crate::tcp::Forwarder;
 
 /// Connections passed through untouched, by `direction` (`inbound`, `outbound`).
 pub const PASSTHROUGH: &str = "mesh_capture_passthrough_total";
+
+/// Connections closed because the mesh does not know their destination, by `direction`
+/// and `reason` (`registry_only`).
+pub const BLACKHOLE: &str = "mesh_capture_blackhole_total";
 
 /// How long a passthrough connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,7 +104,10 @@ impl Capture {
                     .await
             }
             Some(Outbound::Auto(auto)) => serve_auto(auto, stream, peer, original.port()).await,
-            None => passthrough(stream, original, "outbound").await,
+            None => match table.unknown() {
+                Unknown::Passthrough => passthrough(stream, original, "outbound").await,
+                Unknown::Blackhole => blackhole(stream, peer, original),
+            },
         }
     }
 
@@ -190,6 +198,19 @@ async fn serve_auto(auto: &Auto, stream: TcpStream, peer: SocketAddr, port: u16)
     } else {
         auto.tcp.forward_stream(stream, peer, port, None).await;
     }
+}
+
+/// Closes a connection to a destination REGISTRY_ONLY keeps out, as Istio's
+/// BlackHoleCluster does.
+fn blackhole(stream: TcpStream, peer: SocketAddr, original: SocketAddr) {
+    metrics::counter!(BLACKHOLE, "direction" => "outbound", "reason" => "registry_only")
+        .increment(1);
+    tracing::info!(
+        %peer,
+        %original,
+        "outbound connection refused: outboundTrafficPolicy REGISTRY_ONLY and no service of the mesh at this address (add a ServiceEntry)"
+    );
+    drop(stream);
 }
 
 /// Connects to `original` as it is and copies both ways until both sides close.

@@ -37,6 +37,16 @@ pub struct Table<I, O> {
     inbound: HashMap<u16, I>,
     outbound: HashMap<SocketAddr, O>,
     outbound_any: HashMap<u16, O>,
+    unknown: Unknown,
+}
+
+/// What happens to an outbound connection no listener serves: Istio's PassthroughCluster
+/// (`outboundTrafficPolicy: ALLOW_ANY`) or BlackHoleCluster (`REGISTRY_ONLY`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unknown {
+    #[default]
+    Passthrough,
+    Blackhole,
 }
 
 impl<I, O> Default for Table<I, O> {
@@ -45,6 +55,7 @@ impl<I, O> Default for Table<I, O> {
             inbound: HashMap::new(),
             outbound: HashMap::new(),
             outbound_any: HashMap::new(),
+            unknown: Unknown::default(),
         }
     }
 }
@@ -84,6 +95,15 @@ impl<I, O> Table<I, O> {
         self.outbound
             .get(&normal(original))
             .or_else(|| self.outbound_any.get(&original.port()))
+    }
+
+    pub fn set_unknown(&mut self, unknown: Unknown) {
+        self.unknown = unknown;
+    }
+
+    /// What to do with an outbound connection [`Table::outbound`] has nothing for.
+    pub fn unknown(&self) -> Unknown {
+        self.unknown
     }
 
     pub fn is_empty(&self) -> bool {
