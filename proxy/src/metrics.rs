@@ -513,20 +513,20 @@ impl RequestRecord {
         let Some(name) = authority.filter(|n| !n.is_empty()) else {
             return;
         };
-        let namespace = &self.metrics.identity.namespace;
-        let candidates = [
-            name.to_owned(),
-            format!("{name}.{namespace}.svc.cluster.local"),
-            format!("{name}.svc.cluster.local"),
-        ];
-        if let Some(host) = candidates.iter().find_map(|c| {
+        let known = |host: &str| {
             config
-                .clusters_of(c)
+                .clusters_of(host)
                 .next()
-                .map(|cluster| cluster.host.as_str())
-        }) {
+                .map(|cluster| cluster.host.clone())
+        };
+        // The name as given first: an FQDN costs no allocation.
+        let namespace = &self.metrics.identity.namespace;
+        let found = known(name)
+            .or_else(|| known(&format!("{name}.{namespace}.svc.cluster.local")))
+            .or_else(|| known(&format!("{name}.svc.cluster.local")));
+        if let Some(host) = found {
             let subset = self.destination.as_ref().and_then(|(_, s)| s.clone());
-            self.destination = Some((host.to_owned(), subset));
+            self.destination = Some((host, subset));
         }
     }
 
