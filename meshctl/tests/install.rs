@@ -256,7 +256,7 @@ async fn install_applies_in_order_waits_and_says_what_next() {
         ),
         "the injector's caBundle is waited for last"
     );
-    assert!(out.contains("✔ 9 CRDs applied"), "{out}");
+    assert!(out.contains("✔ 10 CRDs applied"), "{out}");
     assert!(out.contains("✔ CRDs established"), "{out}");
     assert!(out.contains("pilot: 1/1 ready"), "{out}");
     assert!(
@@ -325,7 +325,7 @@ async fn dry_run_on_a_fresh_cluster_checks_what_it_can() {
 #[tokio::test]
 async fn istio_api_skips_crds_istio_already_has() {
     let manifest = istio_api_manifest();
-    assert_eq!(manifest.istio_crds.len(), 9);
+    assert_eq!(manifest.istio_crds.len(), 10);
     let marker = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualservices.networking.istio.io";
     let istios = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
                         "metadata": {"name": "virtualservices.networking.istio.io",
@@ -371,7 +371,7 @@ async fn istio_api_installs_istios_groups_when_istio_is_absent() {
     let mut steps = vec![not_found(Method::GET, marker)];
     steps.extend(with_istio_crds(&manifest));
     let (out, _) = run_install(&manifest, steps, false).await;
-    assert!(out.contains("✔ 18 CRDs applied"), "{out}");
+    assert!(out.contains("✔ 20 CRDs applied"), "{out}");
 }
 
 #[tokio::test]
@@ -386,7 +386,7 @@ async fn istio_api_applies_again_the_istio_crds_it_made() {
     let mut steps = vec![step(Method::GET, path_of(&ours), ours.clone())];
     steps.extend(with_istio_crds(&manifest));
     let (out, _) = run_install(&manifest, steps, false).await;
-    assert!(out.contains("✔ 18 CRDs applied"), "{out}");
+    assert!(out.contains("✔ 20 CRDs applied"), "{out}");
 }
 
 #[tokio::test]

@@ -35,7 +35,7 @@ fn manifest_generate_prints_every_object_as_yaml() {
     // PodDisruptionBudgets 3 + the webhook configuration 1; the ingress gateway: its
     // namespace, ServiceAccount, Service, Deployment, PDB.
     let documents = text.lines().filter(|line| *line == "---").count();
-    assert_eq!(documents, 9 + 9 + 24 + 5);
+    assert_eq!(documents, 10 + 10 + 24 + 5);
     assert!(text.contains("name: virtualservices.networking.istio.io"));
     assert!(text.contains("replicas: 2"));
 }

@@ -75,6 +75,11 @@ fn mesh_config(config: &Config) -> anyhow::Result<mesh_core::config::MeshConfig>
     let Some(path) = &config.mesh_config else {
         return Ok(Default::default());
     };
+    // In Kubernetes the ConfigMap is optional: its mount is empty until someone creates it.
+    if !path.exists() {
+        tracing::info!(file = %path.display(), "no mesh config; only the built-in envoy access log provider");
+        return Ok(Default::default());
+    }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--mesh-config {}: cannot read", path.display()))?;
     let mesh = mesh_core::config::MeshConfig::parse(&text, &path.display().to_string())?;

@@ -76,8 +76,8 @@ pub struct Config {
 
     /// Istio's MeshConfig (YAML): the telemetry providers Telemetry resources name
     /// (`extensionProviders`, `defaultProviders`). Read at start; in Kubernetes the `mesh`
-    /// ConfigMap in mesh-system, mounted as a file. Absent: only the built-in `envoy`
-    /// access log provider.
+    /// ConfigMap in mesh-system, mounted as a file. No flag, or no file there (the ConfigMap
+    /// is optional): only the built-in `envoy` access log provider.
     #[arg(long, env = "MESH_MESH_CONFIG")]
     pub mesh_config: Option<PathBuf>,
 

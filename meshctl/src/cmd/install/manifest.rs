@@ -236,16 +236,30 @@ fn deployment(values: &Values, replicas: i32, w: Workload<'_>) -> Value {
     deployment
 }
 
+/// The ConfigMap holding Istio's MeshConfig (key `mesh`: telemetry providers), as Istio's
+/// `istio` ConfigMap. Not created by install, so that edits survive a re-install: create it
+/// with `kubectl -n mesh-system create configmap mesh --from-file=mesh=mesh.yaml`.
+pub const MESH_CONFIG_MAP: &str = "mesh";
+/// Where pilot finds it (`--mesh-config`); absent until the ConfigMap exists.
+const MESH_CONFIG_FILE: &str = "/etc/mesh/config/mesh";
+
 fn pilot_deployment(values: &Values) -> Value {
     let workload = Workload {
         name: PILOT,
         image: values.image(PILOT),
-        args: strings(&["--kubernetes", "--trust-domain", &values.trust_domain]),
+        args: strings(&[
+            "--kubernetes",
+            "--trust-domain",
+            &values.trust_domain,
+            "--mesh-config",
+            MESH_CONFIG_FILE,
+        ]),
         ports: json!([{"name": "grpc-xds", "containerPort": 15010},
                       {"name": "http-monitoring", "containerPort": 15014}]),
         ready: ("/ready", 15014, "HTTP"),
-        volumes: json!([]),
-        mounts: json!([]),
+        volumes: json!([{"name": "mesh-config",
+                         "configMap": {"name": MESH_CONFIG_MAP, "optional": true}}]),
+        mounts: json!([{"name": "mesh-config", "mountPath": "/etc/mesh/config", "readOnly": true}]),
     };
     deployment(values, values.pilot.replicas, workload)
 }
