@@ -32,8 +32,14 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
         Source::Pilot(_) => None,
     };
     let metrics = Metrics::install(identity(&config), config.access_log)?;
-    let resolver = crate::dns::refresh::resolver(config.dns_server)?;
-    tokio::spawn(crate::dns::refresh::run(state.clone(), resolver));
+    // Without a resolver the proxy still serves everything but DNS clusters, which stay
+    // without endpoints (their requests fail with no healthy upstream).
+    match crate::dns::refresh::resolver(config.dns_server) {
+        Ok(resolver) => {
+            tokio::spawn(crate::dns::refresh::run(state.clone(), resolver));
+        }
+        Err(error) => tracing::warn!(%error, "resolution: DNS ServiceEntries cannot be served"),
+    }
     // Before readiness, which waits for the first certificate.
     let certs = start_certificates(&config)?;
     let drain = Drain::default();
