@@ -6,7 +6,9 @@ mod references;
 
 use std::collections::BTreeSet;
 
-use crate::config::{ConfigObject, DestinationRuleSpec, Object, SidecarSpec, VirtualServiceSpec};
+use crate::config::{
+    ConfigObject, DestinationRuleSpec, Object, SidecarSpec, TelemetrySpec, VirtualServiceSpec,
+};
 use crate::diagnostic::{Diagnostic, Origin};
 use crate::load::ConfigSet;
 
@@ -33,6 +35,7 @@ struct Index<'a> {
     virtual_services: Vec<Entry<'a, VirtualServiceSpec>>,
     destination_rules: Vec<Entry<'a, DestinationRuleSpec>>,
     sidecars: Vec<Entry<'a, SidecarSpec>>,
+    telemetries: Vec<Entry<'a, TelemetrySpec>>,
     /// `namespace/name` of every Gateway.
     gateways: BTreeSet<String>,
     /// Resolved hosts of ServiceEntries (wildcards included) and Kubernetes Services.
@@ -46,6 +49,7 @@ impl<'a> Index<'a> {
             virtual_services: Vec::new(),
             destination_rules: Vec::new(),
             sidecars: Vec::new(),
+            telemetries: Vec::new(),
             gateways: BTreeSet::new(),
             services: BTreeSet::new(),
         };
@@ -59,6 +63,7 @@ impl<'a> Index<'a> {
                     index.destination_rules.push(Entry { origin, object })
                 }
                 ConfigObject::Sidecar(object) => index.sidecars.push(Entry { origin, object }),
+                ConfigObject::Telemetry(object) => index.telemetries.push(Entry { origin, object }),
                 ConfigObject::Gateway(gw) => {
                     index
                         .gateways

@@ -1,5 +1,5 @@
 //! Objects that claim the same thing: a host routed by two VirtualServices, a host with two
-//! DestinationRules, a namespace with two default Sidecars.
+//! DestinationRules, a namespace with two default Sidecars or Telemetries.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +17,7 @@ pub(super) fn check(index: &Index, found: &mut Vec<Diagnostic>) {
     check_virtual_services(index, found);
     check_destination_rules(index, found);
     check_sidecars(index, found);
+    check_telemetries(index, found);
 }
 
 /// One kind, namespace and name is one object: applying two keeps only the last.
@@ -172,6 +173,49 @@ fn check_sidecars(index: &Index, found: &mut Vec<Diagnostic>) {
             )),
             None => {
                 defaults.insert(namespace, i);
+            }
+        }
+    }
+}
+
+/// Istio allows one Telemetry without selector per namespace and one per workload; mesh
+/// uses the first by name. Workloads are not known here: equal selectors are compared.
+fn check_telemetries(index: &Index, found: &mut Vec<Diagnostic>) {
+    // (namespace, selector) -> the first Telemetry by name.
+    type Scope<'a> = (&'a str, Option<&'a crate::model::Labels>);
+    let mut first: BTreeMap<Scope<'_>, usize> = BTreeMap::new();
+    let mut order: Vec<usize> = (0..index.telemetries.len()).collect();
+    order.sort_by_key(|&i| {
+        let metadata = &index.telemetries[i].object.metadata;
+        (metadata.namespace.as_str(), metadata.name.as_str())
+    });
+    for i in order {
+        let telemetry = &index.telemetries[i];
+        let spec = &telemetry.object.spec;
+        if spec.target_ref.is_some() || !spec.target_refs.is_empty() {
+            continue;
+        }
+        let namespace = telemetry.object.metadata.namespace.as_str();
+        let selector = spec.selector.as_ref().map(|s| &s.match_labels);
+        match first.get(&(namespace, selector)) {
+            Some(&used) if same_object(telemetry, &index.telemetries[used]) => {}
+            Some(&used) => {
+                let what = if selector.is_some() {
+                    "a Telemetry with the same selector"
+                } else {
+                    "a Telemetry without selector"
+                };
+                found.push(Diagnostic::error(
+                    telemetry.origin,
+                    FieldPath::spec(),
+                    format!(
+                        "namespace {namespace} already has {what}: {}; only one applies (the first by name), so merge them",
+                        describe(index.telemetries[used].origin)
+                    ),
+                ));
+            }
+            None => {
+                first.insert((namespace, selector), i);
             }
         }
     }

@@ -96,3 +96,41 @@ fn accepted_but_unapplied_fields_warn() {
         "not both",
     );
 }
+
+#[test]
+fn one_telemetry_per_namespace_and_per_selector() {
+    let t = |namespace: &str, name: &str, spec: &str| document("Telemetry", namespace, name, spec);
+    let found = super::super::validate(&load(
+        &[
+            t("shop", "b-logs", "accessLogging: [{}]"),
+            t("shop", "a-logs", "accessLogging: [{disabled: true}]"),
+            t("other", "logs", "accessLogging: [{}]"),
+            t(
+                "shop",
+                "r1",
+                "selector: {matchLabels: {app: r}}\naccessLogging: [{}]",
+            ),
+            t(
+                "shop",
+                "r2",
+                "selector: {matchLabels: {app: r}}\ntracing: [{}]",
+            ),
+            t(
+                "shop",
+                "r3",
+                "selector: {matchLabels: {app: other}}\ntracing: [{}]",
+            ),
+        ]
+        .join("---\n"),
+    ));
+    let errors: Vec<String> = found.iter().map(|d| d.to_string()).collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].contains("Telemetry shop/b-logs: spec: namespace shop already has a Telemetry without selector: Telemetry shop/a-logs"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[1].contains("Telemetry shop/r2: spec: namespace shop already has a Telemetry with the same selector: Telemetry shop/r1"),
+        "{errors:#?}"
+    );
+}
