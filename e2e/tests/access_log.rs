@@ -341,3 +341,32 @@ spec:
         serde_json::json!(["mesh-system/mesh-default"])
     );
 }
+
+#[tokio::test]
+async fn a_telemetry_naming_an_unknown_provider_is_refused_by_name() {
+    let telemetry = r#"
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: traced, namespace: shop}
+spec:
+  tracing:
+  - providers: [{name: zipkin}]
+"#;
+    let pilot = Pilot::start(&[("telemetry.yaml", telemetry)]);
+    let status = pilot.json("/debug/config_status").await;
+    let problems = status["telemetryProblems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{status}");
+    let problem = &problems[0];
+    assert_eq!(
+        problem["field"], "spec.tracing[0].providers[0].name",
+        "{problem}"
+    );
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .contains("no provider named \"zipkin\""),
+        "{problem}"
+    );
+    assert_eq!(problem["origin"]["name"], "traced", "{problem}");
+}
