@@ -55,9 +55,10 @@ async fn bookinfo(topology: &Path, state: &Path, config: &[(&str, &str)]) -> Loc
     .unwrap()
 }
 
-/// Browses productpage (through its inbound listener, as a client outside the mesh) until
-/// dropped: productpage calls details and reviews, reviews v2 and v3 call ratings, every
-/// hop through the sidecars over mTLS. Counts the pages that came back.
+/// Browses productpage until dropped, in turns through the ingress gateway
+/// (`/productpage`) and straight to productpage's inbound listener, as a client outside the
+/// mesh: productpage calls details and reviews, reviews v2 and v3 call ratings, every hop
+/// through the sidecars over mTLS. Counts the pages that came back.
 struct Traffic {
     stop: Arc<AtomicBool>,
     pages: Arc<AtomicU64>,
@@ -67,6 +68,7 @@ impl Traffic {
     fn start(mesh: &LocalMesh) -> Traffic {
         let productpage = mesh.workload("productpage-v1").unwrap();
         let inbound = SocketAddr::from((productpage.ip, 9080));
+        let gateway = mesh.state().gateway.as_ref().unwrap().listeners[0];
         let (stop, pages) = (
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicU64::new(0)),
@@ -74,9 +76,11 @@ impl Traffic {
         let (stopped, counted) = (stop.clone(), pages.clone());
         tokio::spawn(async move {
             while !stopped.load(Ordering::Relaxed) {
-                let (status, _) = support::get(inbound, "productpage:9080", "/").await;
-                if status == StatusCode::OK {
-                    counted.fetch_add(1, Ordering::Relaxed);
+                for (addr, path) in [(gateway, "/productpage"), (inbound, "/")] {
+                    let (status, _) = support::get(addr, "productpage:9080", path).await;
+                    if status == StatusCode::OK {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -137,6 +141,18 @@ impl Drop for Dashboard {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The workloads with a proxy: bookinfo's seven and the ingress gateway.
+fn workloads(mesh: &LocalMesh) -> Vec<String> {
+    let mut names: Vec<String> = mesh
+        .state()
+        .workloads
+        .iter()
+        .map(|w| w.name.clone())
+        .collect();
+    names.push("ingressgateway".to_owned());
+    names
 }
 
 fn edge<'a>(graph: &'a Value, source: &str, target_prefix: &str) -> Option<&'a Value> {
@@ -209,6 +225,7 @@ async fn the_dashboard_draws_the_calls_that_happen() {
             edge(&graph, "productpage-v1.default", "details"),
             edge(&graph, "productpage-v1.default", "reviews"),
             edge(&graph, "unknown", "productpage-v1.default"),
+            edge(&graph, "ingressgateway.default", "productpage-v1.default"),
         ];
         let ratings = graph["edges"].as_array()?.iter().any(|e| {
             e["source"]
@@ -237,6 +254,8 @@ async fn the_dashboard_draws_the_calls_that_happen() {
         edge(&graph, "unknown", "productpage").unwrap()["mtls"],
         false
     );
+    let gateway = edge(&graph, "ingressgateway.default", "productpage").unwrap();
+    assert_eq!(gateway["mtls"], true, "{gateway}");
     let nodes: Vec<&str> = graph["nodes"]
         .as_array()
         .unwrap()
@@ -244,9 +263,9 @@ async fn the_dashboard_draws_the_calls_that_happen() {
         .filter(|n| n["kind"] == "workload")
         .map(|n| n["id"].as_str().unwrap())
         .collect();
-    for workload in &mesh.state().workloads {
+    for workload in workloads(&mesh) {
         assert!(
-            nodes.contains(&format!("{}.default", workload.name).as_str()),
+            nodes.contains(&format!("{workload}.default").as_str()),
             "{nodes:?}"
         );
     }
@@ -307,8 +326,8 @@ async fn the_dashboard_draws_the_calls_that_happen() {
     let profile = tempfile::tempdir().unwrap();
     let dom = chromium(&dashboard.url, profile.path(), &["--dump-dom"]);
     assert!(dom.contains(r#"data-ready="true""#), "{dom}");
-    for workload in &mesh.state().workloads {
-        let node = format!(r#"data-node="{}.default""#, workload.name);
+    for workload in workloads(&mesh) {
+        let node = format!(r#"data-node="{workload}.default""#);
         assert!(dom.contains(&node), "no {node} in the page: {dom}");
     }
     let drawn = r#"data-source="productpage-v1.default" data-target="details-v1.default""#;
@@ -394,12 +413,7 @@ async fn stat_and_top_print_the_golden_metrics_of_the_traffic() {
             "TCP_CONN"
         ]
     );
-    assert_eq!(
-        lines.len(),
-        1 + mesh.state().workloads.len(),
-        "{}",
-        run.stdout
-    );
+    assert_eq!(lines.len(), 1 + workloads(&mesh).len(), "{}", run.stdout);
     let productpage: Vec<&str> = lines
         .iter()
         .find(|l| l.starts_with("productpage-v1 "))
@@ -416,6 +430,15 @@ async fn stat_and_top_print_the_golden_metrics_of_the_traffic() {
         assert!(latency.ends_with("ms"), "{productpage:?}");
     }
     assert_eq!(productpage[7], "0");
+    // The gateway is called by nobody in the mesh: its row is what it forwarded.
+    let gateway: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("ingressgateway "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(gateway[1..3], ["1/1", "100.00%"], "{gateway:?}");
+    assert_ne!(gateway[3], "0.0rps", "{gateway:?}");
 
     let run = meshctl(state, &["stat", "deploy/ratings-v2", "--window", "1s"]);
     let lines: Vec<&str> = run.stdout.lines().collect();

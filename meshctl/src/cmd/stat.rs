@@ -20,7 +20,8 @@ use crate::observe::stats::WorkloadStats;
 Locally, meshctl scrapes every sidecar's /stats/prometheus, waits the window and scrapes \
 again. With --prometheus URL (Kubernetes), it asks Prometheus for the same metrics over the \
 window. SUCCESS is the share of responses that are not 5xx; latencies are those of the \
-sidecar's inbound requests; TCP_CONN counts the TCP connections its sidecar proxies now.")]
+sidecar's inbound requests (a workload that never received any, such as a gateway, shows what \
+it sent); TCP_CONN counts the TCP connections its sidecar proxies now.")]
 pub struct StatArgs {
     /// A namespace, a workload (`reviews-v1`, `deploy/reviews-v1`); all workloads when
     /// omitted

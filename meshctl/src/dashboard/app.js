@@ -109,7 +109,7 @@ function drawNode(svg, n, places) {
     group.append(el("svg:rect", { width: NODE_W, height: NODE_H, rx: 8 }));
   }
   group.append(el("svg:text", { class: "name", x: NODE_W / 2, y: 19, "text-anchor": "middle" }, n.name));
-  const detail = w ? `${rps(w.golden.rps)} in · ${short(w.golden.success)} · ${w.meshed[0]}/${w.meshed[1]} meshed`
+  const detail = w ? `${rps(w.golden.rps)} · ${short(w.golden.success)} · ${w.meshed[0]}/${w.meshed[1]} meshed`
     : n.kind === "service" ? "service (workload not known)" : "outside the mesh";
   group.append(el("svg:text", { class: "detail", x: NODE_W / 2, y: 36, "text-anchor": "middle" }, detail));
   svg.append(group);

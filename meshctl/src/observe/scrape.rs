@@ -28,24 +28,36 @@ pub struct Target {
     pub admin: SocketAddr,
 }
 
-/// The local mesh's sidecars, as its state file lists them.
+/// The local mesh's sidecars, as its state file lists them, and its ingress gateway.
 pub fn targets(state: &State) -> Vec<Target> {
-    state
-        .workloads
-        .iter()
-        .map(|w| Target {
-            workload: Workload {
-                name: w.name.clone(),
-                namespace: state.namespace.clone(),
-                service: w.service.clone(),
-                version: w.version.clone(),
-                identity: w.identity.clone(),
-                meshed: (0, 1),
-            },
-            metrics: w.sidecar.metrics,
-            admin: w.sidecar.admin,
-        })
-        .collect()
+    let sidecars = state.workloads.iter().map(|w| Target {
+        workload: Workload {
+            name: w.name.clone(),
+            namespace: state.namespace.clone(),
+            service: w.service.clone(),
+            version: w.version.clone(),
+            identity: w.identity.clone(),
+            meshed: (0, 1),
+        },
+        metrics: w.sidecar.metrics,
+        admin: w.sidecar.admin,
+    });
+    let name = crate::local::gateway::NAME;
+    let gateway = state.gateway.iter().map(|g| Target {
+        workload: Workload {
+            name: name.to_owned(),
+            namespace: state.namespace.clone(),
+            service: name.to_owned(),
+            version: String::new(),
+            identity: format!("spiffe://cluster.local/ns/{}/sa/{name}", state.namespace),
+            meshed: (0, 1),
+        },
+        // The state file does not record it: local mode puts every proxy's Prometheus
+        // port on 15020 of its own address, as in a pod.
+        metrics: SocketAddr::from((g.ip, 15020)),
+        admin: g.admin,
+    });
+    sidecars.chain(gateway).collect()
 }
 
 /// Every sidecar's samples at one moment, each labelled with its workload

@@ -134,17 +134,37 @@ fn known(value: &str) -> Option<&str> {
     (!value.is_empty() && value != UNKNOWN).then_some(value)
 }
 
-fn workload_stats(window: &Window, workloads: &[Workload]) -> Vec<WorkloadStats> {
+/// Every workload's requests over the window: those its sidecar received; for a workload
+/// that never received any (a gateway, which reports what it forwards, or a pure client),
+/// those it sent.
+fn requests_by_workload(window: &Window, workloads: &[Workload]) -> Vec<Accumulator> {
     let mut inbound: BTreeMap<String, Accumulator> = BTreeMap::new();
+    let mut outbound: BTreeMap<String, Accumulator> = BTreeMap::new();
     for sample in window.deltas.iter().filter(|s| is_request(s)) {
-        if sample.label("reporter") == "destination" {
-            let id = node_id(
-                sample.label("destination_workload"),
-                sample.label("destination_workload_namespace"),
-            );
-            inbound.entry(id).or_default().add(sample);
-        }
+        let (side, map) = if sample.label("reporter") == "destination" {
+            ("destination", &mut inbound)
+        } else {
+            ("source", &mut outbound)
+        };
+        let id = node_id(
+            sample.label(&format!("{side}_workload")),
+            sample.label(&format!("{side}_workload_namespace")),
+        );
+        map.entry(id).or_default().add(sample);
     }
+    workloads
+        .iter()
+        .map(|w| {
+            let id = w.id();
+            inbound
+                .remove(&id)
+                .or_else(|| outbound.remove(&id))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn workload_stats(window: &Window, workloads: &[Workload]) -> Vec<WorkloadStats> {
     let mut tcp: BTreeMap<String, f64> = BTreeMap::new();
     for sample in &window.latest {
         let sign = match sample.name.as_str() {
@@ -162,42 +182,27 @@ fn workload_stats(window: &Window, workloads: &[Workload]) -> Vec<WorkloadStats>
     }
     workloads
         .iter()
-        .map(|w| WorkloadStats {
+        .zip(requests_by_workload(window, workloads))
+        .map(|(w, requests)| WorkloadStats {
             workload: w.clone(),
-            golden: inbound
-                .get(&w.id())
-                .map(|acc| acc.golden(window.seconds))
-                .unwrap_or_else(|| Accumulator::default().golden(window.seconds)),
+            golden: requests.golden(window.seconds),
             tcp_conn: tcp.get(&w.id()).copied().unwrap_or(0.0).max(0.0),
         })
         .collect()
 }
 
+/// Each service's workloads, and their requests summed.
 fn service_stats(window: &Window, workloads: &[Workload]) -> Vec<ServiceStats> {
     let mut services: BTreeMap<(String, String), (Vec<String>, Accumulator)> = BTreeMap::new();
-    for w in workloads {
+    for (w, requests) in workloads
+        .iter()
+        .zip(requests_by_workload(window, workloads))
+    {
         let entry = services
             .entry((w.service.clone(), w.namespace.clone()))
             .or_default();
         entry.0.push(w.name.clone());
-    }
-    for sample in window.deltas.iter().filter(|s| is_request(s)) {
-        if sample.label("reporter") != "destination" {
-            continue;
-        }
-        let name = sample.label("destination_workload");
-        let namespace = sample.label("destination_workload_namespace");
-        let service = workloads
-            .iter()
-            .find(|w| w.name == name && w.namespace == namespace)
-            .map(|w| w.service.as_str())
-            .or_else(|| known(sample.label("destination_service_name")));
-        if let Some(service) = service {
-            let entry = services
-                .entry((service.to_owned(), namespace.to_owned()))
-                .or_default();
-            entry.1.add(sample);
-        }
+        entry.1.merge(&requests);
     }
     services
         .into_iter()

@@ -96,6 +96,16 @@ impl Accumulator {
         }
     }
 
+    /// Adds everything `other` counted.
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.mtls += other.mtls;
+        for (le, (bound, count)) in &other.buckets {
+            self.buckets.entry(le.clone()).or_insert((*bound, 0.0)).1 += count;
+        }
+    }
+
     pub fn requests(&self) -> f64 {
         self.requests
     }

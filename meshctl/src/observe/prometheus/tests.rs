@@ -272,9 +272,19 @@ fn stat_and_top_print_prometheus_answers() {
             "3"
         ]
     );
+    // Nobody calls productpage: its row is what it sent.
     assert_eq!(
         cells(&stat, "productpage-v1"),
-        ["productpage-v1", "1/1", "-", "0.0rps", "-", "-", "-", "0"]
+        [
+            "productpage-v1",
+            "1/1",
+            "100.00%",
+            "1.9rps",
+            "-",
+            "-",
+            "-",
+            "0"
+        ]
     );
     let one = meshctl(&[
         "meshctl",

@@ -115,10 +115,14 @@ fn workloads_show_their_inbound_requests_and_open_connections() {
     assert_eq!(details.golden.success, Some(19.0 / 23.0));
     assert_close(details.golden.p99, 4.95);
     assert_eq!(details.tcp_conn, 2.0);
+    // Nobody calls productpage here: it shows what it sent (20 + 10 + 5, one 503).
     let productpage = &stats.workloads[0];
-    assert_eq!(productpage.golden.requests, 0.0);
-    assert_eq!(productpage.golden.success, None);
+    assert_eq!(productpage.golden.requests, 35.0);
+    assert_eq!(productpage.golden.success, Some(34.0 / 35.0));
     assert_eq!(productpage.tcp_conn, 0.0);
+    // reviews-v1 neither received nor sent anything.
+    assert_eq!(stats.workloads[2].golden.requests, 0.0);
+    assert_eq!(stats.workloads[2].golden.success, None);
 }
 
 #[test]
@@ -127,6 +131,9 @@ fn services_sum_their_workloads() {
     let names: Vec<&str> = stats.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["details", "productpage", "reviews"]);
     assert_eq!(stats.services[0].golden.requests, 23.0);
+    assert_close(stats.services[0].golden.p99, 4.95);
+    // productpage, called by nobody here, sums what its workload sent.
+    assert_eq!(stats.services[1].golden.requests, 35.0);
     assert_eq!(stats.services[2].workloads, ["reviews-v1", "reviews-v2"]);
     assert_eq!(stats.services[2].golden.requests, 0.0);
 }
