@@ -220,9 +220,48 @@ fn telemetry_survives_the_wire_and_a_bad_one_is_named() {
             telemetry_json: r#"{"accessLogging": "yes"}"#.into(),
         }),
     );
-    let error = decode_snapshot("v", &[bad]).unwrap_err().to_string();
+    let error = decode_snapshot("v", &[bad])
+        .expect_err("refused")
+        .to_string();
     assert!(
         error.contains("telemetry") && error.contains("accessLogging"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_dns_cluster_survives_the_wire_and_a_bad_one_is_named() {
+    let snapshot = Snapshot::from_yaml(
+        r#"
+version: "1"
+clusters:
+- host: api.external.com
+  port: 80
+  dns:
+    lookup: LOGICAL
+    endpoints:
+    - {hostname: us.api.external.com, port: 8080, labels: {region: us}}
+    - {hostname: eu.api.external.com, port: 80, weight: 3}
+"#,
+    )
+    .expect("parses");
+    let decoded = decode_snapshot("1", &encode_snapshot(&snapshot)).expect("decodes");
+    assert_eq!(decoded, sorted(snapshot));
+
+    let bad = resource(
+        cluster_name("api.external.com", 80),
+        Kind::Cluster(pb::Cluster {
+            host: "api.external.com".into(),
+            port: 80,
+            dns_json: r#"{"lookup": "SOMETIMES"}"#.into(),
+            ..pb::Cluster::default()
+        }),
+    );
+    let error = decode_snapshot("v", &[bad])
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("api.external.com") && error.contains("dns.lookup"),
         "{error}"
     );
 }

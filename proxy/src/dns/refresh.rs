@@ -8,6 +8,7 @@ use std::time::Instant;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RecordType;
 
 use super::{Lookup, MAX_TTL};
 use crate::state::{Runtime, State};
@@ -19,8 +20,8 @@ pub const RESOLUTIONS: &str = "mesh_dns_resolutions_total";
 pub struct ResolverError(String);
 
 /// A resolver asking `server` (UDP, then TCP), or the system's (`/etc/resolv.conf`) when
-/// none is given. Its cache is cleared before every lookup: the loop keeps its own
-/// schedule from the answers' TTLs.
+/// none is given. A name's cached answer is dropped before it is looked up again: the loop
+/// keeps its own schedule from the answers' TTLs.
 pub fn resolver(server: Option<SocketAddr>) -> Result<TokioResolver, ResolverError> {
     let builder = match server {
         Some(server) => {
@@ -44,13 +45,9 @@ pub fn resolver(server: Option<SocketAddr>) -> Result<TokioResolver, ResolverErr
 
 /// Looks `hostname` up: its addresses and how long they are good for.
 pub async fn lookup(resolver: &TokioResolver, hostname: &str) -> Lookup {
-    resolver.clear_cache();
-    // A trailing dot: the name as written, never a search-domain guess.
-    let fqdn = if hostname.ends_with('.') {
-        hostname.to_owned()
-    } else {
-        format!("{hostname}.")
-    };
+    resolver.clear_lookup_cache(hostname_fqdn(hostname).as_str(), RecordType::A);
+    resolver.clear_lookup_cache(hostname_fqdn(hostname).as_str(), RecordType::AAAA);
+    let fqdn = hostname_fqdn(hostname);
     let answer = resolver
         .lookup_ip(fqdn.as_str())
         .await
@@ -63,6 +60,15 @@ pub async fn lookup(resolver: &TokioResolver, hostname: &str) -> Lookup {
         .valid_until()
         .saturating_duration_since(Instant::now());
     Ok((addresses, ttl))
+}
+
+/// With a trailing dot: the name as written, never a search-domain guess.
+fn hostname_fqdn(hostname: &str) -> String {
+    if hostname.ends_with('.') {
+        hostname.to_owned()
+    } else {
+        format!("{hostname}.")
+    }
 }
 
 /// Resolves the names of `state`'s config, forever.
@@ -79,9 +85,20 @@ pub async fn run(state: Arc<State>, resolver: TokioResolver) {
             .map(|r| super::wanted(&r.config))
             .unwrap_or_default();
         state.dns.retain(&wanted);
-        let mut changed = false;
+        // Concurrently: one slow name must not hold the others past their TTL.
+        let mut lookups = tokio::task::JoinSet::new();
         for hostname in state.dns.due(&wanted, Instant::now()) {
-            let outcome = lookup(&resolver, &hostname).await;
+            let resolver = resolver.clone();
+            lookups.spawn(async move {
+                let outcome = lookup(&resolver, &hostname).await;
+                (hostname, outcome)
+            });
+        }
+        let mut changed = false;
+        while let Some(done) = lookups.join_next().await {
+            let Ok((hostname, outcome)) = done else {
+                continue;
+            };
             report(&hostname, &outcome);
             changed |= state.dns.record(&hostname, outcome, Instant::now());
         }
