@@ -175,6 +175,13 @@ impl Entry {
         });
         self.response_flags = flags.unwrap_or_else(|| "-".into());
         self.upstream_host = upstream.map(|h| h.to_string());
+        let extensions = response.extensions();
+        // Over mesh mTLS the upstream proved the identity its endpoint is known by.
+        self.upstream_peer_principal = extensions
+            .get::<crate::metrics::UpstreamMtls>()
+            .and(extensions.get::<crate::metrics::UpstreamWorkload>())
+            .map(|w| w.0.principal.clone())
+            .filter(|p| p != mesh_core::model::WorkloadMeta::UNKNOWN);
         self.x_envoy_upstream_service_time = header("x-envoy-upstream-service-time");
     }
 
@@ -268,6 +275,21 @@ mod tests {
         assert_eq!(line["response_code_details"], "via_upstream");
         assert_eq!(line["upstream_host"], "127.0.0.1:9080");
         assert!(line["downstream_peer_principal"].is_null());
+        assert!(line["upstream_peer_principal"].is_null(), "not mTLS");
+
+        let identity = "spiffe://cluster.local/ns/shop/sa/reviews";
+        let workload = mesh_core::model::WorkloadMeta::of_endpoint(
+            "reviews-v1",
+            Some(identity),
+            &Default::default(),
+        );
+        let extensions = response.extensions_mut();
+        extensions.insert(crate::metrics::UpstreamWorkload(std::sync::Arc::new(
+            workload,
+        )));
+        extensions.insert(crate::metrics::UpstreamMtls);
+        entry.observe(&response);
+        assert_eq!(entry.upstream_peer_principal.as_deref(), Some(identity));
     }
 
     #[test]
