@@ -149,7 +149,8 @@ pub struct Config {
     #[arg(long, env = "MESH_DNS_SERVER", value_parser = parse_dns_server)]
     pub dns_server: Option<SocketAddr>,
 
-    /// Write a JSON access log line per request to stdout.
+    /// Write a JSON access log line per request to stdout, whatever the Telemetry says
+    /// (without it, the snapshot's `telemetry.accessLogging` turns the lines on and off).
     #[arg(long, env = "MESH_ACCESS_LOG")]
     pub access_log: bool,
 
