@@ -118,7 +118,7 @@ async fn permissive_admits_mtls_and_plaintext_and_labels_each() {
     let lines = proxy.stdout_lines(2).await;
     let logged = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
     assert_eq!(
-        logged(&format!("\"peer_identity\":\"{WEB}\"")),
+        logged(&format!("\"downstream_peer_principal\":\"{WEB}\"")),
         1,
         "{lines:?}"
     );
