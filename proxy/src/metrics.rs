@@ -168,7 +168,54 @@ pub struct Metrics {
     peer_metadata: Option<HeaderValue>,
     /// Handles of the series seen so far, by a hash of what distinguishes them: a request
     /// then costs a hash and a lookup, not 19 labels built and registered again.
-    series: std::sync::Mutex<std::collections::HashMap<u64, Vec<Series>>>,
+    series: std::sync::Mutex<SeriesCache>,
+}
+
+/// Past this many label sets, what peers say in metadata exchange no longer makes new
+/// ones: a peer can name any workload of its namespace, and must not grow the proxy's
+/// series (and memory) without bound. Config-derived labels are bounded by the config.
+const MAX_SERIES: usize = 10_000;
+
+/// Requests whose peer metadata was dropped because [`MAX_SERIES`] was reached.
+pub const PEER_METADATA_DROPPED: &str = "mesh_peer_metadata_dropped_total";
+
+/// The registered series, by the hash of their [`SeriesRef`].
+#[derive(Default)]
+struct SeriesCache {
+    by_hash: std::collections::HashMap<u64, Vec<Series>>,
+    len: usize,
+}
+
+impl SeriesCache {
+    fn hash(key: &SeriesRef<'_>) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn find(&self, key: &SeriesRef<'_>) -> Option<Handles> {
+        let bucket = self.by_hash.get(&Self::hash(key))?;
+        bucket
+            .iter()
+            .find(|s| key.is(&s.key))
+            .map(|s| s.handles.clone())
+    }
+
+    fn insert(&mut self, key: &SeriesRef<'_>, handles: Handles) {
+        self.by_hash
+            .entry(Self::hash(key))
+            .or_default()
+            .push(Series {
+                key: key.owned(),
+                handles,
+            });
+        self.len += 1;
+    }
+
+    fn full(&self) -> bool {
+        self.len >= MAX_SERIES
+    }
 }
 
 /// One label set of the request metrics, as registered, and its handles.
@@ -291,6 +338,10 @@ impl Metrics {
         );
         metrics::describe_histogram!(REQUEST_BYTES, "Request body sizes, in bytes.");
         metrics::describe_histogram!(RESPONSE_BYTES, "Response body sizes, in bytes.");
+        metrics::describe_counter!(
+            PEER_METADATA_DROPPED,
+            "Requests labelled without their peer's metadata: the proxy has too many series."
+        );
         describe_xds();
         describe_certs();
         Ok(Arc::new(Self {
@@ -696,17 +747,24 @@ impl Drop for Recorded {
     }
 }
 
-impl Metrics {
-    /// The handles of `record`'s series, registered on first sight.
-    fn handles(&self, record: &RequestRecord) -> Handles {
-        use std::hash::{Hash, Hasher};
-        let key = record.series_ref();
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut hasher);
-        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = series.entry(hasher.finish()).or_default();
-        if let Some(found) = bucket.iter().find(|s| key.is(&s.key)) {
-            return found.handles.clone();
+impl RequestRecord {
+    /// The handles of this request's series, registered on first sight. Once the cache is
+    /// full, a peer's metadata is dropped rather than making a new series.
+    fn handles(&mut self) -> Handles {
+        let record = self;
+        let mut cache = record
+            .metrics
+            .series
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = cache.find(&record.series_ref()) {
+            return found;
+        }
+        if cache.full() && record.peer_metadata.take().is_some() {
+            metrics::counter!(PEER_METADATA_DROPPED).increment(1);
+            if let Some(found) = cache.find(&record.series_ref()) {
+                return found;
+            }
         }
         let labels = record.labels();
         let handles = Handles {
@@ -715,17 +773,14 @@ impl Metrics {
             request_bytes: metrics::histogram!(REQUEST_BYTES, labels.clone()),
             response_bytes: metrics::histogram!(RESPONSE_BYTES, labels),
         };
-        bucket.push(Series {
-            key: key.owned(),
-            handles: handles.clone(),
-        });
+        cache.insert(&record.series_ref(), handles.clone());
         handles
     }
 }
 
 impl Drop for RequestRecord {
     fn drop(&mut self) {
-        let handles = self.metrics.handles(self);
+        let handles = self.handles();
         let elapsed_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         handles.requests.increment(1);
         handles.duration.record(elapsed_ms);
@@ -736,5 +791,112 @@ impl Drop for RequestRecord {
             log.duration = elapsed_ms as u64;
             log.write();
         }
+    }
+}
+
+#[cfg(test)]
+mod series_tests {
+    use super::*;
+
+    fn handles() -> Handles {
+        Handles {
+            requests: metrics::Counter::noop(),
+            duration: metrics::Histogram::noop(),
+            request_bytes: metrics::Histogram::noop(),
+            response_bytes: metrics::Histogram::noop(),
+        }
+    }
+
+    fn key<'a>(workload: &'a str, code: u16) -> SeriesRef<'a> {
+        SeriesRef {
+            host: Some("reviews.shop.svc.cluster.local"),
+            subset: None,
+            code,
+            flags: "-",
+            grpc: "",
+            protocol: "http",
+            principal: Some("spiffe://cluster.local/ns/shop/sa/web"),
+            mtls: true,
+            inbound: true,
+            remote: Some(PeerRef {
+                workload,
+                namespace: "shop",
+                app: "web",
+                version: "v1",
+            }),
+            upstream_principal: None,
+        }
+    }
+
+    #[test]
+    fn the_cache_finds_by_every_part_of_the_key_and_fills_up() {
+        let mut cache = SeriesCache::default();
+        cache.insert(&key("web-v1", 200), handles());
+        assert!(cache.find(&key("web-v1", 200)).is_some());
+        assert!(
+            cache.find(&key("web-v2", 200)).is_none(),
+            "another workload"
+        );
+        assert!(cache.find(&key("web-v1", 500)).is_none(), "another code");
+        let mut anonymous = key("web-v1", 200);
+        anonymous.remote = None;
+        assert!(cache.find(&anonymous).is_none(), "no peer metadata");
+        assert!(!cache.full());
+        let names: Vec<String> = (0..MAX_SERIES).map(|i| format!("w{i}")).collect();
+        for name in &names[1..] {
+            cache.insert(&key(name, 200), handles());
+        }
+        assert_eq!(cache.len, MAX_SERIES);
+        assert!(cache.full());
+    }
+
+    /// A full cache: a believed peer's metadata is dropped (and counted) instead of making
+    /// a new series; the request is still recorded, under `unknown`.
+    #[test]
+    fn past_the_limit_peer_metadata_makes_no_new_series() {
+        let mut cache = SeriesCache::default();
+        let names: Vec<String> = (0..MAX_SERIES).map(|i| format!("w{i}")).collect();
+        for name in &names {
+            cache.insert(&key(name, 204), handles());
+        }
+        let metrics = Arc::new(Metrics {
+            handle: PrometheusBuilder::new().build_recorder().handle(),
+            identity: Identity {
+                workload: "reviews".into(),
+                namespace: "shop".into(),
+                app: "reviews".into(),
+                version: "v1".into(),
+                principal: "unknown".into(),
+            },
+            access_log: false,
+            peer_metadata: None,
+            series: std::sync::Mutex::new(cache),
+        });
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.headers.insert(
+            exchange::HEADER,
+            HeaderValue::from_static("w=new-one;n=shop;a=web;v=v1"),
+        );
+        let address: std::net::SocketAddr = ([127, 0, 0, 1], 1000).into();
+        let peer = crate::inbound::Peer {
+            identity: Some("spiffe://cluster.local/ns/shop/sa/web".into()),
+            own_identity: None,
+            address,
+            local: address,
+            mtls: true,
+        };
+        let mut record = metrics.request(&parts, address);
+        record.set_peer(&peer);
+        record.take_peer_metadata(&mut parts.headers, &peer);
+        assert!(record.peer_metadata.is_some(), "believed");
+        record.handles();
+        assert!(record.peer_metadata.is_none(), "dropped at the limit");
+        drop(record);
+        let cache = metrics.series.lock().expect("cache");
+        assert_eq!(
+            cache.len,
+            MAX_SERIES + 1,
+            "one series for the unknown peer, once"
+        );
     }
 }
