@@ -8,6 +8,7 @@
 //! GET /api/services   golden metrics per service
 //! GET /api/workloads  golden metrics per workload (what `meshctl stat` prints)
 //! GET /api/routes     the VirtualServices in force, per host, and which sidecars run them
+//!                     (on Kubernetes: the cluster's VirtualServices, every 8 measurements)
 //! ```
 
 use std::convert::Infallible;
@@ -31,7 +32,7 @@ use super::local::StateArgs;
 use super::stat::parse_duration;
 use crate::Status;
 use crate::observe::ObserveError;
-use crate::observe::routes::in_force;
+use crate::observe::routes::{from_config, in_force};
 use crate::observe::scrape::Target;
 use crate::observe::source::{Measured, Source};
 
@@ -111,20 +112,34 @@ fn open_browser(url: &str) {
         .spawn();
 }
 
+/// Reading every VirtualService of a cluster is heavier than a scrape: once in this many
+/// measurements.
+const CLUSTER_ROUTES_EVERY: u64 = 8;
+
 async fn measure_forever(mut source: Source, interval: Duration, latest: Arc<Mutex<Latest>>) {
+    let mut measurements = 0u64;
     loop {
         // The first window is one interval, so the page has numbers soon; later ones span
         // --window.
         let measured = source.measure(interval).await;
-        let routes = routes(source.targets()).await;
+        let routes = match &source {
+            Source::Local { targets, .. } => Some(sidecar_routes(targets).await),
+            Source::Prometheus { .. } if measurements.is_multiple_of(CLUSTER_ROUTES_EVERY) => {
+                Some(cluster_routes().await)
+            }
+            Source::Prometheus { .. } => None,
+        };
+        measurements += 1;
         {
             let mut now = latest.lock().unwrap_or_else(|p| p.into_inner());
-            now.measurements += 1;
+            now.measurements = measurements;
             match measured {
                 Ok(measured) => now.update(&measured),
                 Err(error) => now.graph = json!({"ready": false, "errors": [error.to_string()]}),
             }
-            now.routes = json!({"routes": routes});
+            if let Some(routes) = routes {
+                now.routes = routes;
+            }
         }
         tokio::time::sleep(interval).await;
     }
@@ -147,6 +162,7 @@ impl Latest {
         self.graph = json!({
             "ready": true,
             "windowSeconds": stats.window_seconds,
+            "measurements": self.measurements,
             "nodes": nodes,
             "edges": stats.edges,
             "errors": measured.errors,
@@ -156,16 +172,41 @@ impl Latest {
     }
 }
 
-/// The VirtualServices in force on the local sidecars (Prometheus does not know routes).
-async fn routes(targets: &[Target]) -> Vec<crate::observe::routes::HostRoutes> {
+/// The VirtualServices in force on the local sidecars, from their admin ports.
+async fn sidecar_routes(targets: &[Target]) -> Value {
     let mut dumps = Vec::new();
+    let mut errors = Vec::new();
     for target in targets {
-        let dump = super::proxy_config::fetch::json(target.admin, "/config_dump").await;
-        if let Ok(dump) = dump {
-            dumps.push((target.workload.name.clone(), dump));
+        match super::proxy_config::fetch::json(target.admin, "/config_dump").await {
+            Ok(dump) => dumps.push((target.workload.name.clone(), dump)),
+            Err(error) => errors.push(format!(
+                "{}: admin {}/config_dump: {error}",
+                target.workload.name, target.admin
+            )),
         }
     }
-    in_force(&dumps)
+    json!({"routes": in_force(&dumps), "errors": errors})
+}
+
+/// On Kubernetes (Prometheus does not know routes): the cluster's VirtualServices, read
+/// with the kubeconfig as `meshctl analyze` reads them.
+async fn cluster_routes() -> Value {
+    if !super::proxy_config::kubernetes::kubeconfig_available() {
+        let why = "no kubeconfig: the routes are read from the cluster's VirtualServices";
+        return json!({"routes": [], "errors": [why]});
+    }
+    let read = async {
+        let client = super::proxy_config::kubernetes::client()
+            .await
+            .map_err(|e| e.to_string())?;
+        super::analyze::cluster::read(&client, None)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match read.await {
+        Ok(objects) => json!({"routes": from_config(&objects.set), "errors": []}),
+        Err(error) => json!({"routes": [], "errors": [error]}),
+    }
 }
 
 async fn serve(listener: TcpListener, latest: Arc<Mutex<Latest>>) {

@@ -164,16 +164,21 @@ function renderWorkloads(doc) {
 function renderRoutes(doc) {
   const routes = doc.routes || [];
   const box = document.getElementById("routes");
-  if (routes.length === 0) return;
+  const problems = (doc.errors || []).map((e) => el("p", { class: "problem" }, e));
+  if (routes.length === 0) {
+    box.replaceChildren(el("p", { class: "empty" }, "No VirtualService applies: every host takes its default route."), ...problems);
+    return;
+  }
   box.replaceChildren(...routes.map((r) => {
     const div = el("div", { class: "host", "data-virtual-service": r.virtualService, "data-host": r.host });
     const h = el("h3", {}, r.host + " ");
-    h.append(el("small", {}, `VirtualService ${r.virtualService}, on ${r.proxies.length} sidecar(s)`));
+    const where = r.proxies.length ? `on ${r.proxies.length} sidecar(s)` : "in the cluster's config";
+    h.append(el("small", {}, `VirtualService ${r.virtualService}, ${where}`));
     const list = el("ol");
     r.routes.forEach((route) => list.append(el("li", {}, `${route.match} → ${route.destinations.join(", ") || "(redirect or direct response)"}`)));
     div.append(h, list);
     return div;
-  }));
+  }), ...problems);
 }
 
 async function refresh() {
