@@ -121,9 +121,8 @@ impl Index {
                     index.request_authentications.push(with_keys(o))
                 }
                 ConfigObject::Telemetry(o) => {
-                    let problems = crate::translate::telemetry_problems(
-                        o,
-                        &located.origin,
+                    let problems = mesh_core::validate::check_telemetry_providers(
+                        located,
                         &index.settings.mesh_config,
                     );
                     for problem in &problems {

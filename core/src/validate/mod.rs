@@ -36,6 +36,7 @@ use crate::load::{ConfigSet, Located};
 
 pub use path::FieldPath;
 use report::Report;
+pub use telemetry::check_providers as check_telemetry_providers;
 
 /// Every problem in `set`: each object's own, then those across objects. Does not include
 /// the loader's `set.diagnostics`.

@@ -1,11 +1,14 @@
 //! Telemetry: selectors, sampling, custom tags, and the fields mesh accepts but does not
 //! apply (said as warnings, so nobody believes them in force). Whether the providers it
-//! names exist depends on the mesh config: pilot checks that when it resolves them.
+//! names exist depends on the mesh config: [`check_providers`], which pilot and
+//! `meshctl analyze --mesh-config` run.
 
 use crate::config::{
-    AccessLogging, CustomTag, Object, ProviderRef, TelemetrySpec, Tracing, TrafficMatch,
-    WorkloadMode,
+    AccessLogging, ConfigObject, CustomTag, MeshConfig, Object, Provider, ProviderRef,
+    TelemetrySpec, Tracing, TrafficMatch, WorkloadMode,
 };
+use crate::diagnostic::Diagnostic;
+use crate::load::Located;
 
 use super::security::check_label_selector;
 use super::{FieldPath, Report};
@@ -42,7 +45,7 @@ pub(super) fn check(telemetry: &Object<TelemetrySpec>, report: &mut Report) {
 
 fn check_tracing(tracing: &Tracing, at: &FieldPath, report: &mut Report) {
     check_match(tracing.matches.as_ref(), at, report);
-    check_providers(&tracing.providers, at, report);
+    check_provider_names(&tracing.providers, at, report);
     if tracing.providers.len() > 1 {
         report.warning(
             &at.field("providers"),
@@ -94,7 +97,7 @@ fn check_custom_tag(tag: &CustomTag, at: &FieldPath, report: &mut Report) {
 
 fn check_access_logging(logging: &AccessLogging, at: &FieldPath, report: &mut Report) {
     check_match(logging.matches.as_ref(), at, report);
-    check_providers(&logging.providers, at, report);
+    check_provider_names(&logging.providers, at, report);
     if logging.filter.is_some() {
         report.warning(
             &at.field("filter"),
@@ -114,7 +117,7 @@ fn check_match(matches: Option<&TrafficMatch>, at: &FieldPath, report: &mut Repo
     }
 }
 
-fn check_providers(providers: &[ProviderRef], at: &FieldPath, report: &mut Report) {
+fn check_provider_names(providers: &[ProviderRef], at: &FieldPath, report: &mut Report) {
     for (i, provider) in providers.iter().enumerate() {
         if provider.name.is_empty() {
             report.error(
@@ -123,4 +126,58 @@ fn check_providers(providers: &[ProviderRef], at: &FieldPath, report: &mut Repor
             );
         }
     }
+}
+
+/// The providers a Telemetry names that `mesh` does not define for that use, each an error
+/// at its field; nothing for other kinds.
+pub fn check_providers(located: &Located<ConfigObject>, mesh: &MeshConfig) -> Vec<Diagnostic> {
+    let ConfigObject::Telemetry(telemetry) = &located.object else {
+        return Vec::new();
+    };
+    let mut report = Report::new(&located.origin);
+    let at = FieldPath::spec();
+    for (i, entry) in telemetry.spec.tracing.iter().enumerate() {
+        for (j, provider) in entry.providers.iter().enumerate() {
+            let field = at.item("tracing", i).item("providers", j).field("name");
+            check_provider(&provider.name, true, mesh, &field, &mut report);
+        }
+    }
+    for (i, entry) in telemetry.spec.access_logging.iter().enumerate() {
+        for (j, provider) in entry.providers.iter().enumerate() {
+            let field = at
+                .item("accessLogging", i)
+                .item("providers", j)
+                .field("name");
+            check_provider(&provider.name, false, mesh, &field, &mut report);
+        }
+    }
+    report.into_diagnostics()
+}
+
+fn check_provider(
+    name: &str,
+    tracing: bool,
+    mesh: &MeshConfig,
+    at: &FieldPath,
+    report: &mut Report,
+) {
+    let message = match mesh.provider(name) {
+        Some(Provider::Tracing { .. }) if tracing => return,
+        Some(Provider::AccessLog { .. }) if !tracing => return,
+        None => format!(
+            "no provider named {name:?}: define it in the mesh config's extensionProviders (pilot --mesh-config){}",
+            if tracing {
+                ""
+            } else {
+                " or use the built-in envoy"
+            }
+        ),
+        Some(_) if tracing => {
+            format!("provider {name:?} is not a tracing provider (opentelemetry)")
+        }
+        Some(_) => {
+            format!("provider {name:?} is not an access log provider (envoyFileAccessLog or envoy)")
+        }
+    };
+    report.error(at, message);
 }

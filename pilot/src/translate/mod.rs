@@ -30,7 +30,7 @@ pub use ingress::{Inbound, inbound, peer_mode};
 pub use listeners::{OUTBOUND_ROUTE_CONFIG, outbound_listener};
 pub use routes::outbound_route_config;
 pub use scope::{Scope, VisibleService};
-pub use telemetry::{telemetry, telemetry_problems};
+pub use telemetry::telemetry;
 
 /// Who a proxy is, as it said on its first request.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -9,14 +9,14 @@
 //! Where Istio allows one resource per level and finds several, the first by name is used.
 //!
 //! A Telemetry that names a provider the mesh config does not define is an error: the
-//! index leaves it out ([`telemetry_problems`]) and `/debug/config_status` shows why.
+//! index leaves it out (core's `validate::check_telemetry_providers`) and
+//! `/debug/config_status` shows why.
 
 use std::collections::BTreeMap;
 
 use mesh_core::config::{
     CustomTag, MeshConfig, Object, Provider, ProviderRef, TelemetrySpec as TelemetryResource,
 };
-use mesh_core::diagnostic::{Diagnostic, Origin};
 use mesh_core::model::selects;
 use mesh_core::snapshot::{TelemetrySpec, TracingSpec};
 
@@ -188,57 +188,6 @@ fn tag_value(tag: &CustomTag, node: &Node) -> String {
         .as_ref()
         .map(|h| h.default_value.clone())
         .unwrap_or_default()
-}
-
-/// The providers `telemetry` names that the mesh config does not define for that use,
-/// each an error at its field.
-pub fn telemetry_problems(
-    telemetry: &Object<TelemetryResource>,
-    origin: &Origin,
-    mesh: &MeshConfig,
-) -> Vec<Diagnostic> {
-    let mut found = Vec::new();
-    let mut check = |field: String, name: &str, tracing: bool| {
-        let provider = mesh.provider(name);
-        let fits = match provider {
-            Some(Provider::Tracing { .. }) => tracing,
-            Some(Provider::AccessLog { .. }) => !tracing,
-            None => false,
-        };
-        if fits {
-            return;
-        }
-        let message = match provider {
-            None => format!(
-                "no provider named {name:?}: define it in the mesh config's extensionProviders (pilot --mesh-config){}",
-                if tracing {
-                    ""
-                } else {
-                    " or use the built-in envoy"
-                }
-            ),
-            Some(_) if tracing => {
-                format!("provider {name:?} is not a tracing provider (opentelemetry)")
-            }
-            Some(_) => format!(
-                "provider {name:?} is not an access log provider (envoyFileAccessLog or envoy)"
-            ),
-        };
-        found.push(Diagnostic::error(origin, field, message));
-    };
-    for (i, entry) in telemetry.spec.tracing.iter().enumerate() {
-        for (j, provider) in entry.providers.iter().enumerate() {
-            let field = format!("spec.tracing[{i}].providers[{j}].name");
-            check(field, &provider.name, true);
-        }
-    }
-    for (i, entry) in telemetry.spec.access_logging.iter().enumerate() {
-        for (j, provider) in entry.providers.iter().enumerate() {
-            let field = format!("spec.accessLogging[{i}].providers[{j}].name");
-            check(field, &provider.name, false);
-        }
-    }
-    found
 }
 
 #[cfg(test)]

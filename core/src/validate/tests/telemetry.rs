@@ -134,3 +134,35 @@ fn one_telemetry_per_namespace_and_per_selector() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn providers_are_checked_against_the_mesh_config() {
+    use crate::config::MeshConfig;
+    use crate::validate::check_telemetry_providers;
+    let mesh = MeshConfig::parse(
+        "extensionProviders:\n- name: otel\n  opentelemetry: {service: c, port: 4317}\n",
+        "mesh.yaml",
+    )
+    .expect("mesh config");
+    let set = load(&document(
+        "Telemetry",
+        "shop",
+        "t",
+        "tracing: [{providers: [{name: otel}]}, {providers: [{name: envoy}]}]\naccessLogging: [{providers: [{name: envoy}, {name: nope}]}]",
+    ));
+    let found = check_telemetry_providers(&set.objects[0], &mesh);
+    assert_eq!(found.len(), 2, "{}", lines(&found));
+    assert_has(
+        &found,
+        Severity::Error,
+        "spec.tracing[1].providers[0].name",
+        "\"envoy\" is not a tracing provider",
+    );
+    assert_has(
+        &found,
+        Severity::Error,
+        "spec.accessLogging[0].providers[1].name",
+        "no provider named \"nope\"",
+    );
+    assert!(check_telemetry_providers(&set.objects[0], &MeshConfig::default()).len() == 3);
+}
