@@ -68,7 +68,7 @@ function lock(x, y) {
   return g;
 }
 
-function drawEdge(svg, e, places) {
+function drawEdge(svg, e, places, degree) {
   const a = places.get(e.source), b = places.get(e.target);
   if (!a || !b) return;
   const g = e.golden;
@@ -85,9 +85,10 @@ function drawEdge(svg, e, places) {
     d: `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`,
     "stroke-width": width.toFixed(1), "marker-end": "url(#arrow)",
   }));
-  // The label sits 40% along the curve: edges fanning out of (or into) one node then
-  // keep their labels apart.
-  const t = 0.4, ease = 3 * t * t - 2 * t * t * t;
+  // The label sits where the edge is apart from its siblings: past the middle when it fans
+  // out of a node with more edges than its target has coming in, before it otherwise.
+  const fansOut = (degree.out.get(e.source) || 0) > (degree.in.get(e.target) || 0);
+  const t = fansOut ? 0.6 : 0.4, ease = 3 * t * t - 2 * t * t * t;
   const mx = x1 + (x2 - x1) * t, my = y1 + (y2 - y1) * ease;
   const text = `${rps(g.rps)} · ${short(g.success)} · p99 ${ms(g.p99)}`;
   const half = text.length * 3.1;
@@ -131,7 +132,12 @@ function renderGraph(graph) {
   marker.append(el("svg:path", { d: "M0,0 L10,5 L0,10 z", fill: "#556" }));
   defs.append(marker);
   svg.append(defs);
-  edges.forEach((e) => drawEdge(svg, e, places));
+  const degree = { out: new Map(), in: new Map() };
+  for (const e of edges) {
+    degree.out.set(e.source, (degree.out.get(e.source) || 0) + 1);
+    degree.in.set(e.target, (degree.in.get(e.target) || 0) + 1);
+  }
+  edges.forEach((e) => drawEdge(svg, e, places, degree));
   nodes.forEach((n) => drawNode(svg, n, places));
   const errors = document.getElementById("errors");
   errors.replaceChildren(...(graph.errors || []).map((e) => el("li", {}, e)));
