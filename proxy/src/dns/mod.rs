@@ -82,6 +82,18 @@ impl DnsTable {
         }
     }
 
+    /// Whether a DNS cluster of `config` has other endpoints than the table gives now: a
+    /// config built just before an answer changed, and applied just after.
+    pub fn stale(&self, config: &ProxyConfig) -> bool {
+        config.clusters().any(|cluster| {
+            cluster.dns.as_ref().is_some_and(|dns| {
+                let now: Vec<SocketAddr> = self.endpoints(dns).iter().map(|e| e.address).collect();
+                let held: Vec<SocketAddr> = cluster.endpoints.iter().map(|e| e.address).collect();
+                now != held
+            })
+        })
+    }
+
     fn endpoints(&self, dns: &DnsSpec) -> Vec<Endpoint> {
         let mut endpoints = Vec::new();
         for target in &dns.endpoints {

@@ -102,7 +102,8 @@ pub async fn run(state: Arc<State>, resolver: TokioResolver) {
             report(&hostname, &outcome);
             changed |= state.dns.record(&hostname, outcome, Instant::now());
         }
-        if changed {
+        let stale = state.current().is_some_and(|r| state.dns.stale(&r.config));
+        if changed || stale {
             swap_in(&state);
         }
         let next = state

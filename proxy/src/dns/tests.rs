@@ -119,3 +119,17 @@ fn ttls_are_clamped_and_an_unchanged_answer_is_no_change() {
     table.retain(&BTreeSet::from(["a".to_owned()]));
     assert!(table.view("b").is_none());
 }
+
+#[test]
+fn a_config_filled_before_an_answer_changed_is_stale() {
+    let table = DnsTable::default();
+    let now = Instant::now();
+    table.record("a.example.com", Ok((vec![ip("127.0.20.1")], MIN_TTL)), now);
+    let mut config = config(DnsLookup::Strict, &["a.example.com"]);
+    table.fill(&mut config);
+    assert!(!table.stale(&config));
+    table.record("a.example.com", Ok((vec![ip("127.0.20.2")], MIN_TTL)), now);
+    assert!(table.stale(&config));
+    table.fill(&mut config);
+    assert!(!table.stale(&config));
+}
