@@ -343,3 +343,54 @@ fn help_lists_analyze_and_usage_errors_exit_2() {
     );
     assert_eq!(meshctl(&["frobnicate"]).status.code(), Some(2));
 }
+
+#[test]
+fn mesh_config_checks_the_telemetry_providers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mesh = dir.path().join("mesh.yaml");
+    std::fs::write(
+        &mesh,
+        "extensionProviders:\n- name: otel\n  opentelemetry: {service: collector, port: 4317}\n",
+    )
+    .expect("write");
+    let config = dir.path().join("telemetry.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t, namespace: shop}\nspec:\n  tracing: [{providers: [{name: zipkin}]}]\n  accessLogging: [{providers: [{name: envoy}]}]\n",
+    )
+    .expect("write");
+    let config_arg = config.to_str().expect("UTF-8");
+    let output = meshctl(&["analyze", "-f", config_arg]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let output = meshctl(&[
+        "analyze",
+        "-f",
+        config_arg,
+        "--mesh-config",
+        mesh.to_str().expect("UTF-8"),
+    ]);
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains(
+            "Telemetry shop/t: spec.tracing[0].providers[0].name: no provider named \"zipkin\""
+        ),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("envoy"),
+        "the built-in envoy is known: {printed}"
+    );
+
+    std::fs::write(&mesh, "extensionProviders:\n- name: x\n").expect("write");
+    let output = meshctl(&[
+        "analyze",
+        "-f",
+        config_arg,
+        "--mesh-config",
+        mesh.to_str().expect("UTF-8"),
+    ]);
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("extensionProviders[0]"), "{printed}");
+}

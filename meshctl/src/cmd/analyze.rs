@@ -53,6 +53,11 @@ pub struct AnalyzeArgs {
     /// How to print the result
     #[arg(short, long, value_enum, default_value_t = Output::Text, env = "MESHCTL_OUTPUT")]
     pub output: Output,
+
+    /// Istio's MeshConfig YAML (pilot's --mesh-config): Telemetry providers are checked
+    /// against its extensionProviders
+    #[arg(long, value_name = "FILE")]
+    pub mesh_config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -183,6 +188,30 @@ impl Analysis {
         }
     }
 
+    /// More problems, found outside [`validate`] (the mesh config's providers).
+    fn add(&mut self, more: Vec<Diagnostic>) {
+        if more.is_empty() {
+            return;
+        }
+        self.diagnostics.extend(more);
+        self.diagnostics.sort_by(|a, b| {
+            let key = |d: &Diagnostic| {
+                let o = &d.origin;
+                let object = (o.namespace.clone(), o.name.clone(), o.kind.clone());
+                (o.file.clone(), o.index, object, d.field.clone())
+            };
+            key(a).cmp(&key(b))
+        });
+        let count = |severity| {
+            self.diagnostics
+                .iter()
+                .filter(|d| d.severity == severity)
+                .count()
+        };
+        self.errors = count(Severity::Error);
+        self.warnings = count(Severity::Warning);
+    }
+
     pub fn status(&self) -> Status {
         if self.errors > 0 || (self.files == 0 && self.cluster.is_none()) {
             Status::Failed
@@ -194,6 +223,11 @@ impl Analysis {
 
 pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> Result<Status, CommandError> {
     let files = load_paths(&args.paths);
+    let provider_problems = args
+        .mesh_config
+        .as_deref()
+        .map(|path| mesh_config_problems(path, &files))
+        .unwrap_or_default();
     let use_cluster = args.use_kube.unwrap_or_else(|| {
         args.paths.is_empty() || crate::cmd::proxy_config::kubernetes::kubeconfig_available()
     });
@@ -219,6 +253,8 @@ pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> Result<Status, CommandEr
     } else {
         Analysis::of(&files)
     };
+    let mut analysis = analysis;
+    analysis.add(provider_problems);
     match args.output {
         Output::Text => write_text(&analysis, &args.paths, out)?,
         Output::Json => {
@@ -284,5 +320,34 @@ fn plural(count: usize, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{count} {noun}s")
+    }
+}
+
+/// The Telemetry objects of `files` checked against the providers of the mesh config at
+/// `path`; a mesh config that cannot be read or parsed is itself the one problem.
+fn mesh_config_problems(path: &std::path::Path, files: &ConfigSet) -> Vec<Diagnostic> {
+    let origin = Origin {
+        file: path.display().to_string(),
+        ..Origin::default()
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) => {
+            return vec![Diagnostic::error(
+                &origin,
+                "",
+                format!("cannot read: {err}"),
+            )];
+        }
+    };
+    match mesh_core::config::MeshConfig::parse(&text, &origin.file) {
+        Ok(mesh) => files
+            .objects
+            .iter()
+            .flat_map(|o| mesh_core::validate::check_telemetry_providers(o, &mesh))
+            .collect(),
+        Err(mesh_core::config::MeshConfigError::Invalid { field, message, .. }) => {
+            vec![Diagnostic::error(&origin, field, message)]
+        }
     }
 }
