@@ -197,4 +197,15 @@ async fn istio_mutual_admits_mesh_clients_with_their_identity_and_refuses_others
         served,
         "no refused client reached the app"
     );
+    let failures = wait_for("the refused handshakes counted", || async {
+        let (_, body) = get(gateway.metrics, "metrics", "/stats/prometheus").await;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("mesh_gateway_handshake_failures_total{"))?;
+        let count: f64 = line.rsplit(' ').next()?.parse().ok()?;
+        (count >= 2.0).then_some(count)
+    })
+    .await;
+    println!("the gateway counted {failures} failed handshakes");
 }

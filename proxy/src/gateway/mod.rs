@@ -35,6 +35,10 @@ use crate::identity::CertificateManager;
 use crate::tcp::Forwarder;
 use client_hello::Hello;
 
+/// TLS handshakes a terminating server failed (a MUTUAL or ISTIO_MUTUAL client without an
+/// acceptable certificate, a protocol mismatch, a timeout), by `listener`.
+pub const HANDSHAKE_FAILURES: &str = "mesh_gateway_handshake_failures_total";
+
 /// How long a client has to send its ClientHello and finish the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest pause between two looks at a partial ClientHello.
@@ -184,10 +188,14 @@ impl Gateway {
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
+                metrics::counter!(HANDSHAKE_FAILURES, "listener" => self.listener.clone())
+                    .increment(1);
                 tracing::debug!(listener = %self.listener, %peer, %error, "gateway TLS handshake failed");
                 return;
             }
             Err(_) => {
+                metrics::counter!(HANDSHAKE_FAILURES, "listener" => self.listener.clone())
+                    .increment(1);
                 tracing::debug!(listener = %self.listener, %peer, "gateway TLS handshake timed out");
                 return;
             }
