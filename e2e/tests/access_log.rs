@@ -258,6 +258,12 @@ async fn telemetry_turns_access_logs_on_and_off_live() {
         "{line}"
     );
     assert!(line["downstream_remote_address"].is_string(), "{line}");
+    assert!(
+        line["x_envoy_upstream_service_time"]
+            .as_str()
+            .is_some_and(|ms| ms.parse::<u64>().is_ok()),
+        "{line}"
+    );
 
     // Disabled in the file: lines stop.
     pilot.write("telemetry.yaml", &access_logging(true));

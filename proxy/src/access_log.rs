@@ -94,6 +94,8 @@ pub struct Entry {
     pub upstream_peer_principal: Option<String>,
     /// Inbound: the AuthorizationPolicy decision.
     pub authz: Option<String>,
+    #[serde(skip)]
+    started: std::time::Instant,
 }
 
 impl Entry {
@@ -144,6 +146,7 @@ impl Entry {
             downstream_peer_principal: None,
             upstream_peer_principal: None,
             authz: None,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -182,7 +185,9 @@ impl Entry {
             .and(extensions.get::<crate::metrics::UpstreamWorkload>())
             .map(|w| w.0.principal.clone())
             .filter(|p| p != mesh_core::model::WorkloadMeta::UNKNOWN);
-        self.x_envoy_upstream_service_time = header("x-envoy-upstream-service-time");
+        // As Envoy sets the header: ms until the upstream's response headers, which is now.
+        self.x_envoy_upstream_service_time = header("x-envoy-upstream-service-time")
+            .or_else(|| upstream.map(|_| self.started.elapsed().as_millis().to_string()));
     }
 
     pub fn write(&self) {
@@ -274,6 +279,8 @@ mod tests {
         assert_eq!(line["response_flags"], "-");
         assert_eq!(line["response_code_details"], "via_upstream");
         assert_eq!(line["upstream_host"], "127.0.0.1:9080");
+        let service_time = line["x_envoy_upstream_service_time"].as_str().expect("set");
+        assert!(service_time.parse::<u64>().is_ok(), "{line}");
         assert!(line["downstream_peer_principal"].is_null());
         assert!(line["upstream_peer_principal"].is_null(), "not mTLS");
 
