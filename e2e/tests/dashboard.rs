@@ -165,6 +165,38 @@ fn edge<'a>(graph: &'a Value, source: &str, target_prefix: &str) -> Option<&'a V
     })
 }
 
+/// Runs `meshctl <args>` until it has printed `tables` tables (a line starting `NAME `),
+/// then sends it SIGINT (Ctrl-C); how many it printed, and how it exited.
+fn refreshes_until_interrupted(
+    state: &Path,
+    args: &[&str],
+    tables: usize,
+) -> (usize, std::process::ExitStatus) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-meshctl"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut seen = 0;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while seen < tables {
+        let line = lines.next().expect("output until the tables").unwrap();
+        if line.starts_with("NAME ") {
+            seen += 1;
+        }
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = child.wait().unwrap();
+    (seen, status)
+}
+
 /// Runs Debian's chromium headless on `url` with `extra` flags; its stdout.
 fn chromium(url: &str, profile: &Path, extra: &[&str]) -> String {
     assert!(
@@ -469,6 +501,16 @@ async fn stat_and_top_print_the_golden_metrics_of_the_traffic() {
     assert_eq!(cells[2], "100.00%", "{call}");
     assert_eq!(cells[5], "yes", "{call}");
     assert!(run.stdout.contains("FROM  "), "{}", run.stdout);
+
+    // Without --once, top refreshes until Ctrl-C, and then exits cleanly.
+    let (tables, status) =
+        refreshes_until_interrupted(state, &["top", "--interval", "300ms", "--window", "1s"], 3);
+    assert_eq!(tables, 3);
+    assert!(status.success(), "{status:?}");
+    let (tables, status) =
+        refreshes_until_interrupted(state, &["stat", "-w", "--window", "300ms"], 2);
+    assert_eq!(tables, 2);
+    assert!(status.success(), "{status:?}");
 
     // A sidecar that stops answering is not meshed, and stat says why.
     let sidecar = mesh.workload("ratings-v2").unwrap().sidecar.clone();

@@ -89,14 +89,18 @@ pub fn run(args: &StatArgs, out: &mut impl Write) -> Result<Status, CommandError
         if !local.is_empty() {
             select(&local, source.namespace(), args.target.as_deref())?;
         }
+        let mut interrupt = super::top::Interrupt::listen()?;
         loop {
-            let measured = source.measure(args.window).await?;
+            let Some(measured) = interrupt.or(source.measure(args.window)).await else {
+                return Ok(Status::Success);
+            };
+            let measured = measured?;
             if args.watch && args.output == StatOutput::Table {
                 super::top::clear_screen(out)?;
             }
             write(args, &source, &measured, out)?;
             out.flush()?;
-            if !args.watch || super::top::interrupted(args.window).await {
+            if !args.watch || interrupt.during(args.window).await {
                 return Ok(Status::Success);
             }
         }

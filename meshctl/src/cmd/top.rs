@@ -43,11 +43,30 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
         .map_err(CommandError::Write)
 }
 
-/// Waits `wait`; true when Ctrl-C came first.
-pub(crate) async fn interrupted(wait: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => true,
-        () = tokio::time::sleep(wait) => false,
+/// Ctrl-C (SIGINT), listened for from the start: one pressed while the command measures
+/// or prints still ends it.
+pub(crate) struct Interrupt(tokio::signal::unix::Signal);
+
+impl Interrupt {
+    pub(crate) fn listen() -> Result<Self, CommandError> {
+        let kind = tokio::signal::unix::SignalKind::interrupt();
+        Ok(Self(tokio::signal::unix::signal(kind)?))
+    }
+
+    /// Waits `wait`; true when Ctrl-C came first (or had come already).
+    pub(crate) async fn during(&mut self, wait: Duration) -> bool {
+        tokio::select! {
+            _ = self.0.recv() => true,
+            () = tokio::time::sleep(wait) => false,
+        }
+    }
+
+    /// `work`'s result, or None when Ctrl-C came first.
+    pub(crate) async fn or<T>(&mut self, work: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            _ = self.0.recv() => None,
+            done = work => Some(done),
+        }
     }
 }
 
@@ -65,17 +84,22 @@ pub fn run(args: &TopArgs, out: &mut impl Write) -> Result<Status, CommandError>
         // comes soon; later ones span --window.
         let first = args.interval.min(args.window);
         let mut source = Source::open(&args.state, args.prometheus.as_deref(), args.window)?;
-        let mut measured = source.measure(first).await?;
+        let mut interrupt = Interrupt::listen()?;
+        let mut window = first;
         loop {
+            let Some(measured) = interrupt.or(source.measure(window)).await else {
+                return Ok(Status::Success);
+            };
+            let measured = measured?;
             if !args.once {
                 clear_screen(out)?;
             }
             write(&measured, args.once, out)?;
             out.flush()?;
-            if args.once || interrupted(args.interval).await {
+            if args.once || interrupt.during(args.interval).await {
                 return Ok(Status::Success);
             }
-            measured = source.measure(args.window).await?;
+            window = args.window;
         }
     })
 }
