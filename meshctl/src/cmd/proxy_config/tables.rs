@@ -232,7 +232,8 @@ fn cluster_name(route: &RouteDestination) -> String {
     }
 }
 
-/// One row per endpoint of every cluster, with its outlier detection state.
+/// One row per endpoint of every cluster, with its outlier detection state; a resolved
+/// address of a DNS cluster names its hostname.
 pub fn endpoints(clusters: &[ClusterStatus]) -> Vec<[String; 4]> {
     let mut rows = Vec::new();
     for cluster in clusters {
@@ -247,8 +248,12 @@ pub fn endpoints(clusters: &[ClusterStatus]) -> Vec<[String; 4]> {
                 (true, false) => "OK",
                 (false, false) => NONE,
             };
+            let address = match &endpoint.hostname {
+                Some(name) => format!("{} ({name})", endpoint.address),
+                None => endpoint.address.clone(),
+            };
             rows.push([
-                endpoint.address.clone(),
+                address,
                 endpoint.health.to_uppercase(),
                 check.to_owned(),
                 cluster.name.clone(),

@@ -219,3 +219,29 @@ fn documents_of_another_shape_render_empty_not_fail() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(String::from_utf8(out).unwrap_or_default().contains("NAME"));
 }
+
+#[test]
+fn endpoints_of_a_dns_cluster_name_their_hostname() {
+    let documents = Documents {
+        clusters: serde_json::json!([{
+            "name": "outbound|80||api.external.com",
+            "endpoints": [{"address": "127.0.20.1:8080", "hostname": "api.external.com", "health": "healthy"}],
+        }]),
+        ..documents()
+    };
+    let mut out = Vec::new();
+    documents
+        .write_table(Kind::Endpoints, &mut out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8(out).unwrap_or_default();
+    assert_eq!(
+        rows(&text, "127.0.20.1:8080 (api.external.com)"),
+        vec![vec![
+            "127.0.20.1:8080 (api.external.com)",
+            "HEALTHY",
+            "-",
+            "outbound|80||api.external.com"
+        ]],
+        "{text}"
+    );
+}

@@ -159,6 +159,8 @@ pub struct ClusterStatus {
 #[serde(default)]
 pub struct EndpointStatus {
     pub address: String,
+    /// The name it was resolved from, in a `resolution: DNS` ServiceEntry's cluster.
+    pub hostname: Option<String>,
     /// `healthy` or `ejected`.
     pub health: String,
     pub ejections: u64,
