@@ -5,8 +5,9 @@
 //! ```text
 //! scrape (local: each sidecar's /stats/prometheus) -> text (parse) -> window (two scrapes:
 //! increases) -> stats (per workload, service, edge; quantile for the latencies)
-//! prometheus (Kubernetes: PromQL over the same metrics) ----------------------> stats
-//! routes (each sidecar's /config_dump) -> the VirtualServices in force
+//! prometheus (Kubernetes: PromQL over the same metrics) -> window -------------> stats
+//! source: which of the two; format: the terminal cells of stat and top
+//! routes (each sidecar's /config_dump, or the cluster's VirtualServices) -> routes in force
 //! ```
 
 pub mod format;
