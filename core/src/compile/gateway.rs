@@ -52,7 +52,10 @@ pub(super) fn listener(
                 }
                 known
             });
-            let terminates = s.tls.mode != ServerTlsMode::Passthrough;
+            let terminates = !matches!(
+                s.tls.mode,
+                ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
+            );
             if terminates && own.is_none() && route_config.is_none() && tcp_routes.is_empty() {
                 errors.push(
                     format!("{at}.routeConfig"),
@@ -95,18 +98,16 @@ pub(super) fn listener(
 }
 
 /// What a server's mode needs: certificate and key files to terminate, a CA to verify
-/// clients (MUTUAL). ISTIO_MUTUAL uses the proxy's own mesh certificate.
+/// clients (MUTUAL). ISTIO_MUTUAL uses the proxy's own mesh certificate; PASSTHROUGH and
+/// AUTO_PASSTHROUGH terminate nothing.
 fn check_server(tls: &ServerTlsSettings, path: &str, errors: &mut Errors) {
     match tls.mode {
-        ServerTlsMode::Passthrough | ServerTlsMode::IstioMutual => return,
-        ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual => {}
-        ServerTlsMode::AutoPassthrough => {
-            errors.push(
-                format!("{path}.tls.mode"),
-                "AUTO_PASSTHROUGH is not supported: use PASSTHROUGH with tls routes",
-            );
+        ServerTlsMode::Passthrough
+        | ServerTlsMode::AutoPassthrough
+        | ServerTlsMode::IstioMutual => {
             return;
         }
+        ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual => {}
     }
     // A credentialName is resolved by the proxy, from its credentials directory.
     if tls

@@ -8,6 +8,7 @@
 //! listener's), or forward the decrypted stream as TCP. Certificate files are watched
 //! ([`reload`]). Plain HTTP and TCP gateway ports are ordinary listeners.
 
+pub mod auto;
 pub mod certs;
 pub mod client_hello;
 mod client_names;
@@ -99,9 +100,7 @@ impl Gateway {
 
     /// Whether any server terminates TLS (and so has certificates to load).
     pub fn terminates(&self) -> bool {
-        let passthrough =
-            |s: &mesh_core::model::TlsServer| s.tls.mode == ServerTlsMode::Passthrough;
-        !self.tls.servers.iter().all(passthrough)
+        !self.tls.servers.iter().all(|s| passes_through(s.tls.mode))
     }
 
     /// Loads the servers' certificates again if their files changed since the last load
@@ -126,7 +125,7 @@ impl Gateway {
             .iter()
             .enumerate()
             .map(|(i, server)| {
-                if server.tls.mode == ServerTlsMode::Passthrough {
+                if passes_through(server.tls.mode) {
                     return None;
                 }
                 certs::server_config(&server.tls, &self.credentials, self.mesh.as_ref())
@@ -150,8 +149,14 @@ impl Gateway {
             tracing::debug!(listener = %self.listener, %peer, ?sni, "no gateway server for this SNI: closed");
             return;
         };
-        if self.tls.servers[index].tls.mode == ServerTlsMode::Passthrough {
-            return self.pass_through(stream, peer, sni.as_deref()).await;
+        match self.tls.servers[index].tls.mode {
+            ServerTlsMode::Passthrough => {
+                return self.pass_through(stream, peer, sni.as_deref()).await;
+            }
+            ServerTlsMode::AutoPassthrough => {
+                return self.auto_pass_through(stream, peer, sni.as_deref()).await;
+            }
+            _ => {}
         }
         let Some(config) = self.configs.load().get(index).cloned().flatten() else {
             tracing::debug!(listener = %self.listener, %peer, ?sni, "gateway server has no usable certificate: closed");
@@ -173,6 +178,28 @@ impl Gateway {
                 tracing::debug!(listener = %self.listener, %peer, ?sni, "no tls route for this SNI: closed");
             }
         }
+    }
+
+    /// AUTO_PASSTHROUGH: to the cluster the SNI names, if this gateway has it.
+    async fn auto_pass_through(&self, stream: TcpStream, peer: SocketAddr, sni: Option<&str>) {
+        let listener = &self.listener;
+        let Some(target) = sni.and_then(auto::ClusterSni::parse) else {
+            metrics::counter!(auto::FORWARDED, "listener" => listener.clone(), "result" => "unknown_sni").increment(1);
+            tracing::debug!(%listener, %peer, ?sni, "AUTO_PASSTHROUGH: the SNI names no cluster (outbound_.<port>_.<subset>_.<host>): closed");
+            return;
+        };
+        let Some(runtime) = self.http.state.current() else {
+            return;
+        };
+        let result = match auto::forward(&runtime, &target, stream).await {
+            Ok(()) => "forwarded",
+            Err(reason) => {
+                tracing::debug!(%listener, %peer, ?sni, reason, "AUTO_PASSTHROUGH: closed");
+                reason
+            }
+        };
+        metrics::counter!(auto::FORWARDED, "listener" => listener.clone(), "result" => result)
+            .increment(1);
     }
 
     /// Terminates with `config`, then serves HTTP by `routes`, or forwards as TCP.
@@ -249,6 +276,14 @@ impl Gateway {
             local: tcp.local_addr().unwrap_or(peer),
         }
     }
+}
+
+/// Modes whose connections the gateway forwards without terminating them.
+fn passes_through(mode: ServerTlsMode) -> bool {
+    matches!(
+        mode,
+        ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
+    )
 }
 
 /// Accepts until `stop` fires or draining starts; each connection on its own task.

@@ -24,7 +24,7 @@ pub type Fingerprint = Vec<Option<(u64, SystemTime)>>;
 fn files(tls: &ServerTlsSettings, credentials: &Path) -> Vec<PathBuf> {
     if matches!(
         tls.mode,
-        ServerTlsMode::Passthrough | ServerTlsMode::IstioMutual
+        ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough | ServerTlsMode::IstioMutual
     ) {
         return Vec::new();
     }
