@@ -276,3 +276,42 @@ fn tcp_ports_forward_by_the_first_tcp_route_for_this_gateway_and_tls_ones_after_
     assert_eq!(servers[0].hosts, ["db.example.com"]);
     compile(&snapshot).expect("the proxy accepts it");
 }
+
+#[test]
+fn an_auto_passthrough_server_is_sent_as_it_is_with_the_clusters_it_may_name() {
+    let index = index_of_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: cross-network, namespace: ingress}
+spec:
+  selector: {istio: eastwestgateway}
+  servers:
+  - port: {number: 15443, name: tls, protocol: TLS}
+    hosts: ["*.local"]
+    tls: {mode: AUTO_PASSTHROUGH}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  endpoints: [{address: 10.0.0.7}]
+"#,
+    );
+    let snapshot = snapshot(&index, &gateway_node(&[("istio", "eastwestgateway")]));
+    let listener = &snapshot.listeners[0];
+    let tls = listener.tls.as_ref().expect("a TLS listener");
+    assert_eq!(tls.servers[0].tls.mode, ServerTlsMode::AutoPassthrough);
+    assert_eq!(tls.servers[0].hosts, ["*.local"]);
+    assert!(
+        snapshot
+            .clusters
+            .iter()
+            .any(|c| c.host == "reviews.shop.svc.cluster.local" && c.port == 9080)
+    );
+    compile(&snapshot).expect("the gateway takes it");
+}
