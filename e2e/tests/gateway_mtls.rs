@@ -3,7 +3,8 @@
 //! server that terminates mTLS with that certificate and requires a mesh client
 //! certificate. A mesh client (the sidecar, originating mTLS to the gateway as to any mesh
 //! workload) gets through and its identity reaches the app in `x-forwarded-client-cert`;
-//! a client with no certificate, or with one from another CA, is refused in the handshake.
+//! a client with no certificate, or with one from another CA, is refused in the handshake;
+//! on the gateway's plain HTTP port a client-sent header claiming an identity is dropped.
 
 #![allow(clippy::unwrap_used)]
 
@@ -29,8 +30,8 @@ fn free_port() -> SocketAddr {
 /// The app behind the gateway; the gateway as the mesh sees it (a mesh workload at its
 /// server's address, with its service account); an ISTIO_MUTUAL server for every host and
 /// a VirtualService bound to it.
-fn config(app: SocketAddr, gateway: SocketAddr) -> String {
-    let (app_port, port) = (app.port(), gateway.port());
+fn config(app: SocketAddr, gateway: SocketAddr, plain: SocketAddr) -> String {
+    let (app_port, port, plain) = (app.port(), gateway.port(), plain.port());
     format!(
         r#"apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -65,6 +66,8 @@ spec:
   - port: {{number: {port}, name: https, protocol: HTTPS}}
     hosts: ["*"]
     tls: {{mode: ISTIO_MUTUAL}}
+  - port: {{number: {plain}, name: http, protocol: HTTP}}
+    hosts: [shop.example.com]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -146,11 +149,12 @@ fn foreign_certificate(dir: &std::path::Path) -> (String, String) {
 async fn istio_mutual_admits_mesh_clients_with_their_identity_and_refuses_others() {
     let app = echo("v1").await;
     let server = free_port();
+    let plain = free_port();
     let citadel = Citadel::start(&[
         ("gateway-token", "web", "ingressgateway"),
         ("productpage-token", "shop", "productpage"),
     ]);
-    let pilot = Pilot::start(&[("mesh.yaml", &config(app.addr(), server))]);
+    let pilot = Pilot::start(&[("mesh.yaml", &config(app.addr(), server, plain))]);
     let gateway = gateway(&pilot, &citadel);
     let client = sidecar(
         &pilot,
@@ -208,4 +212,19 @@ async fn istio_mutual_admits_mesh_clients_with_their_identity_and_refuses_others
     })
     .await;
     println!("the gateway counted {failures} failed handshakes");
+
+    // The gateway's plain HTTP port: a client claiming a mesh identity in the header is
+    // not believed; the app sees no x-forwarded-client-cert at all.
+    let resolve = format!("shop.example.com:{}:{}", plain.port(), plain.ip());
+    let forged = format!("x-forwarded-client-cert: URI={CALLER_ID}");
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "10"])
+        .args(["--resolve", &resolve, "-H", &forged])
+        .arg(format!("http://shop.example.com:{}/", plain.port()))
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&output.stdout);
+    let reply: serde_json::Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("{e}: {body} {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(xfcc(&reply), "", "{reply}");
 }

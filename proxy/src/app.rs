@@ -45,7 +45,8 @@ pub async fn run(config: Config, log_control: LogControl) -> anyhow::Result<()> 
     let drain = Drain::default();
     let listeners = Arc::new(
         Listeners::new(state.clone(), metrics.clone(), drain.clone(), certs.clone())
-            .with_credentials(config.credentials_dir.clone()),
+            .with_credentials(config.credentials_dir.clone())
+            .as_gateway(config.mode == crate::config::ProxyMode::Gateway),
     );
     if let Some(ports) = config.capture() {
         let original = Arc::new(crate::capture::SoOriginalDst);

@@ -65,6 +65,8 @@ pub struct Listeners {
     captured: Mutex<Vec<BoundListener>>,
     /// Gateways: where the Secrets a `credentialName` names are mounted.
     credentials: std::path::PathBuf,
+    /// Gateway mode: plain HTTP ports drop a client-sent `x-forwarded-client-cert`.
+    gateway: bool,
 }
 
 impl Listeners {
@@ -98,7 +100,14 @@ impl Listeners {
             capture: OnceLock::new(),
             captured: Mutex::default(),
             credentials: crate::config::DEFAULT_CREDENTIALS_DIR.into(),
+            gateway: false,
         }
+    }
+
+    /// Gateway mode: its listeners serve clients from outside the mesh.
+    pub fn as_gateway(mut self, gateway: bool) -> Self {
+        self.gateway = gateway;
+        self
     }
 
     /// Gateways: look for `credentialName`'s files under `dir`.
@@ -279,6 +288,10 @@ impl Listeners {
             return Ok(());
         }
         match &listener.kind {
+            ListenerKind::Http { route_config } if self.gateway => {
+                let http = self.http_side(route_config);
+                tokio::spawn(crate::gateway::serve_plain(socket, http, drain, stopped));
+            }
             ListenerKind::Http { route_config } => {
                 tokio::spawn(http::serve(
                     socket,

@@ -278,6 +278,35 @@ impl Gateway {
     }
 }
 
+/// A gateway's plain HTTP port: as any HTTP listener, except that a client-sent
+/// `x-forwarded-client-cert` is dropped (Istio's gateway default, SANITIZE_SET): only the
+/// gateway may state a client certificate, and here there is none.
+pub async fn serve_plain(
+    listener: TcpListener,
+    http: HttpSide,
+    drain: Drain,
+    stop: watch::Receiver<bool>,
+) {
+    let local_port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    accept_loop(listener, drain, stop, move |stream, peer| {
+        let _ = stream.set_nodelay(true);
+        let connection = Arc::new(Connection {
+            state: http.state.clone(),
+            metrics: http.metrics.clone(),
+            upstreams: http.upstreams.clone(),
+            route_config: http.route_config.clone(),
+            local_port,
+            peer,
+            inbound: None,
+        });
+        let sanitize = |headers: &mut http::HeaderMap| {
+            headers.remove(crate::inbound::xfcc::XFCC);
+        };
+        crate::http::serve_connection_with(stream, connection, http.drain.clone(), sanitize)
+    })
+    .await;
+}
+
 /// Modes whose connections the gateway forwards without terminating them.
 fn passes_through(mode: ServerTlsMode) -> bool {
     matches!(
