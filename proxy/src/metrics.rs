@@ -173,7 +173,8 @@ pub struct Metrics {
 
 /// Past this many label sets, what peers say in metadata exchange no longer makes new
 /// ones: a peer can name any workload of its namespace, and must not grow the proxy's
-/// series (and memory) without bound. Config-derived labels are bounded by the config.
+/// series (and memory) without bound. The other labels are bounded: by the config, or
+/// (response code, flags, gRPC status) by a fixed set whatever the upstream answers.
 const MAX_SERIES: usize = 10_000;
 
 /// Requests whose peer metadata was dropped because [`MAX_SERIES`] was reached.
@@ -612,8 +613,10 @@ impl RequestRecord {
         };
         self.outcome = Some((
             response.status(),
-            header(crate::http::RESPONSE_FLAGS).unwrap_or_else(|| "-".into()),
-            header("grpc-status").unwrap_or_default(),
+            flags_label(header(crate::http::RESPONSE_FLAGS).as_deref()),
+            header("grpc-status")
+                .map(|s| grpc_status_label(&s))
+                .unwrap_or_default(),
         ));
         let extensions = response.extensions();
         self.upstream_mtls = extensions.get::<UpstreamMtls>().is_some();
@@ -698,6 +701,26 @@ impl RequestRecord {
     }
 }
 
+/// `response_flags` from a response header: one of this proxy's codes (a local reply, here
+/// or at the next mesh hop), else `-`. The upstream writes response headers, so any other
+/// value would let it mint a new series per response.
+fn flags_label(value: Option<&str>) -> String {
+    value
+        .filter(|v| crate::http::Flag::ALL.iter().any(|f| f.code() == *v))
+        .unwrap_or("-")
+        .to_owned()
+}
+
+/// `grpc_response_status` from the upstream's `grpc-status`: a gRPC code (0..=16); any
+/// other value counts as 2 (UNKNOWN), as gRPC clients read it, rather than becoming a
+/// label value the upstream chose.
+fn grpc_status_label(value: &str) -> String {
+    match value.trim().parse::<u8>() {
+        Ok(code) if code <= 16 => code.to_string(),
+        _ => "2".into(),
+    }
+}
+
 /// A response body that records its request when it ends.
 struct Recorded {
     body: crate::http::Body,
@@ -723,7 +746,7 @@ impl hyper::body::Body for Recorded {
                 .and_then(|v| v.to_str().ok())
                 && let Some(outcome) = &mut self.record.outcome
             {
-                outcome.2 = status.to_owned();
+                outcome.2 = grpc_status_label(status);
             }
         }
         polled
@@ -825,6 +848,47 @@ mod series_tests {
                 version: "v1",
             }),
             upstream_principal: None,
+        }
+    }
+
+    /// An upstream writes `grpc-status` and could write `x-mesh-response-flags`: whatever
+    /// it writes, the labels stay within a fixed set (else one series per response).
+    #[test]
+    fn upstream_headers_make_only_bounded_labels() {
+        let metrics = Arc::new(Metrics {
+            handle: PrometheusBuilder::new().build_recorder().handle(),
+            identity: Identity {
+                workload: "reviews".into(),
+                namespace: "shop".into(),
+                app: "reviews".into(),
+                version: "v1".into(),
+                principal: "unknown".into(),
+            },
+            access_log: false,
+            peer_metadata: None,
+            series: Default::default(),
+        });
+        let (parts, ()) = http::Request::new(()).into_parts();
+        let address: std::net::SocketAddr = ([127, 0, 0, 1], 1000).into();
+        let labels = |flags: &str, grpc: &str| {
+            let mut record = metrics.request(&parts, address);
+            let response = Response::builder()
+                .header(crate::http::RESPONSE_FLAGS, flags)
+                .header("grpc-status", grpc)
+                .body(())
+                .expect("response");
+            record.observe(&response);
+            let key = record.series_ref();
+            (key.flags.to_owned(), key.grpc.to_owned())
+        };
+        assert_eq!(labels("UF", "14"), ("UF".into(), "14".into()));
+        assert_eq!(labels("UF", " 0 "), ("UF".into(), "0".into()));
+        for (flags, grpc) in [("x1", "17"), ("UF,UF", "abc"), ("uf", "-1"), ("", "999")] {
+            assert_eq!(
+                labels(flags, grpc),
+                ("-".into(), "2".into()),
+                "{flags} {grpc}"
+            );
         }
     }
 

@@ -40,6 +40,18 @@ pub enum Flag {
 }
 
 impl Flag {
+    pub const ALL: [Flag; 9] = [
+        Flag::NoRoute,
+        Flag::NoHealthyUpstream,
+        Flag::UpstreamConnectFailure,
+        Flag::UpstreamTimeout,
+        Flag::UpstreamReset,
+        Flag::FaultAbort,
+        Flag::NoCluster,
+        Flag::Overflow,
+        Flag::Rbac,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             Flag::NoRoute => "NR",
