@@ -1,6 +1,7 @@
 //! meshctl: the command line of mesh. `main.rs` only parses flags and calls [`run`]; each
 //! command lives in [`cmd`] so that tests and later commands can drive it directly.
 
+mod cause;
 pub mod cli;
 pub mod cmd;
 pub mod local;

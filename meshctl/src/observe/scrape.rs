@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use super::stats::{self, PROXY_LABEL, Stats, Workload};
 use super::text::{self, Sample};
 use super::window::Window;
+use crate::cause::innermost;
 use crate::local::State;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -143,14 +144,6 @@ pub async fn get_text(addr: SocketAddr, path: &str) -> Result<String, String> {
     tokio::time::timeout(TIMEOUT, exchange)
         .await
         .map_err(|_| format!("no answer within {TIMEOUT:?}"))?
-}
-
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut innermost = error;
-    while let Some(source) = innermost.source() {
-        innermost = source;
-    }
-    innermost.to_string()
 }
 
 /// The scrapes of the last `span`, oldest first: a window is taken from the oldest to the

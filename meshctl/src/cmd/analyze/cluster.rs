@@ -15,6 +15,8 @@ use mesh_core::diagnostic::{Diagnostic, Origin};
 use mesh_core::load::{ConfigSet, Located, Skipped, parse_object};
 use serde_json::{Value, json};
 
+use crate::cause::{cluster_unreachable, innermost};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error(
@@ -189,24 +191,13 @@ fn document(kind: Kind, api_version: &str, object: &DynamicObject) -> serde_yaml
 }
 
 fn error(what: &str, error: kube::Error) -> ClusterError {
-    match error {
-        kube::Error::HyperError(_) | kube::Error::Service(_) => {
-            ClusterError::NoCluster(innermost(&error))
-        }
-        error => ClusterError::Api {
-            what: what.to_owned(),
-            error: error.to_string(),
-        },
+    if cluster_unreachable(&error) {
+        return ClusterError::NoCluster(innermost(&error));
     }
-}
-
-/// The cause a user can act on ("Connection refused"), not "client error (Connect)".
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
+    ClusterError::Api {
+        what: what.to_owned(),
+        error: error.to_string(),
     }
-    cause.to_string()
 }
 
 /// Labels by namespace name.

@@ -176,15 +176,10 @@ where
             .await
             .map_err(InstallError::NoCluster)?;
         work(client).await.map_err(|error| match error {
-            InstallError::Kube { source, .. } if is_unreachable(&source) => {
+            InstallError::Kube { source, .. } if crate::cause::cluster_unreachable(&source) => {
                 InstallError::NoCluster(source)
             }
             other => other,
         })
     })
-}
-
-/// The API server did not answer at all (as opposed to answering with an error).
-fn is_unreachable(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::HyperError(_) | kube::Error::Service(_))
 }

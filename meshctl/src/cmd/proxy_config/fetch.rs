@@ -80,9 +80,5 @@ async fn get(addr: SocketAddr, path: &str) -> Result<(StatusCode, Bytes), FetchE
 
 /// The innermost cause is the one a user can act on ("Connection refused").
 fn chain(error: &(dyn std::error::Error + 'static)) -> FetchError {
-    let mut innermost = error;
-    while let Some(source) = innermost.source() {
-        innermost = source;
-    }
-    FetchError::Unreachable(innermost.to_string())
+    FetchError::Unreachable(crate::cause::innermost(error))
 }

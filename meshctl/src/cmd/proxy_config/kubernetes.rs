@@ -19,6 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::cause::{cluster_unreachable, innermost};
+
 /// The sidecar's container name (the injector's).
 pub const PROXY_CONTAINER: &str = "mesh-proxy";
 /// The sidecar's admin port.
@@ -184,24 +186,13 @@ pub async fn pilot_pod(client: &Client) -> Result<String, KubeError> {
 }
 
 fn api_error(what: &str, error: kube::Error) -> KubeError {
-    match error {
-        kube::Error::HyperError(_) | kube::Error::Service(_) => {
-            KubeError::NoCluster(innermost(&error))
-        }
-        error => KubeError::Api {
-            what: what.to_owned(),
-            error: error.to_string(),
-        },
+    if cluster_unreachable(&error) {
+        return KubeError::NoCluster(innermost(&error));
     }
-}
-
-/// The cause a user can act on ("Connection refused"), not "client error (Connect)".
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
+    KubeError::Api {
+        what: what.to_owned(),
+        error: error.to_string(),
     }
-    cause.to_string()
 }
 
 /// A stream to the pod's port, one per connection the relay accepts.
