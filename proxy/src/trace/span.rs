@@ -61,23 +61,27 @@ impl ActiveSpan {
         ids: Ids,
     ) -> Self {
         let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_owned()
+            bounded(
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-"),
+            )
         };
         let authority = parts
             .uri
             .authority()
-            .map(|a| a.to_string())
+            .map(|a| bounded(a.as_str()))
             .unwrap_or_else(|| header("host"));
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut tags = node_tags(&active.identity);
         tags.extend([
             ("http.method".into(), parts.method.to_string()),
-            ("http.url".into(), format!("http://{authority}{path}")),
+            (
+                "http.url".into(),
+                bounded(&format!("http://{authority}{path}")),
+            ),
             ("http.protocol".into(), protocol(parts.version).into()),
             ("user_agent".into(), header("user-agent")),
             ("guid:x-request-id".into(), header("x-request-id")),
@@ -93,7 +97,7 @@ impl ActiveSpan {
                 trace_id: ids.trace_id,
                 span_id: ids.span_id,
                 parent: ids.parent,
-                trace_state: ids.trace_state,
+                trace_state: ids.trace_state.filter(|s| s.len() <= MAX_TRACE_STATE),
                 name,
                 kind,
                 start: SystemTime::now(),
@@ -173,6 +177,23 @@ fn empty_span() -> Span {
     }
 }
 
+/// The longest tag value taken from a request (Envoy's `max_path_tag_length` default): a
+/// queued span must not hold whatever a client put in its URL or headers, times
+/// [`super::QUEUE_CAPACITY`].
+const MAX_TAG: usize = 256;
+/// W3C's size that every tracer must pass on; a longer `tracestate` still goes upstream
+/// in the headers, but is not kept in the span.
+const MAX_TRACE_STATE: usize = 512;
+
+/// `value`, cut to [`MAX_TAG`] bytes at a character boundary.
+fn bounded(value: &str) -> String {
+    let mut end = value.len().min(MAX_TAG);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value[..end].to_owned()
+}
+
 /// Who reports the span, as Istio's bootstrap tags it.
 fn node_tags(node: &NodeIdentity) -> Vec<(String, String)> {
     vec![
@@ -207,4 +228,70 @@ fn request_size(parts: &Parts) -> u64 {
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client chooses the URL, headers and `tracestate`: what a queued span keeps of
+    /// them is bounded, whatever it sends.
+    #[tokio::test]
+    async fn a_span_keeps_bounded_request_text() {
+        let long = "a".repeat(10_000);
+        let request = http::Request::get(format!("http://reviews/{long}"))
+            .header("user-agent", &long)
+            .header("x-request-id", &long)
+            .body(())
+            .expect("request");
+        let (parts, ()) = request.into_parts();
+        let spec = mesh_core::snapshot::TracingSpec {
+            sampling_percentage: 100.0,
+            collector: "127.0.0.1:9".into(),
+            custom_tags: Default::default(),
+        };
+        let stats = Arc::new(super::super::stats::Stats::default());
+        let exporter = super::super::export::Exporter::start(&spec.collector, "t".into(), stats)
+            .expect("exporter");
+        let active = Arc::new(Active {
+            spec,
+            identity: Arc::new(NodeIdentity::default()),
+            exporter,
+        });
+        let ids = |trace_state: String| Ids {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            parent: None,
+            trace_state: Some(trace_state),
+        };
+        let peer: SocketAddr = ([127, 0, 0, 1], 1000).into();
+        let span = ActiveSpan::open(
+            active.clone(),
+            &parts,
+            peer,
+            Kind::Client,
+            ids(long.clone()),
+        );
+        for (key, value) in &span.span.tags {
+            assert!(value.len() <= MAX_TAG, "{key}: {} bytes", value.len());
+        }
+        let tag = |key: &str| {
+            span.span
+                .tags
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(tag("user_agent").map(|v| v.len()), Some(MAX_TAG));
+        assert_eq!(
+            bounded("é".repeat(200).as_str()).len(),
+            MAX_TAG,
+            "at a char boundary"
+        );
+        assert_eq!(bounded(&format!("a{}", "é".repeat(200))).len(), MAX_TAG - 1);
+        assert!(tag("http.url").is_some_and(|u| u.starts_with("http://reviews/aaa")));
+        assert_eq!(span.span.trace_state, None, "a tracestate over 512 bytes");
+        let short = ActiveSpan::open(active, &parts, peer, Kind::Client, ids("k=v".into()));
+        assert_eq!(short.span.trace_state.as_deref(), Some("k=v"));
+    }
 }
