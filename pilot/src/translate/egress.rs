@@ -95,19 +95,29 @@ spec:
   outboundTrafficPolicy: {mode: REGISTRY_ONLY}
 "#;
 
-    fn hosts(config: &str, mesh_wide: OutboundMode) -> Vec<String> {
+    /// The index of `config` (one file) under the mesh-wide outbound `mode`.
+    fn index(config: &str, mode: OutboundMode) -> Index {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("config.yaml"), config).expect("write config");
         let inputs = load_inputs(dir.path(), &mut LastGood::default());
         let settings = Settings {
-            outbound_traffic_policy: mesh_wide,
+            outbound_traffic_policy: mode,
             ..Settings::default()
         };
-        let index = Index::new(settings, Arc::new(inputs));
-        let node = Node {
+        Index::new(settings, Arc::new(inputs))
+    }
+
+    /// A sidecar in namespace `shop`.
+    fn shop_node() -> Node {
+        Node {
             namespace: "shop".into(),
             ..Node::default()
-        };
+        }
+    }
+
+    fn hosts(config: &str, mesh_wide: OutboundMode) -> Vec<String> {
+        let index = index(config, mesh_wide);
+        let node = shop_node();
         let scope = Scope::of(&index, &node);
         let services = scope.visible_services(&index);
         let routes = outbound_route_config(&index, &scope, &services);
@@ -150,15 +160,8 @@ spec:
 "#;
 
     fn dns_of(config: &str, host: &str, port: u16) -> ClusterSpec {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("config.yaml"), config).expect("write config");
-        let inputs = load_inputs(dir.path(), &mut LastGood::default());
-        let index = Index::new(Settings::default(), Arc::new(inputs));
-        let node = Node {
-            namespace: "shop".into(),
-            ..Node::default()
-        };
-        let snapshot = crate::translate::snapshot(&index, &node);
+        let index = index(config, Settings::default().outbound_traffic_policy);
+        let snapshot = crate::translate::snapshot(&index, &shop_node());
         let cluster = snapshot
             .clusters
             .iter()
@@ -218,18 +221,8 @@ spec:
 
     /// A capture-mode proxy's snapshot under the mesh-wide `mode`.
     fn captured(config: &str, mode: OutboundMode) -> mesh_core::snapshot::Snapshot {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("config.yaml"), config).expect("write config");
-        let inputs = load_inputs(dir.path(), &mut LastGood::default());
-        let settings = Settings {
-            outbound_traffic_policy: mode,
-            ..Settings::default()
-        };
-        let index = Index::new(settings, Arc::new(inputs));
-        let mut node = Node {
-            namespace: "shop".into(),
-            ..Node::default()
-        };
+        let index = index(config, mode);
+        let mut node = shop_node();
         let capture = (
             crate::translate::INTERCEPTION_MODE,
             crate::translate::REDIRECT,
