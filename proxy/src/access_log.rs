@@ -3,9 +3,11 @@
 //!
 //! On when the proxy's Telemetry says so (`snapshot.telemetry.accessLogging`, switched live
 //! with every snapshot), or always with `--access-log`. Off by default: at high rates a log
-//! line costs more than the proxying itself.
+//! line costs more than the proxying itself. Lines go out from a thread of their own
+//! ([`writer`]): a slow stdout drops lines (counted), it never stalls a request.
 
-use std::io::Write;
+pub mod writer;
+
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -195,8 +197,7 @@ impl Entry {
             return;
         };
         line.push(b'\n');
-        // One write per line keeps lines whole when requests finish concurrently.
-        let _ = std::io::stdout().lock().write_all(&line);
+        writer::to_stdout(line);
     }
 }
 
