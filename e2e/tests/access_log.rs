@@ -14,11 +14,8 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use support::{Pilot, REVIEWS_SERVICE, echo, get, wait_for};
 
@@ -187,7 +184,7 @@ fn keep_lines<R: std::io::Read + Send + 'static>(reader: BufReader<R>) -> Arc<Mu
 
 /// One GET through the outbound listener with a known request id and client headers.
 async fn call(outbound: SocketAddr, request_id: &str) -> StatusCode {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = support::client();
     let request = Request::get(format!("http://{outbound}/known?x=1"))
         .header("host", HOST)
         .header("x-request-id", request_id)

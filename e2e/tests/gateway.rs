@@ -14,15 +14,7 @@ use std::process::Command;
 use mesh_echo::grpc::pb::EchoRequest;
 use mesh_echo::grpc::pb::echo_client::EchoClient;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use support::{DEADLINE, Pilot, Proxy, echo, wait_for};
-
-/// A port free on `ip` now, for a Gateway server. Each test's gateway has a loopback
-/// address of its own: on 127.0.0.1 a port found free here can be taken, before the gateway
-/// binds it, as the source port of any test's connection.
-fn free_port(ip: &str) -> SocketAddr {
-    let socket = std::net::TcpListener::bind((ip, 0)).unwrap();
-    socket.local_addr().unwrap()
-}
+use support::{DEADLINE, Pilot, Proxy, echo, free_addr, wait_for};
 
 /// A CA and a leaf per host, as PEM files in `dir`: `ca.pem`, `<host>.pem`, `<host>.key`.
 fn certificates(dir: &std::path::Path, hosts: &[&str]) {
@@ -175,9 +167,9 @@ async fn an_ingress_gateway_routes_hosts_terminates_tls_by_sni_and_carries_grpc(
     certificates(certs.path(), &["a.example.com", "b.example.com"]);
     const IP: &str = "127.0.10.1";
     let ports = Ports {
-        http: free_port(IP),
-        https: free_port(IP),
-        grpc: free_port(IP),
+        http: free_addr(IP),
+        https: free_addr(IP),
+        grpc: free_addr(IP),
     };
     let dir = certs.path().to_str().unwrap().to_owned();
     let pilot = Pilot::start(&[("web.yaml", &config(v1.addr(), v2.addr(), &ports, &dir))]);
@@ -347,7 +339,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_only_refuses_unknown_hosts_and_external_traffic_leaves_by_the_egress_gateway() {
     let external = echo("external").await;
-    let gateway_addr = free_port("127.0.10.2");
+    let gateway_addr = free_addr("127.0.10.2");
     let pilot = Pilot::start(&[("egress.yaml", &egress_config(external.addr(), gateway_addr))]);
     let (gateway, sidecar) = egress_gateway_and_sidecar(&pilot, gateway_addr).await;
     let outbound = sidecar.outbound().await;
@@ -400,7 +392,7 @@ async fn passthrough_by_sni_reaches_the_upstream_whose_certificate_the_client_se
     let upstream = tls_upstream(certs.path(), "secure.example.com", behind.addr());
     let upstream_addr = bound(&upstream).await;
     const IP: &str = "127.0.10.3";
-    let gateway_addr = free_port(IP);
+    let gateway_addr = free_addr(IP);
     let port = gateway_addr.port();
     let config = format!(
         r#"apiVersion: networking.istio.io/v1
@@ -491,7 +483,7 @@ async fn the_egress_gateway_originates_tls_to_an_https_upstream_by_destination_r
     let upstream = tls_upstream(certs.path(), "secure.external.com", behind.addr());
     let upstream_port = bound(&upstream).await.port();
     let ca = certs.path().join("ca.pem");
-    let gateway_addr = free_port("127.0.10.4");
+    let gateway_addr = free_addr("127.0.10.4");
     // The app speaks plain HTTP to its sidecar, which sends it to the egress gateway; the
     // gateway originates TLS (DestinationRule SIMPLE) to the external HTTPS server.
     let config = egress_config(behind.addr(), gateway_addr)

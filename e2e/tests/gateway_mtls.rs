@@ -16,16 +16,10 @@ use std::process::Command;
 use http::StatusCode;
 use rcgen::{CertificateParams, KeyPair, SanType};
 use support::mesh::{CALLER_ID, sidecar, xfcc};
-use support::{Citadel, Pilot, Proxy, echo, get, wait_for};
+use support::{Citadel, Pilot, Proxy, echo, free_addr, get, wait_for};
 
 const GATEWAY_IP: &str = "127.0.20.1";
 const GATEWAY_ID: &str = "spiffe://cluster.local/ns/web/sa/ingressgateway";
-
-/// A port free on the gateway's own address now, for its server.
-fn free_port() -> SocketAddr {
-    let socket = std::net::TcpListener::bind((GATEWAY_IP, 0)).unwrap();
-    socket.local_addr().unwrap()
-}
 
 /// The app behind the gateway; the gateway as the mesh sees it (a mesh workload at its
 /// server's address, with its service account); an ISTIO_MUTUAL server for every host and
@@ -148,8 +142,9 @@ fn foreign_certificate(dir: &std::path::Path) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn istio_mutual_admits_mesh_clients_with_their_identity_and_refuses_others() {
     let app = echo("v1").await;
-    let server = free_port();
-    let plain = free_port();
+    // Ports free on the gateway's own address now, for its servers.
+    let server = free_addr(GATEWAY_IP);
+    let plain = free_addr(GATEWAY_IP);
     let citadel = Citadel::start(&[
         ("gateway-token", "web", "ingressgateway"),
         ("productpage-token", "shop", "productpage"),

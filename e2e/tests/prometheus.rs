@@ -19,15 +19,11 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use server::Prometheus;
 use support::mesh::{CALLEE_ID, sidecar};
-use support::{Citadel, Pilot, REVIEWS_SERVICE, echo, wait_for};
+use support::{Citadel, Pilot, REVIEWS_SERVICE, echo, free_addr, wait_for};
 
 const RATE: u32 = 50;
 const SECONDS: u32 = 6;
@@ -70,11 +66,6 @@ spec: {{mtls: {{mode: STRICT}}}}
     )
 }
 
-fn free_port(ip: &str) -> u16 {
-    let socket = std::net::TcpListener::bind((ip, 0)).unwrap();
-    socket.local_addr().unwrap().port()
-}
-
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -94,8 +85,7 @@ fn knobs(i: u32) -> (&'static str, &'static str) {
 /// Sends [`TOTAL`] requests at [`RATE`] a second, each on its own task so slow ones do not
 /// hold the pace; returns how many came back 500 (all others must be 200).
 async fn drive(outbound: SocketAddr) -> u32 {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let client = support::client();
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / RATE);
     let mut tasks = Vec::new();
     for i in 0..TOTAL {
@@ -141,7 +131,7 @@ async fn reported(metrics: SocketAddr) -> f64 {
 #[tokio::test]
 async fn prometheus_sees_the_traffic_the_mesh_carried() {
     let app = echo("v1").await;
-    let inbound_port = free_port(CALLEE_IP);
+    let inbound_port = free_addr(CALLEE_IP).port();
     let citadel = Citadel::start(&[
         ("productpage-token", "shop", "productpage"),
         ("reviews-token", "shop", "reviews"),
@@ -172,7 +162,7 @@ async fn prometheus_sees_the_traffic_the_mesh_carried() {
     .await;
     let listen: SocketAddr = (
         PROMETHEUS_IP.parse::<std::net::IpAddr>().unwrap(),
-        free_port(PROMETHEUS_IP),
+        free_addr(PROMETHEUS_IP).port(),
     )
         .into();
     let prometheus = Prometheus::start(listen, &[caller.metrics, callee.metrics]).await;

@@ -121,8 +121,7 @@ async fn tracing_follows_telemetry_from_pilot_mesh_wide_and_per_workload() {
     // requests' would have, had there been any.
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let traceparent = format!("00-{trace}-00f067aa0ba902b7-01");
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let client = support::client();
     let request = http::Request::get(format!("http://{outbound}/"))
         .header("host", HOST)
         .header("traceparent", &traceparent)

@@ -8,12 +8,9 @@ use std::process::{Child, Command, Stdio};
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use crate::support::{DEADLINE, wait_for};
+use crate::support::{DEADLINE, HttpClient, client, wait_for};
 
 const BINARY: &str = "/usr/bin/prometheus";
 
@@ -21,7 +18,7 @@ pub struct Prometheus {
     child: Child,
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
 }
 
 impl Prometheus {
@@ -59,7 +56,7 @@ impl Prometheus {
             child,
             addr: listen,
             dir,
-            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            client: client(),
         };
         wait_for("Prometheus ready", || async {
             let (status, _) = prometheus.get("/-/ready").await?;

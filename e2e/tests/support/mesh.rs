@@ -56,8 +56,7 @@ spec: {{mtls: {{mode: {mode}}}}}
 
 /// A free port on 127.0.0.2 for the callee's inbound listener.
 pub fn free_port() -> u16 {
-    let socket = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
-    socket.local_addr().unwrap().port()
+    super::free_addr("127.0.0.2").port()
 }
 
 /// A sidecar for service account `name` in `shop`, identified by `citadel`.

@@ -279,9 +279,23 @@ pub async fn version_via(addr: SocketAddr, host: &str) -> String {
     }
 }
 
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A plain HTTP/1 client with hyper's default pool.
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// A port free on `ip` now, bound to that address. A test that must name a port before
+/// its server binds it picks an address of its own: on 127.0.0.1 a port found free here can
+/// be taken, before the server binds it, as the source port of any test's connection.
+pub fn free_addr(ip: &str) -> SocketAddr {
+    let socket = std::net::TcpListener::bind((ip, 0)).unwrap();
+    socket.local_addr().unwrap()
+}
+
 async fn request(addr: SocketAddr, host: &str, path: &str) -> (StatusCode, http::HeaderMap, Bytes) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let client = client();
     let request = Request::get(format!("http://{addr}{path}"))
         .header("host", host)
         .body(Full::default())
