@@ -41,7 +41,8 @@ pub struct DnsTable {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resolved {
-    /// The last good answer, in the order the server gave it.
+    /// The last good answer, in the order the server gave it when its addresses last
+    /// changed (a reordering alone is no change).
     pub addresses: Vec<IpAddr>,
     /// When the last good answer came (seconds since the epoch).
     pub resolved_at: Option<u64>,
@@ -133,8 +134,13 @@ impl DnsTable {
         });
         match lookup {
             Ok((addresses, ttl)) => {
-                let changed = entry.addresses != addresses;
-                entry.addresses = addresses;
+                // Servers rotate the order of their answers (round-robin DNS): the same
+                // addresses in another order are no change, or every refresh would rebuild
+                // the runtime (and reset its balancers) for nothing.
+                let changed = !same_set(&entry.addresses, &addresses);
+                if changed {
+                    entry.addresses = addresses;
+                }
                 entry.resolved_at = SystemTime::now()
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .ok()
@@ -187,6 +193,10 @@ impl DnsTable {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    a.len() == b.len() && a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
 }
 
 /// The names `config`'s DNS clusters need resolved (IP literals need no lookup).

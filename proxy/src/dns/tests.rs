@@ -133,3 +133,21 @@ fn a_config_filled_before_an_answer_changed_is_stale() {
     table.fill(&mut config);
     assert!(!table.stale(&config));
 }
+
+/// Round-robin DNS: the same addresses in a rotated order are no change (no runtime
+/// rebuilt each refresh), and the table keeps the order it had; a new address is one.
+#[test]
+fn a_reordered_answer_is_no_change() {
+    let table = DnsTable::default();
+    let now = Instant::now();
+    let ttl = Duration::from_secs(5);
+    let (a, b, c) = (ip("127.0.21.1"), ip("127.0.21.2"), ip("127.0.21.3"));
+    assert!(table.record("rr.example.com", Ok((vec![a, b], ttl)), now));
+    assert!(!table.record("rr.example.com", Ok((vec![b, a], ttl)), now));
+    assert_eq!(table.addresses("rr.example.com"), [a, b]);
+    let mut logical = config(DnsLookup::Logical, &["rr.example.com"]);
+    table.fill(&mut logical);
+    assert!(!table.stale(&logical));
+    assert!(table.record("rr.example.com", Ok((vec![b, c], ttl)), now));
+    assert_eq!(table.addresses("rr.example.com"), [b, c]);
+}
