@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
-use support::{Pilot, REVIEWS_SERVICE, echo, get, wait_for};
+use support::{Pilot, echo, get, reviews_at, wait_for};
 
 /// Every key of Envoy's default access log format, and the peers' identities.
 const FIELDS: [&str; 26] = [
@@ -50,12 +50,6 @@ const FIELDS: [&str; 26] = [
 ];
 
 const HOST: &str = "reviews:9080";
-
-fn services(port: u16) -> String {
-    format!(
-        "{REVIEWS_SERVICE}---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: reviews-v1, namespace: shop}}\nspec: {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: reviews}}}}\n"
-    )
-}
 
 /// productpage's access logging, on (`disabled: false`) or off.
 fn access_logging(disabled: bool) -> String {
@@ -217,7 +211,7 @@ async fn outbound(sidecar: &Sidecar) -> SocketAddr {
 #[tokio::test]
 async fn telemetry_turns_access_logs_on_and_off_live() {
     let app = echo("v1").await;
-    let pilot = Pilot::start(&[("services.yaml", &services(app.addr().port()))]);
+    let pilot = Pilot::start(&[("services.yaml", &reviews_at(app.addr().port()))]);
     let sidecar = Sidecar::start(&pilot);
     let outbound = outbound(&sidecar).await;
 
@@ -321,7 +315,7 @@ spec:
     let app = echo("v1").await;
     let pilot = Pilot::start_with(
         &[
-            ("services.yaml", &services(app.addr().port())),
+            ("services.yaml", &reviews_at(app.addr().port())),
             ("telemetry.yaml", telemetry),
         ],
         "127.0.0.1:0",

@@ -13,15 +13,9 @@ mod collector;
 
 use collector::Collector;
 use serde_json::Value;
-use support::{Pilot, Proxy, REVIEWS_SERVICE, echo, get, wait_for};
+use support::{Pilot, Proxy, echo, get, reviews_at, wait_for};
 
 const HOST: &str = "reviews:9080";
-
-fn services(port: u16) -> String {
-    format!(
-        "{REVIEWS_SERVICE}---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: reviews-v1, namespace: shop}}\nspec: {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: reviews}}}}\n"
-    )
-}
 
 const MESH_WIDE: &str = r#"
 apiVersion: telemetry.istio.io/v1
@@ -72,7 +66,7 @@ async fn tracing_follows_telemetry_from_pilot_mesh_wide_and_per_workload() {
     let app = echo("v1").await;
     let pilot = Pilot::start_with(
         &[
-            ("services.yaml", &services(app.addr().port())),
+            ("services.yaml", &reviews_at(app.addr().port())),
             ("telemetry.yaml", MESH_WIDE),
         ],
         "127.0.0.1:0",

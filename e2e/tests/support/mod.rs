@@ -37,6 +37,13 @@ spec:
   workloadSelector: {labels: {app: reviews}}
 "#;
 
+/// [`REVIEWS_SERVICE`] with one endpoint: WorkloadEntry `reviews-v1` at 127.0.0.1:`port`.
+pub fn reviews_at(port: u16) -> String {
+    format!(
+        "{REVIEWS_SERVICE}---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: reviews-v1, namespace: shop}}\nspec: {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: reviews}}}}\n"
+    )
+}
+
 /// Starts a binary and reads the one line it prints when its ports are bound.
 fn spawn(binary: &str, args: &[&str]) -> (Child, String) {
     spawn_command(Command::new(binary).args(args))
