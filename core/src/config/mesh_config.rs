@@ -128,6 +128,17 @@ impl MeshConfig {
                             "set service (a host name) and port (1 to 65535)".into(),
                         ));
                     }
+                    // The proxies refuse a whole snapshot whose collector is not
+                    // `host:port`: catch it here, once, by name.
+                    if !collector_address(&otel.service, otel.port) {
+                        return Err((
+                            format!("{at}.opentelemetry.service"),
+                            format!(
+                                "{:?} is not a host name or address (no scheme, path, port or spaces)",
+                                otel.service
+                            ),
+                        ));
+                    }
                 }
                 (None, Some(_)) => {}
                 _ => {
@@ -172,6 +183,16 @@ impl MeshConfig {
             path: "/dev/stdout",
         })
     }
+}
+
+/// Whether `service:port` is an address the proxy's OTLP exporter takes: `host:port` and
+/// nothing else (the proxy's `trace::export::endpoint` makes the same check).
+fn collector_address(service: &str, port: u32) -> bool {
+    let collector = format!("{service}:{port}");
+    !collector.contains('/')
+        && format!("http://{collector}")
+            .parse::<http::Uri>()
+            .is_ok_and(|uri| uri.port_u16().map(u32::from) == Some(port) && uri.host().is_some())
 }
 
 #[cfg(test)]
@@ -227,6 +248,18 @@ extensionProviders:
                 "extensionProviders[0].zipkin",
             ),
             ("extensionProviders:\n- name: a\n", "extensionProviders[0]"),
+            (
+                "extensionProviders:\n- name: a\n  opentelemetry: {service: otel collector, port: 4317}\n",
+                "extensionProviders[0].opentelemetry.service",
+            ),
+            (
+                "extensionProviders:\n- name: a\n  opentelemetry: {service: \"http://otel\", port: 4317}\n",
+                "extensionProviders[0].opentelemetry.service",
+            ),
+            (
+                "extensionProviders:\n- name: a\n  opentelemetry: {service: \"otel:4317\", port: 4317}\n",
+                "extensionProviders[0].opentelemetry.service",
+            ),
             (
                 "defaultProviders:\n  accessLogging: [nope]\n",
                 "defaultProviders.accessLogging[0]",
