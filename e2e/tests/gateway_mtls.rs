@@ -77,31 +77,22 @@ spec:
 /// The gateway, identified by citadel as `web/ingressgateway`, its server on its own address.
 fn gateway(pilot: &Pilot, citadel: &Citadel) -> Proxy {
     let pilot_addr = pilot.grpc.to_string();
-    let ca = citadel.grpc.to_string();
-    let bundle = citadel.trust_bundle();
-    let token = citadel.token_file("gateway-token");
-    Proxy::start_args(
+    let outbound = format!("{GATEWAY_IP}:0");
+    let mut args = vec![
+        "--pilot",
+        &pilot_addr,
+        "--mode",
+        "gateway",
+        "--labels",
+        "istio=ingressgateway",
+        "--outbound-addr",
+        &outbound,
+        "--service-account",
         "ingressgateway",
-        "web",
-        &[
-            "--pilot",
-            &pilot_addr,
-            "--mode",
-            "gateway",
-            "--labels",
-            "istio=ingressgateway",
-            "--outbound-addr",
-            &format!("{GATEWAY_IP}:0"),
-            "--service-account",
-            "ingressgateway",
-            "--ca-addr",
-            &ca,
-            "--trust-bundle",
-            bundle.to_str().unwrap(),
-            "--ca-token-file",
-            token.to_str().unwrap(),
-        ],
-    )
+    ];
+    let identity = citadel.identity_args("gateway-token");
+    args.extend(identity.iter().map(String::as_str));
+    Proxy::start_args("ingressgateway", "web", &args)
 }
 
 /// curl over HTTPS to the gateway (its certificate not checked: what is under test is

@@ -13,25 +13,15 @@ use support::{Citadel, Proxy, get, wait_for};
 fn proxy(citadel: &Citadel, namespace: &str, service_account: &str, token: &str) -> Proxy {
     let snapshot = citadel.dir.path().join("snapshot.yaml");
     std::fs::write(&snapshot, "version: empty\n").unwrap();
-    let ca = citadel.grpc.to_string();
-    let bundle = citadel.trust_bundle();
-    let token_file = citadel.token_file(token);
-    Proxy::start_args(
+    let mut args = vec![
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--service-account",
         service_account,
-        namespace,
-        &[
-            "--snapshot",
-            snapshot.to_str().unwrap(),
-            "--service-account",
-            service_account,
-            "--ca-addr",
-            &ca,
-            "--trust-bundle",
-            bundle.to_str().unwrap(),
-            "--ca-token-file",
-            token_file.to_str().unwrap(),
-        ],
-    )
+    ];
+    let identity = citadel.identity_args(token);
+    args.extend(identity.iter().map(String::as_str));
+    Proxy::start_args(service_account, namespace, &args)
 }
 
 #[tokio::test]

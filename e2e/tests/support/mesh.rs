@@ -69,9 +69,7 @@ pub fn sidecar(
     extra: &[&str],
 ) -> Proxy {
     let pilot_addr = pilot.grpc.to_string();
-    let ca = citadel.grpc.to_string();
-    let bundle = citadel.trust_bundle();
-    let token_file = citadel.token_file(token);
+    let identity = citadel.identity_args(token);
     let mut args = vec![
         "--pilot",
         &pilot_addr,
@@ -81,13 +79,8 @@ pub fn sidecar(
         labels,
         "--service-account",
         name,
-        "--ca-addr",
-        &ca,
-        "--trust-bundle",
-        bundle.to_str().unwrap(),
-        "--ca-token-file",
-        token_file.to_str().unwrap(),
     ];
+    args.extend(identity.iter().map(String::as_str));
     args.extend_from_slice(extra);
     Proxy::start_args(name, "shop", &args)
 }

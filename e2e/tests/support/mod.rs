@@ -406,6 +406,20 @@ impl Citadel {
         std::fs::write(&path, token).unwrap();
         path
     }
+
+    /// A proxy's flags to get its certificate from this citadel with bootstrap `token`:
+    /// `--ca-addr`, `--trust-bundle` and `--ca-token-file`.
+    pub fn identity_args(&self, token: &str) -> Vec<String> {
+        let path = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+        vec![
+            "--ca-addr".to_owned(),
+            self.grpc.to_string(),
+            "--trust-bundle".to_owned(),
+            path(self.trust_bundle()),
+            "--ca-token-file".to_owned(),
+            path(self.token_file(token)),
+        ]
+    }
 }
 
 impl Drop for Citadel {
