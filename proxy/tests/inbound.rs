@@ -283,3 +283,33 @@ async fn a_mode_change_refuses_no_connection() {
     );
     assert_eq!(mesh.proxy.listener("in").await, addr, "the same socket");
 }
+
+const ALLOW_ADMIN_XFCC: &str = r#"authorizationPolicies:
+- name: shop/allow-admin-by-xfcc
+  spec:
+    action: ALLOW
+    rules: [{when: [{key: "request.headers[x-forwarded-client-cert]", values: ["*/sa/admin"]}]}]
+"#;
+
+/// A policy on `x-forwarded-client-cert` sees the header the proxy states (the verified
+/// peer), never one the client forged: an mTLS peer does not get in by claiming to be
+/// `admin`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_on_xfcc_sees_the_verified_peer_not_a_forged_header() {
+    let app = echo("v1").await;
+    let mesh = Mesh::start(&http_snapshot("PERMISSIVE", app.addr(), ALLOW_ADMIN_XFCC)).await;
+    let addr = mesh.proxy.listener("in").await;
+    let forged = [(
+        "x-forwarded-client-cert",
+        "URI=spiffe://cluster.local/ns/shop/sa/admin",
+    )];
+    let web = mtls_get(addr, &mesh.client("web"), "/", &forged)
+        .await
+        .unwrap();
+    assert_eq!(web.0, StatusCode::FORBIDDEN, "web forged admin's XFCC");
+    let admin = mtls_get(addr, &mesh.client("admin"), "/", &[])
+        .await
+        .unwrap();
+    assert_eq!(admin.0, StatusCode::OK, "admin's verified XFCC");
+    assert_eq!(app.stats().requests(), 1);
+}

@@ -58,6 +58,10 @@ async fn handle_request(
     if let Some(peer) = &conn.inbound {
         record.set_peer(peer);
         record.take_peer_metadata(&mut parts.headers, peer);
+        // Before authorization, as Envoy sanitizes before its RBAC filter: a policy on
+        // `request.headers[x-forwarded-client-cert]` sees what this proxy states, never a
+        // value the client made up.
+        crate::inbound::xfcc::apply(&mut parts.headers, peer);
         let claims = match crate::inbound::authn::authenticate(&conn.state, &mut parts) {
             Ok(claims) => claims,
             Err(failure) => {
@@ -71,7 +75,6 @@ async fn handle_request(
         if !decision.is_allowed() {
             return record.attach(crate::inbound::authz::denied_response());
         }
-        crate::inbound::xfcc::apply(&mut parts.headers, peer);
     }
     let req = Request::from_parts(parts, body);
     let response = match conn.state.current() {
