@@ -9,15 +9,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
-use support::{Pilot, echo, get, reviews_at, wait_for};
+use support::{Lines, Pilot, Proxy, echo, reviews_at, wait_for};
 
 /// Every key of Envoy's default access log format, and the peers' identities.
 const FIELDS: [&str; 26] = [
@@ -69,61 +66,36 @@ spec:
 
 /// A sidecar whose stdout (access log) and stderr (logs) lines are kept.
 struct Sidecar {
-    child: Child,
-    admin: SocketAddr,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
+    proxy: Proxy,
+    stdout: Lines,
+    stderr: Lines,
 }
 
 impl Sidecar {
     fn start(pilot: &Pilot) -> Sidecar {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-proxy"))
-            .args([
-                "--workload",
-                "productpage",
-                "--namespace",
-                "shop",
+        let pilot_addr = pilot.grpc.to_string();
+        let (proxy, stdout, stderr) = Proxy::start_kept(
+            "productpage",
+            "shop",
+            "info",
+            &[
                 "--labels",
                 "app=productpage",
                 "--pilot",
-                &pilot.grpc.to_string(),
+                &pilot_addr,
                 "--outbound-addr",
                 "127.0.0.1:0",
-                "--admin-addr",
-                "127.0.0.1:0",
-                "--health-addr",
-                "127.0.0.1:0",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--log",
-                "info",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut ready = String::new();
-        stdout.read_line(&mut ready).unwrap();
-        let admin = ready
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("admin="))
-            .unwrap_or_else(|| panic!("no admin= in {ready:?}"))
-            .parse()
-            .unwrap();
-        let stderr = keep_lines(BufReader::new(child.stderr.take().unwrap()));
+            ],
+        );
         Sidecar {
-            child,
-            admin,
-            stdout: keep_lines(stdout),
+            proxy,
+            stdout,
             stderr,
         }
     }
 
     async fn config_dump(&self) -> Value {
-        let (status, body) = get(self.admin, "admin", "/config_dump").await;
-        assert_eq!(status, StatusCode::OK);
-        serde_json::from_slice(&body).unwrap()
+        self.proxy.admin_json("/config_dump").await
     }
 
     /// Waits until the applied config has access logging `on`.
@@ -158,24 +130,6 @@ impl Sidecar {
     }
 }
 
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn keep_lines<R: std::io::Read + Send + 'static>(reader: BufReader<R>) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let kept = lines.clone();
-    std::thread::spawn(move || {
-        for line in reader.lines().map_while(Result::ok) {
-            kept.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
 /// One GET through the outbound listener with a known request id and client headers.
 async fn call(outbound: SocketAddr, request_id: &str) -> StatusCode {
     let client = support::client();
@@ -195,25 +149,12 @@ async fn call(outbound: SocketAddr, request_id: &str) -> StatusCode {
     status
 }
 
-async fn outbound(sidecar: &Sidecar) -> SocketAddr {
-    wait_for("the outbound listener", || async {
-        let (_, body) = get(sidecar.admin, "admin", "/listeners").await;
-        let listeners: Value = serde_json::from_slice(&body).ok()?;
-        listeners
-            .as_array()?
-            .iter()
-            .find(|l| l["name"] == "outbound")
-            .and_then(|l| l["bound"].as_str()?.parse().ok())
-    })
-    .await
-}
-
 #[tokio::test]
 async fn telemetry_turns_access_logs_on_and_off_live() {
     let app = echo("v1").await;
     let pilot = Pilot::start(&[("services.yaml", &reviews_at(app.addr().port()))]);
     let sidecar = Sidecar::start(&pilot);
-    let outbound = outbound(&sidecar).await;
+    let outbound = sidecar.proxy.outbound().await;
 
     // No Telemetry: requests are served, no line is written.
     assert_eq!(call(outbound, "before-telemetry").await, StatusCode::OK);

@@ -3,10 +3,11 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,17 +52,38 @@ fn spawn(binary: &str, args: &[&str]) -> (Child, String) {
 
 /// Starts `command` and reads the one line it prints when its ports are bound.
 fn spawn_command(command: &mut Command) -> (Child, String) {
+    let (child, line, stdout) = spawn_ready(command.stderr(Stdio::inherit()));
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stdout.lines() {});
+    (child, line)
+}
+
+/// Starts `command`, reads the line it prints when its ports are bound, and hands back the
+/// rest of its stdout.
+fn spawn_ready(command: &mut Command) -> (Child, String, BufReader<ChildStdout>) {
     let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stdout.lines() {});
-    (child, line)
+    (child, line, stdout)
+}
+
+/// A child's output lines, kept as they come.
+pub type Lines = Arc<Mutex<Vec<String>>>;
+
+/// Keeps every line of `reader` from a thread of its own (so the child never blocks).
+pub fn keep_lines<R: Read + Send + 'static>(reader: R) -> Lines {
+    let lines = Lines::default();
+    let kept = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    lines
 }
 
 fn field(line: &str, name: &str) -> SocketAddr {
@@ -203,6 +225,28 @@ impl Proxy {
     /// A proxy for workload `name` in `namespace` with these flags (its config source
     /// among them), its admin, health and metrics ports free ones.
     pub fn start_args(name: &str, namespace: &str, args: &[&str]) -> Proxy {
+        let all = Self::args(name, namespace, "warn", args);
+        let (child, line) = spawn(env!("CARGO_BIN_EXE_e2e-proxy"), &all);
+        Self::new(child, name, namespace, &line)
+    }
+
+    /// As [`start_args`](Self::start_args) at log level `log`, keeping what the proxy
+    /// prints: its stdout (access log) and its stderr (logs) lines.
+    pub fn start_kept(
+        name: &str,
+        namespace: &str,
+        log: &str,
+        args: &[&str],
+    ) -> (Proxy, Lines, Lines) {
+        let all = Self::args(name, namespace, log, args);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-proxy"));
+        let (mut child, line, stdout) = spawn_ready(command.args(&all).stderr(Stdio::piped()));
+        let stderr = keep_lines(child.stderr.take().unwrap());
+        let proxy = Self::new(child, name, namespace, &line);
+        (proxy, keep_lines(stdout), stderr)
+    }
+
+    fn args<'a>(name: &'a str, namespace: &'a str, log: &'a str, args: &[&'a str]) -> Vec<&'a str> {
         let mut all = vec![
             "--workload",
             name,
@@ -215,16 +259,19 @@ impl Proxy {
             "--metrics-addr",
             "127.0.0.1:0",
             "--log",
-            "warn",
+            log,
         ];
         all.extend_from_slice(args);
-        let (child, line) = spawn(env!("CARGO_BIN_EXE_e2e-proxy"), &all);
+        all
+    }
+
+    fn new(child: Child, name: &str, namespace: &str, ready: &str) -> Proxy {
         Proxy {
             child,
             id: format!("{name}.{namespace}"),
-            admin: field(&line, "admin"),
-            health: field(&line, "health"),
-            metrics: field(&line, "metrics"),
+            admin: field(ready, "admin"),
+            health: field(ready, "health"),
+            metrics: field(ready, "metrics"),
         }
     }
 
