@@ -134,7 +134,7 @@ impl ActiveSpan {
         self.status = Some(status.as_u16());
         self.span
             .tags
-            .push(("response_flags".into(), flags.to_owned()));
+            .push(("response_flags".into(), bounded(flags)));
     }
 
     pub fn add_response_bytes(&mut self, bytes: u64) {
@@ -234,8 +234,8 @@ fn request_size(parts: &Parts) -> u64 {
 mod tests {
     use super::*;
 
-    /// A client chooses the URL, headers and `tracestate`: what a queued span keeps of
-    /// them is bounded, whatever it sends.
+    /// A client chooses the URL, headers and `tracestate`, an upstream its response
+    /// headers: what a queued span keeps of them is bounded, whatever they send.
     #[tokio::test]
     async fn a_span_keeps_bounded_request_text() {
         let long = "a".repeat(10_000);
@@ -265,13 +265,15 @@ mod tests {
             trace_state: Some(trace_state),
         };
         let peer: SocketAddr = ([127, 0, 0, 1], 1000).into();
-        let span = ActiveSpan::open(
+        let mut span = ActiveSpan::open(
             active.clone(),
             &parts,
             peer,
             Kind::Client,
             ids(long.clone()),
         );
+        // The flags header reaches the span from the upstream's response.
+        span.set_response(http::StatusCode::OK, &long);
         for (key, value) in &span.span.tags {
             assert!(value.len() <= MAX_TAG, "{key}: {} bytes", value.len());
         }
