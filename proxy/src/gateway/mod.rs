@@ -189,6 +189,8 @@ impl Gateway {
             return;
         };
         let Some(runtime) = self.http.state.current() else {
+            metrics::counter!(auto::FORWARDED, "listener" => listener.clone(), "result" => "no_cluster").increment(1);
+            tracing::debug!(%listener, %peer, ?sni, "AUTO_PASSTHROUGH: no config yet: closed");
             return;
         };
         let result = match auto::forward(&runtime, &target, stream).await {
