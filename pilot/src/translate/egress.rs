@@ -64,14 +64,11 @@ pub fn add_blackhole(index: &Index, scope: &Scope, virtual_hosts: &mut Vec<Virtu
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use mesh_core::snapshot::{ClusterSpec, DnsLookup};
 
     use super::*;
     use crate::index::Settings;
-    use crate::source::last_good::LastGood;
-    use crate::source::local::load_inputs;
+    use crate::translate::tests::index_with;
     use crate::translate::{Node, outbound_route_config};
 
     const EXTERNAL: &str = r#"
@@ -97,14 +94,11 @@ spec:
 
     /// The index of `config` (one file) under the mesh-wide outbound `mode`.
     fn index(config: &str, mode: OutboundMode) -> Index {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("config.yaml"), config).expect("write config");
-        let inputs = load_inputs(dir.path(), &mut LastGood::default());
         let settings = Settings {
             outbound_traffic_policy: mode,
             ..Settings::default()
         };
-        Index::new(settings, Arc::new(inputs))
+        index_with(config, settings)
     }
 
     /// A sidecar in namespace `shop`.

@@ -1,21 +1,11 @@
-use std::sync::Arc;
-
 use mesh_core::compile::compile;
 use mesh_core::config::ServerTlsMode;
 use mesh_core::snapshot::{ListenerProtocol, Snapshot};
 
 use super::super::{Node, snapshot};
 use super::*;
-use crate::index::{Index, Settings};
-use crate::source::last_good::LastGood;
-use crate::source::local::load_inputs;
-
-fn index_of_yaml(yaml: &str) -> Index {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("config.yaml"), yaml).expect("write config");
-    let inputs = load_inputs(dir.path(), &mut LastGood::default());
-    Index::new(Settings::default(), Arc::new(inputs))
-}
+use crate::index::Index;
+use crate::translate::tests::index_of_yaml;
 
 fn gateway_node(labels: &[(&str, &str)]) -> Node {
     Node {

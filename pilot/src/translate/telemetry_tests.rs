@@ -1,14 +1,11 @@
 //! The Telemetry hierarchy: mesh-wide, namespace, workload, and provider resolution.
 
-use std::sync::Arc;
-
 use mesh_core::config::MeshConfig;
 use mesh_core::snapshot::TracingSpec;
 
 use super::*;
 use crate::index::Settings;
-use crate::source::last_good::LastGood;
-use crate::source::local::load_inputs;
+use crate::translate::tests::index_with;
 
 const MESH_CONFIG: &str = r#"
 extensionProviders:
@@ -21,14 +18,11 @@ extensionProviders:
 "#;
 
 fn index(mesh_config: &str, yaml: &str) -> Index {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("config.yaml"), yaml).expect("write config");
-    let inputs = load_inputs(dir.path(), &mut LastGood::default());
     let settings = Settings {
         mesh_config: MeshConfig::parse(mesh_config, "mesh.yaml").expect("mesh config"),
         ..Settings::default()
     };
-    Index::new(settings, Arc::new(inputs))
+    index_with(yaml, settings)
 }
 
 /// A Telemetry `namespace/name` with `spec` (YAML indented by four).

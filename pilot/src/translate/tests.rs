@@ -10,14 +10,24 @@ use crate::source::last_good::LastGood;
 use crate::source::local::load_inputs;
 
 fn index_of(path: &Path) -> Index {
-    let inputs = load_inputs(path, &mut LastGood::default());
-    Index::new(Settings::default(), Arc::new(inputs))
+    index_in(path, Settings::default())
 }
 
-fn index_of_yaml(yaml: &str) -> Index {
+fn index_in(path: &Path, settings: Settings) -> Index {
+    let inputs = load_inputs(path, &mut LastGood::default());
+    Index::new(settings, Arc::new(inputs))
+}
+
+/// The index of one config file holding `yaml`, under `settings`; the other test modules
+/// of `translate` build theirs with it too.
+pub(super) fn index_with(yaml: &str, settings: Settings) -> Index {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("config.yaml"), yaml).expect("write config");
-    index_of(dir.path())
+    index_in(dir.path(), settings)
+}
+
+pub(super) fn index_of_yaml(yaml: &str) -> Index {
+    index_with(yaml, Settings::default())
 }
 
 fn examples() -> std::path::PathBuf {
