@@ -79,7 +79,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn run(args: &StatArgs, out: &mut impl Write) -> Result<Status, CommandError> {
     let runtime = super::top::runtime()?;
     runtime.block_on(async {
-        let mut source = Source::open(&args.state, args.prometheus.as_deref(), args.window)?;
+        let source = Source::open(&args.state, args.prometheus.as_deref(), args.window)?;
         // Locally the workloads are known before measuring: a wrong name fails at once.
         let local: Vec<_> = source
             .targets()
@@ -89,21 +89,16 @@ pub fn run(args: &StatArgs, out: &mut impl Write) -> Result<Status, CommandError
         if !local.is_empty() {
             select(&local, source.namespace(), args.target.as_deref())?;
         }
-        let mut interrupt = super::top::Interrupt::listen()?;
-        loop {
-            let Some(measured) = interrupt.or(source.measure(args.window)).await else {
-                return Ok(Status::Success);
-            };
-            let measured = measured?;
-            if args.watch && args.output == StatOutput::Table {
-                super::top::clear_screen(out)?;
-            }
-            write(args, &source, &measured, out)?;
-            out.flush()?;
-            if !args.watch || interrupt.during(args.window).await {
-                return Ok(Status::Success);
-            }
-        }
+        let rounds = super::top::Rounds {
+            first: args.window,
+            window: args.window,
+            every: args.watch.then_some(args.window),
+            clear: args.watch && args.output == StatOutput::Table,
+        };
+        super::top::refresh(source, rounds, out, |source, measured, out| {
+            write(args, source, measured, out)
+        })
+        .await
     })
 }
 

@@ -78,29 +78,60 @@ pub(crate) fn clear_screen(out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How `stat` and `top` measure and print, round after round.
+pub(crate) struct Rounds {
+    /// The window of the first measurement.
+    pub first: Duration,
+    /// The window of every later one.
+    pub window: Duration,
+    /// The wait between rounds; None: one round only.
+    pub every: Option<Duration>,
+    /// Clear the terminal before each print.
+    pub clear: bool,
+}
+
+/// Measures `source` and prints it with `print`, round after round as `rounds` says, until
+/// Ctrl-C (which ends it with success, even mid-measurement).
+pub(crate) async fn refresh<W: Write>(
+    mut source: Source,
+    rounds: Rounds,
+    out: &mut W,
+    mut print: impl FnMut(&Source, &Measured, &mut W) -> Result<(), CommandError>,
+) -> Result<Status, CommandError> {
+    let mut interrupt = Interrupt::listen()?;
+    let mut window = rounds.first;
+    loop {
+        let Some(measured) = interrupt.or(source.measure(window)).await else {
+            return Ok(Status::Success);
+        };
+        let measured = measured?;
+        if rounds.clear {
+            clear_screen(out)?;
+        }
+        print(&source, &measured, out)?;
+        out.flush()?;
+        match rounds.every {
+            Some(every) if !interrupt.during(every).await => window = rounds.window,
+            _ => return Ok(Status::Success),
+        }
+    }
+}
+
 pub fn run(args: &TopArgs, out: &mut impl Write) -> Result<Status, CommandError> {
     runtime()?.block_on(async {
-        // The first window is the interval (or --window if shorter), so the first table
-        // comes soon; later ones span --window.
-        let first = args.interval.min(args.window);
-        let mut source = Source::open(&args.state, args.prometheus.as_deref(), args.window)?;
-        let mut interrupt = Interrupt::listen()?;
-        let mut window = first;
-        loop {
-            let Some(measured) = interrupt.or(source.measure(window)).await else {
-                return Ok(Status::Success);
-            };
-            let measured = measured?;
-            if !args.once {
-                clear_screen(out)?;
-            }
-            write(&measured, args.once, out)?;
-            out.flush()?;
-            if args.once || interrupt.during(args.interval).await {
-                return Ok(Status::Success);
-            }
-            window = args.window;
-        }
+        let source = Source::open(&args.state, args.prometheus.as_deref(), args.window)?;
+        let rounds = Rounds {
+            // The first window is the interval (or --window if shorter), so the first table
+            // comes soon; later ones span --window.
+            first: args.interval.min(args.window),
+            window: args.window,
+            every: (!args.once).then_some(args.interval),
+            clear: !args.once,
+        };
+        refresh(source, rounds, out, |_, measured, out| {
+            write(measured, args.once, out)
+        })
+        .await
     })
 }
 
