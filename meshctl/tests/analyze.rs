@@ -362,13 +362,16 @@ fn mesh_config_checks_the_telemetry_providers() {
     let config_arg = config.to_str().expect("UTF-8");
     let output = meshctl(&["analyze", "-f", config_arg]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    let output = meshctl(&[
-        "analyze",
-        "-f",
-        config_arg,
-        "--mesh-config",
-        mesh.to_str().expect("UTF-8"),
-    ]);
+    let with_mesh_config = || {
+        meshctl(&[
+            "analyze",
+            "-f",
+            config_arg,
+            "--mesh-config",
+            mesh.to_str().expect("UTF-8"),
+        ])
+    };
+    let output = with_mesh_config();
     let printed = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{printed}");
     assert!(
@@ -383,13 +386,7 @@ fn mesh_config_checks_the_telemetry_providers() {
     );
 
     std::fs::write(&mesh, "extensionProviders:\n- name: x\n").expect("write");
-    let output = meshctl(&[
-        "analyze",
-        "-f",
-        config_arg,
-        "--mesh-config",
-        mesh.to_str().expect("UTF-8"),
-    ]);
+    let output = with_mesh_config();
     let printed = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{printed}");
     assert!(printed.contains("extensionProviders[0]"), "{printed}");
