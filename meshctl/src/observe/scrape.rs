@@ -79,8 +79,11 @@ pub async fn scrape(targets: &[Target]) -> Scrape {
         tasks.spawn(async move { (index, get_text(addr, "/stats/prometheus").await) });
     }
     let mut answers = vec![None; targets.len()];
-    while let Some(Ok((index, answer))) = tasks.join_next().await {
-        answers[index] = Some(answer);
+    // A task that failed leaves its target's answer empty; the others are still read.
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((index, answer)) = joined {
+            answers[index] = Some(answer);
+        }
     }
     let mut scrape = Scrape {
         at: Instant::now(),
