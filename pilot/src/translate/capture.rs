@@ -190,7 +190,7 @@ pub fn registry_only(index: &Index, scope: &Scope) -> Option<(Vec<ListenerSpec>,
 }
 
 /// An HTTP listener with nothing set but its name and address.
-fn plain_listener(name: String, address: SocketAddr) -> ListenerSpec {
+pub(super) fn plain_listener(name: String, address: SocketAddr) -> ListenerSpec {
     ListenerSpec {
         name,
         address,

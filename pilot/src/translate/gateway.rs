@@ -128,18 +128,7 @@ fn port_listener(
 ) {
     let address = bind_address(node, servers, port);
     let name = format!("{}_{port}", address.ip());
-    let mut listener = ListenerSpec {
-        name: name.clone(),
-        address,
-        protocol: ListenerProtocol::Http,
-        route_config: None,
-        tcp_route: Vec::new(),
-        app_protocol: None,
-        server_first_ports: Vec::new(),
-        detect_timeout: None,
-        inbound: None,
-        tls: None,
-    };
+    let mut listener = super::capture::plain_listener(name.clone(), address);
     let protocols: Vec<Protocol> = servers.iter().map(Bound::protocol).collect();
     if protocols.iter().all(|p| *p == Protocol::Tcp) {
         listener.protocol = ListenerProtocol::Tcp;
