@@ -267,43 +267,12 @@ clusters:
 /// One worker, TLS with HTTP/1.1 and HTTP/2 by ALPN on one port, a keep-alive pool to
 /// the upstream.
 fn nginx_config(dir: &Path, port: u16, upstream: SocketAddr, cert: &Cert) -> String {
-    let dir = dir.display();
-    format!(
-        r#"worker_processes 1;
-daemon off;
-pid {dir}/nginx-tls.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/client_body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  upstream echo {{
-    server {upstream};
-    keepalive 64;
-    keepalive_requests 10000000;
-  }}
-  server {{
-    listen 127.0.0.1:{port} ssl http2;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    location / {{
-      proxy_pass http://echo;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }}
-  }}
-}}
-"#,
-        crt = cert.cert,
-        key = cert.key,
-    )
+    let server = format!(
+        "listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {};\n    \
+         ssl_certificate_key {};\n    ssl_protocols TLSv1.2 TLSv1.3;",
+        cert.cert, cert.key
+    );
+    targets::nginx_proxy_config(dir, "nginx-tls", upstream, &server)
 }
 
 /// One thread, TLS with ALPN h2 and http/1.1, connections to the upstream reused.

@@ -373,11 +373,19 @@ clusters:
 /// One worker, a keep-alive pool to the upstream, no access log; h2c on its own port
 /// (nginx 1.22 cannot serve HTTP/1.1 and h2c prior knowledge on one plaintext port).
 pub fn nginx_config(dir: &Path, h1: u16, h2: u16, upstream: SocketAddr) -> String {
+    let server = format!("listen 127.0.0.1:{h1};\n    listen 127.0.0.1:{h2} http2;");
+    nginx_proxy_config(dir, "nginx", upstream, &server)
+}
+
+/// The nginx configuration every bench shares: one worker, its files in `dir` (the pid file
+/// named after `name`), no access log, a keep-alive pool to `upstream`, and one server whose
+/// listen (and TLS) directives are `server` and which proxies everything to the pool.
+pub fn nginx_proxy_config(dir: &Path, name: &str, upstream: SocketAddr, server: &str) -> String {
     let dir = dir.display();
     format!(
         r#"worker_processes 1;
 daemon off;
-pid {dir}/nginx.pid;
+pid {dir}/{name}.pid;
 error_log {dir}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
@@ -395,8 +403,7 @@ http {{
     keepalive_requests 10000000;
   }}
   server {{
-    listen 127.0.0.1:{h1};
-    listen 127.0.0.1:{h2} http2;
+    {server}
     location / {{
       proxy_pass http://echo;
       proxy_http_version 1.1;
