@@ -18,15 +18,9 @@ pub const BLACKHOLE: &str = "block_all";
 
 /// The mode in force for proxies of `scope`.
 pub fn outbound_mode(index: &Index, scope: &Scope) -> OutboundMode {
-    let sidecar = scope.sidecar.as_deref().and_then(|name| {
-        index
-            .sidecars
-            .iter()
-            .find(|s| format!("{}/{}", s.metadata.namespace, s.metadata.name) == name)
-    });
-    sidecar
-        .and_then(|s| s.spec.outbound_traffic_policy.as_ref())
-        .map_or(index.settings.outbound_traffic_policy, |p| p.mode)
+    scope
+        .outbound_mode
+        .unwrap_or(index.settings.outbound_traffic_policy)
 }
 
 /// Under REGISTRY_ONLY, a `*` virtual host refusing what no other one serves (unless a

@@ -1,6 +1,7 @@
 //! What a proxy can see: the services, routes and policies exported to its namespace and,
 //! when a Sidecar applies to it, only the hosts its egress section imports.
 
+use mesh_core::config::OutboundMode;
 use mesh_core::host::covers;
 use mesh_core::model::{Labels, selects};
 
@@ -18,6 +19,8 @@ pub struct Scope {
     pub sidecar: Option<String>,
     /// Its egress hosts as `(namespace, host)` patterns; `None`: everything exported.
     egress: Option<Vec<(String, String)>>,
+    /// Its `outboundTrafficPolicy` mode, if it sets one.
+    pub(super) outbound_mode: Option<OutboundMode>,
 }
 
 pub struct VisibleService<'a> {
@@ -46,6 +49,9 @@ impl Scope {
             root_namespace: root.clone(),
             sidecar: sidecar.map(|sc| format!("{}/{}", sc.metadata.namespace, sc.metadata.name)),
             egress,
+            outbound_mode: sidecar
+                .and_then(|sc| sc.spec.outbound_traffic_policy.as_ref())
+                .map(|p| p.mode),
         }
     }
 
