@@ -26,7 +26,6 @@ pub use table::{Slot, Table, Unknown, slot};
 use crate::accept::accept_loop;
 use crate::detect::{Auto, HttpSide, sniff};
 use crate::drain::Drain;
-use crate::http::Connection;
 use crate::inbound::Inbound;
 use crate::tcp::Forwarder;
 
@@ -174,15 +173,7 @@ pub async fn serve(
 }
 
 async fn serve_http(http: &HttpSide, stream: TcpStream, peer: SocketAddr, port: u16) {
-    let connection = Arc::new(Connection {
-        state: http.state.clone(),
-        metrics: http.metrics.clone(),
-        upstreams: http.upstreams.clone(),
-        route_config: http.route_config.clone(),
-        local_port: port,
-        peer,
-        inbound: None,
-    });
+    let connection = http.connection(&http.route_config, port, peer);
     crate::http::serve_connection(stream, connection, http.drain.clone()).await;
 }
 

@@ -43,6 +43,27 @@ pub struct HttpSide {
     pub drain: Drain,
 }
 
+impl HttpSide {
+    /// What the requests of one accepted, non-inbound connection share, served by the
+    /// route table `route_config`.
+    pub fn connection(
+        &self,
+        route_config: &str,
+        local_port: u16,
+        peer: SocketAddr,
+    ) -> Arc<Connection> {
+        Arc::new(Connection {
+            state: self.state.clone(),
+            metrics: self.metrics.clone(),
+            upstreams: self.upstreams.clone(),
+            route_config: route_config.to_owned(),
+            local_port,
+            peer,
+            inbound: None,
+        })
+    }
+}
+
 /// Accepts until `stop` fires or draining starts; each connection is detected and served on
 /// its own task.
 pub async fn serve(
@@ -81,15 +102,7 @@ impl Auto {
 
     async fn serve_http(&self, stream: TcpStream, peer: SocketAddr, local_port: u16) {
         let http = &self.http;
-        let connection = Arc::new(Connection {
-            state: http.state.clone(),
-            metrics: http.metrics.clone(),
-            upstreams: http.upstreams.clone(),
-            route_config: http.route_config.clone(),
-            local_port,
-            peer,
-            inbound: None,
-        });
+        let connection = http.connection(&http.route_config, local_port, peer);
         crate::http::serve_connection(stream, connection, http.drain.clone()).await;
     }
 }

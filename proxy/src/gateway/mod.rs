@@ -31,7 +31,6 @@ use tokio_rustls::TlsAcceptor;
 use crate::accept::accept_loop;
 use crate::detect::HttpSide;
 use crate::drain::Drain;
-use crate::http::Connection;
 use crate::identity::CertificateManager;
 use crate::tcp::Forwarder;
 use client_hello::Hello;
@@ -232,15 +231,7 @@ impl Gateway {
         if let Some(route_config) = routes {
             let client = self.client(&stream, peer);
             let http = &self.http;
-            let connection = Arc::new(Connection {
-                state: http.state.clone(),
-                metrics: http.metrics.clone(),
-                upstreams: http.upstreams.clone(),
-                route_config: route_config.clone(),
-                local_port,
-                peer,
-                inbound: None,
-            });
+            let connection = http.connection(route_config, local_port, peer);
             // Istio's gateway default (SANITIZE_SET): what a client sent is dropped, and a
             // verified SPIFFE ID (ISTIO_MUTUAL, or a MUTUAL client's) is stated instead.
             let prepare = move |headers: &mut http::HeaderMap| {
@@ -292,15 +283,7 @@ pub async fn serve_plain(
     let local_port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     accept_loop(listener, drain, stop, move |stream, peer| {
         let _ = stream.set_nodelay(true);
-        let connection = Arc::new(Connection {
-            state: http.state.clone(),
-            metrics: http.metrics.clone(),
-            upstreams: http.upstreams.clone(),
-            route_config: http.route_config.clone(),
-            local_port,
-            peer,
-            inbound: None,
-        });
+        let connection = http.connection(&http.route_config, local_port, peer);
         let sanitize = |headers: &mut http::HeaderMap| {
             headers.remove(crate::inbound::xfcc::XFCC);
         };
