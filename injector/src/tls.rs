@@ -161,7 +161,8 @@ impl CertFiles {
         bundle: watch::Sender<String>,
         every: Duration,
     ) {
-        let mut ticks = tokio::time::interval(every);
+        // The files were read at start: the first reload is one period later.
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             ticks.tick().await;
             match self.load() {
