@@ -239,6 +239,12 @@ fn binds(vs: &Object<VirtualServiceSpec>, gateway: &str) -> bool {
         .any(|g| g != MESH_GATEWAY && qualified(g, &vs.metadata.namespace) == gateway)
 }
 
+/// Whether a match naming `gateways` (none: all of the VirtualService's) applies on
+/// `gateway`, the names resolved in the VirtualService's `namespace`.
+fn applies_on(gateways: &[String], namespace: &str, gateway: &str) -> bool {
+    gateways.is_empty() || gateways.iter().any(|g| qualified(g, namespace) == gateway)
+}
+
 fn qualified(gateway: &str, namespace: &str) -> String {
     if gateway.contains('/') {
         gateway.to_owned()
@@ -367,10 +373,7 @@ fn http_routes(vs: &Object<VirtualServiceSpec>, gateway: &str, port: u16) -> Vec
             if !route.matches.is_empty() {
                 route.matches.retain(|m| {
                     m.port.is_none_or(|p| p == u32::from(port))
-                        && (m.gateways.is_empty()
-                            || m.gateways
-                                .iter()
-                                .any(|g| qualified(g, namespace) == gateway))
+                        && applies_on(&m.gateways, namespace, gateway)
                 });
                 if route.matches.is_empty() {
                     return None;
@@ -422,12 +425,7 @@ fn tls_routes(index: &Index, servers: &[Bound<'_>]) -> Vec<TlsRoute> {
                 let matches: Vec<_> = route
                     .matches
                     .iter()
-                    .filter(|m| {
-                        m.gateways.is_empty()
-                            || m.gateways
-                                .iter()
-                                .any(|g| qualified(g, namespace) == gateway)
-                    })
+                    .filter(|m| applies_on(&m.gateways, namespace, &gateway))
                     .cloned()
                     .map(|mut m| {
                         m.gateways.clear();
@@ -461,12 +459,9 @@ fn tcp_routes(index: &Index, servers: &[Bound<'_>]) -> Option<Vec<RouteDestinati
                     .iter()
                     .find(|r: &&TcpRoute| {
                         r.matches.is_empty()
-                            || r.matches.iter().any(|m| {
-                                m.gateways.is_empty()
-                                    || m.gateways
-                                        .iter()
-                                        .any(|g| qualified(g, namespace) == gateway)
-                            })
+                            || r.matches
+                                .iter()
+                                .any(|m| applies_on(&m.gateways, namespace, &gateway))
                     })
                     .map(|r| resolved(&r.route, namespace))
             })
