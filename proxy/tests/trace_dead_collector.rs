@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use setup::{A_FLAGS, outbound, telemetry};
-use support::{DEADLINE, HttpClient, Proxy, client, echo, send};
+use support::{HttpClient, Proxy, client, echo, send};
 
 const REQUESTS: usize = 3000;
 const CONCURRENCY: usize = 8;
@@ -78,29 +78,6 @@ async fn black_hole() -> SocketAddr {
     addr
 }
 
-async fn tracing_stats(proxy: &Proxy) -> serde_json::Value {
-    proxy.admin_json("/tracing").await
-}
-
-/// `/tracing` once `done` holds.
-async fn wait_tracing(
-    proxy: &Proxy,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let status = tracing_stats(proxy).await;
-        if done(&status) {
-            return status;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "/tracing never matched: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn stat(status: &serde_json::Value, name: &str) -> u64 {
     status["stats"][name].as_u64().unwrap()
 }
@@ -130,14 +107,16 @@ async fn a_dead_or_silent_collector_changes_neither_latency_nor_memory() {
     {
         proxy.write_snapshot(&outbound(app.addr(), &telemetry(Some(collector), 100.0)));
         proxy.wait_applied(version as u64 + 2).await;
-        let failures_before = stat(&tracing_stats(&proxy).await, "export_failures");
+        let failures_before = stat(&proxy.admin_json("/tracing").await, "export_failures");
         let latencies = load(entry).await;
         sent += latencies.len() as u64;
         let p99 = percentile(&latencies, 0.99);
         let rss = rss_kib(proxy.pid());
         rss_max = rss_max.max(rss);
         // A failed export takes up to its 2 s deadline against the black hole.
-        let status = wait_tracing(&proxy, |s| stat(s, "export_failures") > failures_before).await;
+        let status = proxy
+            .wait_admin("/tracing", |s| stat(s, "export_failures") > failures_before)
+            .await;
         let (exported, dropped) = (
             stat(&status, "spans_exported"),
             stat(&status, "spans_dropped"),

@@ -121,32 +121,18 @@ async fn two_hops_report_a_parent_child_chain_with_istios_tags() {
     }
 
     // The collector holds the spans before the proxy hears back: its count follows.
-    let status = tracing_status(&mesh.a, |s| s["stats"]["spans_exported"] == 2).await;
+    let status = mesh
+        .a
+        .wait_admin("/tracing", |s| s["stats"]["spans_exported"] == 2)
+        .await;
     assert_eq!(status["enabled"], true, "{status}");
     assert_eq!(status["service_name"], "productpage.shop");
     assert_eq!(status["stats"]["spans_dropped"], 0, "{status}");
-    tracing_status(&mesh.b, |s| s["stats"]["spans_exported"] == 2).await;
+    mesh.b
+        .wait_admin("/tracing", |s| s["stats"]["spans_exported"] == 2)
+        .await;
     let exported = metric_value(&mesh.b, "mesh_trace_spans_exported_total", &[]).await;
     assert_eq!(exported, 2.0, "B's metric");
-}
-
-/// `/tracing` once `done` holds.
-async fn tracing_status(
-    proxy: &Proxy,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let start = std::time::Instant::now();
-    loop {
-        let status = proxy.admin_json("/tracing").await;
-        if done(&status) {
-            return status;
-        }
-        assert!(
-            start.elapsed() < support::DEADLINE,
-            "/tracing never matched: {status}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

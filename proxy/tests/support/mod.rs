@@ -127,21 +127,28 @@ impl Proxy {
             .await;
     }
 
+    /// `/config_dump` once its `status` satisfies `done`.
     pub async fn wait_status(
         &self,
         done: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
+        self.wait_admin("/config_dump", |dump| done(&dump["status"]))
+            .await
+    }
+
+    /// The admin endpoint `path` once its JSON satisfies `done`; panics after [`DEADLINE`].
+    pub async fn wait_admin(
+        &self,
+        path: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let start = Instant::now();
         loop {
-            let dump = self.admin_json("/config_dump").await;
-            if done(&dump["status"]) {
-                return dump;
+            let value = self.admin_json(path).await;
+            if done(&value) {
+                return value;
             }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "status never matched: {}",
-                dump["status"]
-            );
+            assert!(start.elapsed() < DEADLINE, "{path} never matched: {value}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
