@@ -159,6 +159,24 @@ pub fn build(root: &Path) -> anyhow::Result<Binaries> {
     })
 }
 
+/// Runs this same xtask command again as a release build, for benches whose own work must
+/// not be the slow part.
+pub(crate) fn rerun_in_release(root: &Path) -> anyhow::Result<()> {
+    cargo(
+        root,
+        &["build", "--release", "-p", "xtask", "--bin", "xtask"],
+    )?;
+    let xtask = release_dir(root).join("xtask");
+    let status = Command::new(&xtask)
+        .args(std::env::args_os().skip(1))
+        .status()
+        .with_context(|| format!("running {}", xtask.display()))?;
+    if !status.success() {
+        bail!("the release bench failed ({status})");
+    }
+    Ok(())
+}
+
 /// Where `cargo build --release` puts the binaries.
 pub(crate) fn release_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

@@ -82,19 +82,7 @@ impl Drop for Injector {
 pub fn run(args: WebhookArgs, root: &Path) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         // The generator's own TLS and HTTP must not be the slow part: run it in release.
-        setup::cargo(
-            root,
-            &["build", "--release", "-p", "xtask", "--bin", "xtask"],
-        )?;
-        let status = Command::new(setup::release_dir(root).join("xtask"))
-            .args(std::env::args_os().skip(1))
-            .current_dir(root)
-            .status()
-            .context("running the release xtask")?;
-        if !status.success() {
-            bail!("bench webhook failed");
-        }
-        return Ok(());
+        return setup::rerun_in_release(root);
     }
     setup::cargo(root, &["build", "--release", "-p", "mesh-injector"])?;
     let binary = setup::release_dir(root).join("injector");

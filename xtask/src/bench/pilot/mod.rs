@@ -16,12 +16,11 @@ mod stats;
 mod wire;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 
-use super::setup::{cargo, release_dir};
+use super::setup::{cargo, release_dir, rerun_in_release};
 use config::{ConfigDir, Shape};
 use report::PilotReport;
 use run::{Change, Launch, Session};
@@ -152,22 +151,6 @@ async fn measure(args: &PilotArgs, binary: &Path, temp: &Path) -> anyhow::Result
         scenarios,
         ..PilotReport::default()
     })
-}
-
-fn rerun_in_release(root: &Path) -> anyhow::Result<()> {
-    cargo(
-        root,
-        &["build", "--release", "-p", "xtask", "--bin", "xtask"],
-    )?;
-    let xtask = release_dir(root).join("xtask");
-    let status = Command::new(&xtask)
-        .args(std::env::args_os().skip(1))
-        .status()
-        .with_context(|| format!("running {}", xtask.display()))?;
-    if !status.success() {
-        bail!("the release bench failed ({status})");
-    }
-    Ok(())
 }
 
 /// The command, the date, the machine and the versions, as the proxy bench records them,
