@@ -87,15 +87,7 @@ fn names(der: &[u8]) -> Vec<String> {
         .filter_map(|name| match name {
             GeneralName::DNSName(dns) => Some((*dns).to_owned()),
             GeneralName::URI(uri) => Some((*uri).to_owned()),
-            GeneralName::IPAddress(ip) => match ip.len() {
-                4 => <[u8; 4]>::try_from(*ip)
-                    .ok()
-                    .map(|b| std::net::IpAddr::from(b).to_string()),
-                16 => <[u8; 16]>::try_from(*ip)
-                    .ok()
-                    .map(|b| std::net::IpAddr::from(b).to_string()),
-                _ => None,
-            },
+            GeneralName::IPAddress(ip) => crate::tls::ip_text(ip).map(|ip| ip.to_string()),
             _ => None,
         })
         .collect()

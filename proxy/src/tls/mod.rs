@@ -58,6 +58,7 @@ pub use outbound::{
 pub use resolve::ManagerResolver;
 pub use sniff::{SNIFF_LEN, Sniff, is_tls_client_hello, sniff};
 pub use user_verify::SanMismatch;
+pub(crate) use user_verify::ip_text;
 pub use verify::{ClientVerifier, ServerVerifier, UnexpectedIdentity};
 
 use crate::identity::{CertificateManager, Identity, x509};

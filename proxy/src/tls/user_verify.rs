@@ -196,7 +196,8 @@ fn presented(der: &[u8]) -> Vec<String> {
         .collect()
 }
 
-fn ip_text(bytes: &[u8]) -> Option<std::net::IpAddr> {
+/// An IP SAN's 4 or 16 bytes as an address; `None` for any other length.
+pub(crate) fn ip_text(bytes: &[u8]) -> Option<std::net::IpAddr> {
     match bytes.len() {
         4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),
         16 => <[u8; 16]>::try_from(bytes).ok().map(std::net::IpAddr::from),
