@@ -399,11 +399,7 @@ fn decode_listener(name: &str, l: &pb::Listener) -> Result<ListenerSpec, DecodeE
             },
         }),
     };
-    let tls = if l.tls_json.is_empty() {
-        None
-    } else {
-        Some(from_json(&l.tls_json).map_err(|e| fail(format!("tlsJson{e}")))?)
-    };
+    let tls = optional_json(&l.tls_json).map_err(|e| fail(format!("tlsJson{e}")))?;
     Ok(ListenerSpec {
         tls,
         inbound,
@@ -466,21 +462,14 @@ fn decode_cluster(name: &str, c: &pb::Cluster) -> Result<ClusterSpec, DecodeErro
     let fail = |message: String| error("cluster", name, message);
     let port =
         u16::try_from(c.port).map_err(|_| fail(format!("port: {} is not a port", c.port)))?;
-    let traffic_policy: Option<TrafficPolicy> = if c.traffic_policy_json.is_empty() {
-        None
-    } else {
-        Some(from_json(&c.traffic_policy_json).map_err(|e| fail(format!("trafficPolicy{e}")))?)
-    };
+    let traffic_policy: Option<TrafficPolicy> =
+        optional_json(&c.traffic_policy_json).map_err(|e| fail(format!("trafficPolicy{e}")))?;
     let subsets: Vec<Subset> = if c.subsets_json.is_empty() {
         Vec::new()
     } else {
         from_json(&c.subsets_json).map_err(|e| fail(format!("subsets{e}")))?
     };
-    let dns = if c.dns_json.is_empty() {
-        None
-    } else {
-        Some(from_json(&c.dns_json).map_err(|e| fail(format!("dns{e}")))?)
-    };
+    let dns = optional_json(&c.dns_json).map_err(|e| fail(format!("dns{e}")))?;
     Ok(ClusterSpec {
         host: c.host.clone(),
         port,
@@ -520,6 +509,15 @@ fn decode_endpoints(
             })
         })
         .collect()
+}
+
+/// An optional JSON field: empty is `None`.
+fn optional_json<T: DeserializeOwned>(text: &str) -> Result<Option<T>, String> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        from_json(text).map(Some)
+    }
 }
 
 /// Parses JSON, the error starting with the path of the field (`[0].route[1].weight: ...`).
