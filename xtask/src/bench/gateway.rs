@@ -58,7 +58,6 @@ struct Row {
 pub fn run(args: GatewayArgs, root: &Path) -> anyhow::Result<()> {
     let edges = [TargetKind::Mesh, TargetKind::Nginx, TargetKind::Haproxy];
     let tools = Tools::find_or_install(&edges)?;
-    require_openssl()?;
     let bins = setup::build(root)?;
     let temp = TempDir::new()?;
     let dir = temp.path.clone();
@@ -118,18 +117,6 @@ pub fn run(args: GatewayArgs, root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn require_openssl() -> anyhow::Result<()> {
-    let found = Command::new("openssl")
-        .arg("version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        bail!("openssl is missing (it makes the edge's certificate): apt-get install openssl");
-    }
-    Ok(())
-}
-
 /// The edge's certificate: (cert, key, both in one file for HAProxy).
 struct Cert {
     cert: String,
@@ -145,26 +132,15 @@ fn certificate(dir: &Path) -> anyhow::Result<Cert> {
         key: path("edge-key.pem"),
         combined: path("edge-combined.pem"),
     };
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=bench.example.com"])
-        .args(["-addext", "subjectAltName=DNS:bench.example.com"])
-        .args(["-keyout", &cert.key, "-out", &cert.cert])
-        .stderr(Stdio::null())
-        .status()
-        .context("running openssl")?;
-    if !status.success() {
-        bail!("openssl could not make the edge's certificate");
-    }
-    let combined = std::fs::read_to_string(&cert.cert)? + &std::fs::read_to_string(&cert.key)?;
-    std::fs::write(&cert.combined, combined)?;
+    let mut params = rcgen::CertificateParams::new(vec!["bench.example.com".to_owned()])?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "bench.example.com");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let (cert_pem, key_pem) = (params.self_signed(&key)?.pem(), key.serialize_pem());
+    std::fs::write(&cert.cert, &cert_pem)?;
+    std::fs::write(&cert.key, &key_pem)?;
+    std::fs::write(&cert.combined, cert_pem + &key_pem)?;
     Ok(cert)
 }
 
@@ -376,4 +352,33 @@ fn render(rows: &[Row], args: &GatewayArgs, seconds: u32) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    use super::*;
+
+    #[test]
+    fn the_edge_certificate_is_a_matching_p256_pair_in_three_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = certificate(dir.path()).expect("certificate");
+        let chain: Vec<_> = CertificateDer::pem_file_iter(&cert.cert)
+            .expect("cert file")
+            .collect::<Result<_, _>>()
+            .expect("cert pem");
+        assert_eq!(chain.len(), 1);
+        let key = PrivateKeyDer::from_pem_file(&cert.key).expect("key pem");
+        let signer = rustls::crypto::ring::default_provider()
+            .key_provider
+            .load_private_key(key)
+            .expect("key loads");
+        assert_eq!(signer.algorithm(), rustls::SignatureAlgorithm::ECDSA);
+        let combined = std::fs::read_to_string(&cert.combined).expect("combined");
+        let both = std::fs::read_to_string(&cert.cert).expect("cert")
+            + &std::fs::read_to_string(&cert.key).expect("key");
+        assert_eq!(combined, both);
+    }
 }
