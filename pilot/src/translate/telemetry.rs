@@ -127,9 +127,9 @@ impl Merged {
             return false;
         }
         let providers = if self.log_providers.is_empty() {
-            defaults.clone()
+            defaults
         } else {
-            self.log_providers.clone()
+            &self.log_providers
         };
         providers.is_empty()
             || providers
