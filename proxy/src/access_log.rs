@@ -11,11 +11,13 @@ pub mod writer;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use http::request::Parts;
 use mesh_core::snapshot::TelemetrySpec;
 use serde::Serialize;
+
+use crate::time_text::format_rfc3339_millis as rfc3339;
 
 /// What the last applied snapshot's Telemetry asks. Process-wide like the metrics recorder:
 /// a proxy process serves one snapshot at a time.
@@ -201,24 +203,9 @@ impl Entry {
     }
 }
 
-/// `2026-11-21T03:59:55.123Z`.
-fn rfc3339(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = crate::time_text::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
 
