@@ -7,55 +7,14 @@
 
 mod support;
 
+#[allow(dead_code)]
+#[path = "../../proxy/tests/dns/server.rs"]
+mod dns;
+
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 
-use hickory_resolver::proto::op::{Message, ResponseCode};
-use hickory_resolver::proto::rr::rdata::A;
-use hickory_resolver::proto::rr::{RData, Record, RecordType};
+use dns::{DnsServer, HOST, echo_on};
 use support::{Pilot, Proxy, version_via, wait_for};
-use tokio::net::UdpSocket;
-
-const HOST: &str = "api.external.com";
-
-/// Answers A queries for [`HOST`] with the current address (TTL 1 s); nothing else.
-async fn dns_server(bind: &str, first: Ipv4Addr) -> (SocketAddr, Arc<Mutex<Ipv4Addr>>) {
-    let socket = UdpSocket::bind(bind).await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    let answer = Arc::new(Mutex::new(first));
-    let current = answer.clone();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
-            let Ok(query) = Message::from_vec(&buf[..n]) else {
-                continue;
-            };
-            let (id, op) = (query.metadata.id, query.metadata.op_code);
-            let mut reply = Message::error_msg(id, op, ResponseCode::NoError);
-            reply.metadata.recursion_desired = query.metadata.recursion_desired;
-            reply.metadata.recursion_available = true;
-            reply.add_queries(query.queries.clone());
-            for q in &query.queries {
-                let ours = q.name().to_ascii().trim_end_matches('.') == HOST;
-                if ours && q.query_type() == RecordType::A {
-                    let ip = *current.lock().unwrap();
-                    reply.add_answer(Record::from_rdata(q.name().clone(), 1, RData::A(A(ip))));
-                }
-            }
-            let _ = socket.send_to(&reply.to_vec().unwrap(), peer).await;
-        }
-    });
-    (addr, answer)
-}
-
-async fn echo_on(listen: SocketAddr, version: &str) -> mesh_echo::EchoServer {
-    let config = mesh_echo::EchoConfig {
-        version: version.to_owned(),
-        listen,
-        ..mesh_echo::EchoConfig::default()
-    };
-    mesh_echo::start(config).await.unwrap()
-}
 
 fn config(port: u16) -> String {
     format!(
@@ -76,9 +35,9 @@ async fn a_dns_service_entry_follows_its_dns_answer_through_pilot_and_a_sidecar(
     let first = echo_on("127.0.22.1:0".parse().unwrap(), "first").await;
     let port = first.addr().port();
     let _second = echo_on(SocketAddr::new([127, 0, 22, 2].into(), port), "second").await;
-    let (dns, answer) = dns_server("127.0.22.53:0", Ipv4Addr::new(127, 0, 22, 1)).await;
+    let dns = DnsServer::start("127.0.22.53:0", Ipv4Addr::new(127, 0, 22, 1)).await;
     let pilot = Pilot::start(&[("api.yaml", &config(port))]);
-    let dns = dns.to_string();
+    let dns_addr = dns.addr.to_string();
     let pilot_addr = pilot.grpc.to_string();
     let sidecar = Proxy::start_args(
         "productpage",
@@ -89,7 +48,7 @@ async fn a_dns_service_entry_follows_its_dns_answer_through_pilot_and_a_sidecar(
             "--outbound-addr",
             "127.0.0.1:0",
             "--dns-server",
-            &dns,
+            &dns_addr,
         ],
     );
     pilot.wait_all_synced(&[&sidecar.id]).await;
@@ -112,7 +71,7 @@ async fn a_dns_service_entry_follows_its_dns_answer_through_pilot_and_a_sidecar(
         format!("127.0.22.1:{port}")
     );
 
-    *answer.lock().unwrap() = Ipv4Addr::new(127, 0, 22, 2);
+    dns.answer(&[Ipv4Addr::new(127, 0, 22, 2)]);
     wait_for("the changed answer followed", || async {
         (version_via(outbound, HOST).await == "second").then_some(())
     })
