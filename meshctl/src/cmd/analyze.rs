@@ -152,17 +152,7 @@ impl Analysis {
         analysis
     }
 
-    fn summarize(set: &ConfigSet, mut diagnostics: Vec<Diagnostic>) -> Self {
-        diagnostics.sort_by(|a, b| {
-            // Files by document; the cluster's objects (no file, no index) by namespace,
-            // name and kind; then by field.
-            let key = |d: &Diagnostic| {
-                let o = &d.origin;
-                let object = (o.namespace.clone(), o.name.clone(), o.kind.clone());
-                (o.file.clone(), o.index, object, d.field.clone())
-            };
-            key(a).cmp(&key(b))
-        });
+    fn summarize(set: &ConfigSet, diagnostics: Vec<Diagnostic>) -> Self {
         let files: BTreeSet<&str> = set
             .objects
             .iter()
@@ -172,20 +162,16 @@ impl Analysis {
             .map(|origin| origin.file.as_str())
             .filter(|file| !file.is_empty())
             .collect();
-        let count = |severity| {
-            diagnostics
-                .iter()
-                .filter(|d| d.severity == severity)
-                .count()
-        };
-        Self {
+        let mut analysis = Self {
             objects: set.objects.len(),
             files: files.len(),
-            errors: count(Severity::Error),
-            warnings: count(Severity::Warning),
+            errors: 0,
+            warnings: 0,
             diagnostics,
             cluster: None,
-        }
+        };
+        analysis.sort_and_count();
+        analysis
     }
 
     /// More problems, found outside [`validate`] (the mesh config's providers).
@@ -194,13 +180,16 @@ impl Analysis {
             return;
         }
         self.diagnostics.extend(more);
-        self.diagnostics.sort_by(|a, b| {
-            let key = |d: &Diagnostic| {
-                let o = &d.origin;
-                let object = (o.namespace.clone(), o.name.clone(), o.kind.clone());
-                (o.file.clone(), o.index, object, d.field.clone())
-            };
-            key(a).cmp(&key(b))
+        self.sort_and_count();
+    }
+
+    /// Files by document; the cluster's objects (no file, no index) by namespace, name and
+    /// kind; then by field. The counts follow the diagnostics.
+    fn sort_and_count(&mut self) {
+        self.diagnostics.sort_by_key(|d| {
+            let o = &d.origin;
+            let object = (o.namespace.clone(), o.name.clone(), o.kind.clone());
+            (o.file.clone(), o.index, object, d.field.clone())
         });
         let count = |severity| {
             self.diagnostics
