@@ -7,8 +7,6 @@ use kube::api::ApiResource;
 use kube::discovery::{ApiGroup, Discovery, verbs};
 use mesh_core::config::{ApiFamily, Kind, accepted_versions};
 
-const FAMILIES: [ApiFamily; 3] = ApiFamily::ALL;
-
 /// What discovery reported for one API group.
 #[derive(Clone, Debug, Default)]
 pub struct ServedGroup {
@@ -29,7 +27,7 @@ pub struct ConfigResource {
 /// The API groups mesh reads config from: mesh's own and Istio's, networking, security
 /// and telemetry.
 pub fn config_groups() -> Vec<&'static str> {
-    FAMILIES
+    ApiFamily::ALL
         .iter()
         .flat_map(|family| accepted_versions(*family).iter().map(|(group, _)| *group))
         .collect()
@@ -60,7 +58,7 @@ pub fn choose_resources(groups: &[ServedGroup]) -> Vec<ConfigResource> {
 
 /// The family of a config group and the versions mesh accepts in it, least stable first.
 fn accepted_for(group: &str) -> Option<(ApiFamily, &'static [&'static str])> {
-    FAMILIES.into_iter().find_map(|family| {
+    ApiFamily::ALL.into_iter().find_map(|family| {
         accepted_versions(family)
             .iter()
             .find(|(name, _)| *name == group)
