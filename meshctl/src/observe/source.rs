@@ -76,11 +76,14 @@ impl Source {
                 targets, history, ..
             } => {
                 history.push(scrape::scrape(targets).await);
-                if history.stats().is_none() {
-                    tokio::time::sleep(window).await;
-                    history.push(scrape::scrape(targets).await);
-                }
-                let (stats, errors) = history.stats().unwrap_or_default();
+                let (stats, errors) = match history.stats() {
+                    Some(measured) => measured,
+                    None => {
+                        tokio::time::sleep(window).await;
+                        history.push(scrape::scrape(targets).await);
+                        history.stats().unwrap_or_default()
+                    }
+                };
                 Ok(Measured { stats, errors })
             }
             Source::Prometheus { url, window } => {
