@@ -38,7 +38,7 @@ pub struct DnsTable {
 }
 
 /// What is known of one name.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resolved {
     /// The last good answer, in the order the server gave it when its addresses last
@@ -125,13 +125,7 @@ impl DnsTable {
     /// Records a lookup of `hostname` at `now`; true when its addresses changed.
     pub fn record(&self, hostname: &str, lookup: Lookup, now: Instant) -> bool {
         let mut names = self.lock();
-        let entry = names.entry(hostname.to_owned()).or_insert(Resolved {
-            addresses: Vec::new(),
-            resolved_at: None,
-            failures: 0,
-            last_error: None,
-            next_at: None,
-        });
+        let entry = names.entry(hostname.to_owned()).or_default();
         match lookup {
             Ok((addresses, ttl)) => {
                 // Servers rotate the order of their answers (round-robin DNS): the same
