@@ -92,7 +92,7 @@ pub fn server_config(
     mesh: Option<&Arc<CertificateManager>>,
 ) -> Result<Arc<ServerConfig>, CertError> {
     let tls = &resolve_credential(tls, credentials)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::tls::provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions(tls))?;
     let mut config = match tls.mode {

@@ -49,6 +49,7 @@ use rustls::{CertificateError, CommonState, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
+pub(crate) use config::provider;
 pub use config::{ALPN, Mode, client_config, server_config};
 pub use origination::{LoadError, Origination, OriginationError, cluster_view, load_all};
 pub use outbound::{
